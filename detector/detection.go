@@ -1,0 +1,76 @@
+package detector
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Detection is one rule matching one CloudTrail record. It carries the
+// rule's identity and the few record fields a responder needs, already
+// extracted, so that sinks never re-parse the record.
+//
+// The JSON form (field names and meaning) is a public contract: it is what
+// `rootwatch scan --format json` prints, one object per line, and what the
+// service's stdout audit sink writes.
+type Detection struct {
+	// Rule is the rule's short name ("root-console-login").
+	Rule string `json:"rule"`
+	// RuleID is the rule's Sigma id (a UUID).
+	RuleID string `json:"rule_id,omitempty"`
+	// Level is the rule's level.
+	Level Level `json:"level"`
+	// Title is the rule's title.
+	Title string `json:"title"`
+
+	// EventID is CloudTrail's eventID, unique per event.
+	EventID string `json:"event_id"`
+	// EventName is e.g. "ConsoleLogin".
+	EventName string `json:"event_name"`
+	// EventSource is e.g. "signin.amazonaws.com".
+	EventSource string `json:"event_source"`
+	// EventType is e.g. "AwsApiCall" or "AwsConsoleSignIn".
+	EventType string `json:"event_type,omitempty"`
+	// EventTime is the record's eventTime, in UTC. Zero if absent or unparsable.
+	EventTime time.Time `json:"event_time"`
+	// AccountID is recipientAccountId, or userIdentity.accountId when absent.
+	AccountID string `json:"account_id"`
+	// Region is awsRegion.
+	Region string `json:"region"`
+	// SourceIP is sourceIPAddress (an IP, or a service name).
+	SourceIP string `json:"source_ip"`
+	// UserAgent is userAgent. Attacker-controlled: escape before rendering.
+	UserAgent string `json:"user_agent"`
+	// Principal is userIdentity.arn, or userIdentity.type when there is no ARN.
+	Principal string `json:"principal"`
+	// IdentityType is userIdentity.type ("Root", "IAMUser", ...).
+	IdentityType string `json:"identity_type,omitempty"`
+	// AccessKeyID is userIdentity.accessKeyId (used to group a session's events).
+	AccessKeyID string `json:"access_key_id,omitempty"`
+	// InvokedBy is userIdentity.invokedBy, when an AWS service acted.
+	InvokedBy string `json:"invoked_by,omitempty"`
+	// MFAUsed is additionalEventData.MFAUsed interpreted ("Yes" is true), or
+	// nil when the record does not say.
+	MFAUsed *bool `json:"mfa_used,omitempty"`
+	// Outcome is responseElements.ConsoleLogin for sign-ins ("Success" or
+	// "Failure"), else empty.
+	Outcome string `json:"outcome,omitempty"`
+	// ErrorCode is errorCode; non-empty means the call failed.
+	ErrorCode string `json:"error_code,omitempty"`
+	// ErrorMessage is errorMessage. Attacker-influenced: escape before rendering.
+	ErrorMessage string `json:"error_message,omitempty"`
+	// Target is the principal acted upon where the rule defines one, e.g.
+	// requestParameters.targetPrincipal of sts:AssumeRoot.
+	Target string `json:"target,omitempty"`
+
+	// Source is where the record came from: a file path, "-" for stdin, or
+	// "s3://bucket/key".
+	Source string `json:"source"`
+
+	// Record is the full CloudTrail record as received (valid JSON). It is
+	// omitted from the scan output and kept for sinks that attach it.
+	Record json.RawMessage `json:"-"`
+}
+
+// Key identifies the (rule, event) pair a Detection is about. Two
+// detections with the same key are the same alert, however they arrived.
+func (d *Detection) Key() string { return d.Rule + "/" + d.EventID }
