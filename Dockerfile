@@ -1,0 +1,22 @@
+# syntax=docker/dockerfile:1
+# Build: docker build --build-arg VERSION=$(git describe --tags --always) -t rootwatch .
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download && go mod verify
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/rootwatch ./cmd/rootwatch \
+ && /out/rootwatch version \
+ && /out/rootwatch rules test detector/rules/builtin
+
+# Static binary on distroless: no shell, no package manager, non-root.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/rootwatch /usr/local/bin/rootwatch
+USER nonroot:nonroot
+EXPOSE 9090
+# ECS sends SIGTERM then SIGKILL after stopTimeout; rootwatch drains within ROOTWATCH_SHUTDOWN_TIMEOUT.
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD ["/usr/local/bin/rootwatch", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/rootwatch"]
+CMD ["run"]

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// setting is one configuration knob: a flag and an environment variable
+// with the same meaning. The table below is the one place settings are
+// documented; `rootwatch config` prints it and the README embeds it.
+type setting struct {
+	Env     string // environment variable
+	Flag    string // long flag name
+	Default string // shown in docs; the flag definition holds the real default
+	Usage   string
+	Secret  bool   // never printed with its value
+	Command string // which subcommands read it ("run", "scan", "notify test", ...)
+}
+
+var settings = []setting{
+	{Env: "ROOTWATCH_QUEUE_URL", Flag: "queue-url", Command: "run", Usage: "SQS queue URL(s) to consume, comma-separated (required)"},
+	{Env: "ROOTWATCH_WORKERS", Flag: "workers", Default: "4", Command: "run", Usage: "objects/messages processed at once"},
+	{Env: "ROOTWATCH_LISTEN", Flag: "listen", Default: ":9090", Command: "run", Usage: "address of the HTTP server for /healthz, /readyz, /metrics (empty disables it)"},
+	{Env: "ROOTWATCH_RULES", Flag: "rules", Command: "run, scan", Usage: "extra Sigma rule directories, comma-separated (flag may repeat)"},
+	{Env: "ROOTWATCH_NO_BUILTIN", Flag: "no-builtin", Default: "false", Command: "run, scan", Usage: "do not load the built-in root rules"},
+	{Env: "ROOTWATCH_LOG_LEVEL", Flag: "log-level", Default: "info", Command: "all", Usage: "debug, info, warn or error"},
+	{Env: "ROOTWATCH_LOG_FORMAT", Flag: "log-format", Default: "auto", Command: "all", Usage: "json, console, or auto (console on a terminal, else json)"},
+	{Env: "ROOTWATCH_MAX_OBJECT_BYTES", Flag: "max-object-bytes", Default: "4294967296", Command: "run", Usage: "largest S3 object (compressed bytes) to read; larger ones go to the dead-letter queue"},
+	{Env: "ROOTWATCH_MAX_DECOMPRESSED_BYTES", Flag: "max-decompressed-bytes", Default: "17179869184", Command: "run, scan", Usage: "decompressed bytes allowed per object or file (gzip-bomb guard)"},
+	{Env: "ROOTWATCH_S3_PATH_STYLE", Flag: "s3-path-style", Default: "false", Command: "run", Usage: "path-style S3 addressing (S3-compatible stores, emulators)"},
+	{Env: "ROOTWATCH_VISIBILITY_TIMEOUT", Flag: "visibility-timeout", Default: "5m", Command: "run", Usage: "SQS visibility timeout set on receive and extended by the heartbeat"},
+	{Env: "ROOTWATCH_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "25s", Command: "run", Usage: "how long SIGTERM waits for in-flight messages (keep under ECS stopTimeout)"},
+	{Env: "ROOTWATCH_STDOUT_ALERTS", Flag: "stdout-alerts", Default: "true", Command: "run", Usage: "print every detection handed to delivery as a JSON line on stdout (audit trail)"},
+	{Env: "ROOTWATCH_ROUTES", Flag: "routes", Command: "run, notify test", Usage: "routing file (YAML): which levels/rules go to which sinks, account names"},
+	{Env: "ROOTWATCH_DEDUPE_TABLE", Flag: "dedupe-table", Command: "run", Usage: "DynamoDB table for the shared dedupe ledger (several replicas); empty = in-memory"},
+	{Env: "ROOTWATCH_DEDUPE_TTL", Flag: "dedupe-ttl", Default: "24h", Command: "run", Usage: "how long a delivered (rule, event) is remembered"},
+	{Env: "ROOTWATCH_GROUP_WINDOW", Flag: "group-window", Default: "10m", Command: "run", Usage: "burst grouping window (same account and access key or source IP)"},
+	{Env: "SLACK_BOT_TOKEN", Flag: "slack-bot-token", Command: "run, notify test", Secret: true, Usage: "Slack bot token (chat.postMessage); needs SLACK_CHANNEL"},
+	{Env: "SLACK_CHANNEL", Flag: "slack-channel", Command: "run, notify test", Usage: "Slack channel id or name for the bot token"},
+	{Env: "SLACK_WEBHOOK_URL", Flag: "slack-webhook-url", Command: "run, notify test", Secret: true, Usage: "Slack incoming webhook URL (a secret)"},
+	{Env: "SLACK_API_URL", Flag: "slack-api-url", Default: "https://slack.com/api/", Command: "run, notify test", Usage: "Slack Web API base URL"},
+	{Env: "PAGERDUTY_ROUTING_KEY", Flag: "pagerduty-routing-key", Command: "run, notify test", Secret: true, Usage: "PagerDuty Events API v2 routing key"},
+	{Env: "PAGERDUTY_EVENTS_URL", Flag: "pagerduty-events-url", Default: "https://events.pagerduty.com", Command: "run, notify test", Usage: "PagerDuty Events API base URL (EU: https://events.eu.pagerduty.com)"},
+}
+
+func settingByFlag(name string) (setting, bool) {
+	for _, s := range settings {
+		if s.Flag == name {
+			return s, true
+		}
+	}
+	return setting{}, false
+}
+
+// applyEnv gives every flag of fs that has a setting and was not set on the
+// command line the value of its environment variable, if that is set. A
+// malformed value is an error naming the variable.
+func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
+	var errs []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		s, ok := settingByFlag(f.Name)
+		if !ok || f.Changed {
+			return
+		}
+		v := getenv(s.Env)
+		if v == "" {
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			if err := sv.Replace(splitList(v)); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: invalid value: %v", s.Env, err))
+			}
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			shown := fmt.Sprintf("%q", v)
+			if s.Secret {
+				shown = "(redacted)"
+			}
+			errs = append(errs, fmt.Sprintf("%s: invalid value %s: %v", s.Env, shown, err))
+		}
+	})
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// settingsMarkdown renders the settings table for the README.
+func settingsMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| environment variable | flag | default | used by | meaning |\n|---|---|---|---|---|\n")
+	for _, s := range settings {
+		def := s.Default
+		if def == "" {
+			def = "—"
+		} else {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s | %s |\n", s.Env, s.Flag, def, s.Command, s.Usage)
+	}
+	return b.String()
+}

@@ -1,0 +1,435 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/detector/engine"
+	"github.com/rootwatch/rootwatch/detector/rules"
+	"github.com/rootwatch/rootwatch/detector/sigma"
+	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
+)
+
+type scanOptions struct {
+	ruleDirs       []string
+	noBuiltin      bool
+	format         string
+	minLevel       string
+	maxDecompBytes int64
+	jobs           int
+}
+
+func newScanCmd(e *env) *cobra.Command {
+	o := &scanOptions{}
+	c := &cobra.Command{
+		Use:   "scan [flags] PATH...",
+		Short: "Run the rules over local CloudTrail logs (files, directories, or - for stdin)",
+		Long: `Scan runs the detection engine over CloudTrail logs on disk, exactly as the
+service does over S3 objects.
+
+PATH is a file (gzipped or not: detected from its content), a directory
+(searched recursively for *.json, *.json.gz, *.jsonl, *.jsonl.gz) or - for
+standard input. Files may hold a CloudTrail log object {"Records":[...]},
+JSON Lines of records, or EventBridge CloudTrail events.
+
+Text output is one block per detection and a summary line; --format json
+prints one JSON object per detection per line (the summary goes to stderr).
+
+Exit status: 0 after a complete scan (with or without detections), 1 if any
+input could not be read fully (everything else is still scanned), 2 for bad
+usage or a bad rule.`,
+		Example: `  rootwatch scan testdata/sample
+  rootwatch scan --format json --min-level high ~/AWSLogs > detections.jsonl
+  aws s3 cp s3://my-trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/x.json.gz - | rootwatch scan -
+  rootwatch scan --rules ./my-rules --no-builtin logs/`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScan(cmd.Context(), e, o, args)
+		},
+	}
+	f := c.Flags()
+	f.StringSliceVar(&o.ruleDirs, "rules", nil, settingUsage("rules"))
+	f.BoolVar(&o.noBuiltin, "no-builtin", false, settingUsage("no-builtin"))
+	f.StringVar(&o.format, "format", "text", "output format: text or json")
+	f.StringVar(&o.minLevel, "min-level", "informational", "report only detections of rules at this level or above")
+	f.Int64Var(&o.maxDecompBytes, "max-decompressed-bytes", cloudtrail.DefaultMaxDecompressedBytes, settingUsage("max-decompressed-bytes"))
+	f.IntVar(&o.jobs, "jobs", 0, "files scanned at once (default: number of CPUs)")
+	return c
+}
+
+// loadEngine loads the built-in rules (unless noBuiltin) and the rules in
+// dirs, keeps those at minLevel or above, and compiles them.
+func loadEngine(dirs []string, noBuiltin bool, minLevel detector.Level) (*engine.Engine, []*sigma.Rule, error) {
+	var all []*sigma.Rule
+	if !noBuiltin {
+		b, err := rules.Builtin()
+		if err != nil {
+			return nil, nil, fmt.Errorf("built-in rules: %w", err)
+		}
+		all = append(all, b...)
+	}
+	for _, d := range dirs {
+		rs, err := rules.LoadDir(d)
+		if err != nil {
+			return nil, nil, err
+		}
+		all = append(all, rs...)
+	}
+	kept := all[:0:0]
+	for _, r := range all {
+		if r.Level >= minLevel {
+			kept = append(kept, r)
+		}
+	}
+	if len(kept) == 0 {
+		return nil, nil, errors.New("no rules to run (check --rules, --no-builtin and --min-level)")
+	}
+	eng, err := engine.New(kept)
+	if err != nil {
+		return nil, nil, err
+	}
+	return eng, kept, nil
+}
+
+func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
+	minLevel, err := detector.ParseLevel(o.minLevel)
+	if err != nil {
+		return usageErr("--min-level: %v", err)
+	}
+	if o.format != "text" && o.format != "json" {
+		return usageErr("--format: invalid value %q (want text or json)", o.format)
+	}
+	eng, _, err := loadEngine(o.ruleDirs, o.noBuiltin, minLevel)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+
+	inputs, listErrs := listInputs(args)
+	p := newPrinter(e.stdout, o.format, o.format == "text" && isTerminal(e.stdout) && e.getenv("NO_COLOR") == "")
+	s := &scanner{eng: eng, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes}, stderr: e.stderr}
+	for _, le := range listErrs {
+		s.reportErr(le)
+	}
+
+	start := time.Now()
+	jobs := o.jobs
+	if jobs <= 0 {
+		jobs = runtime.GOMAXPROCS(0)
+	}
+	s.scanAll(ctx, e.stdin, inputs, jobs)
+	elapsed := time.Since(start)
+
+	summary := s.summary(len(inputs), elapsed)
+	if o.format == "text" {
+		fmt.Fprintln(e.stdout, summary)
+	} else {
+		fmt.Fprintln(e.stderr, "rootwatch: "+summary)
+	}
+	if err := ctx.Err(); err != nil {
+		return &exitError{code: exitPartial, err: fmt.Errorf("scan interrupted: %w", err)}
+	}
+	if s.errors > 0 {
+		return &exitError{code: exitPartial, err: fmt.Errorf("%d input(s) could not be read fully", s.errors)}
+	}
+	return nil
+}
+
+// listInputs expands args into the files to scan, in order: "-" stays
+// itself, files are taken whatever their name, directories are walked for
+// CloudTrail-looking files in lexical order.
+func listInputs(args []string) ([]string, []error) {
+	var out []string
+	var errs []error
+	for _, a := range args {
+		if a == "-" {
+			out = append(out, a)
+			continue
+		}
+		fi, err := os.Stat(a)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !fi.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		err = filepath.WalkDir(a, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				errs = append(errs, err)
+				if d != nil && d.IsDir() && path != a {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if d.Type().IsRegular() && isLogName(d.Name()) {
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errs
+}
+
+func isLogName(name string) bool {
+	for _, suf := range []string{".json", ".json.gz", ".jsonl", ".jsonl.gz"} {
+		if strings.HasSuffix(name, suf) {
+			return true
+		}
+	}
+	return false
+}
+
+// scanner runs inputs through the decoder and the engine.
+type scanner struct {
+	eng    *engine.Engine
+	print  *printer
+	opts   cloudtrail.Options
+	stderr io.Writer
+
+	mu       sync.Mutex
+	records  int64
+	bytes    int64
+	byLevel  map[detector.Level]int
+	total    int
+	errors   int
+	errorsMu sync.Mutex
+}
+
+func (s *scanner) scanAll(ctx context.Context, stdin io.Reader, inputs []string, jobs int) {
+	if jobs > len(inputs) {
+		jobs = len(inputs)
+	}
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for in := range work {
+				s.scanInput(ctx, stdin, in)
+			}
+		}()
+	}
+	for _, in := range inputs {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- in
+	}
+	close(work)
+	wg.Wait()
+}
+
+func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
+	var r io.Reader
+	if path == "-" {
+		r = stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			s.reportErr(err)
+			return
+		}
+		defer f.Close()
+		r = f
+	}
+	opts := s.opts
+	opts.Source = path
+	dec := cloudtrail.NewDecoder(r, opts)
+	defer dec.Close()
+
+	var (
+		records int64
+		dets    []detector.Detection
+		bad     error
+	)
+	for ctx.Err() == nil {
+		rec, err := dec.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			s.reportErr(err)
+			bad = err
+			break
+		}
+		records++
+		dets, err = s.eng.Match(rec, path, dets[:0])
+		if err != nil {
+			// One malformed record: report it, keep reading the rest.
+			s.reportErr(fmt.Errorf("%s: at byte %d: %w", path, dec.Offset(), err))
+			if bad == nil {
+				bad = err
+			}
+			continue
+		}
+		for i := range dets {
+			s.print.detection(&dets[i])
+		}
+		if len(dets) > 0 {
+			s.mu.Lock()
+			if s.byLevel == nil {
+				s.byLevel = map[detector.Level]int{}
+			}
+			for i := range dets {
+				s.byLevel[dets[i].Level]++
+			}
+			s.total += len(dets)
+			s.mu.Unlock()
+		}
+	}
+	s.mu.Lock()
+	s.records += records
+	s.bytes += dec.Offset()
+	s.mu.Unlock()
+}
+
+func (s *scanner) reportErr(err error) {
+	s.errorsMu.Lock()
+	defer s.errorsMu.Unlock()
+	s.errors++
+	fmt.Fprintf(s.stderr, "rootwatch: error: %s\n", sanitize(err.Error(), 1000))
+}
+
+func (s *scanner) summary(inputs int, elapsed time.Duration) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var levels []string
+	for l := detector.LevelCritical; l >= detector.LevelInformational; l-- {
+		if n := s.byLevel[l]; n > 0 {
+			levels = append(levels, fmt.Sprintf("%s %d", l, n))
+		}
+	}
+	lv := ""
+	if len(levels) > 0 {
+		lv = " (" + strings.Join(levels, ", ") + ")"
+	}
+	rate := ""
+	if secs := elapsed.Seconds(); secs > 0 && s.records > 0 {
+		rate = fmt.Sprintf(", %.0f records/s", float64(s.records)/secs)
+	}
+	return fmt.Sprintf("scanned %d input(s), %d records, %.1f MB in %s%s: %d detection(s)%s, %d error(s)",
+		inputs, s.records, float64(s.bytes)/1e6, elapsed.Round(time.Millisecond), rate, s.total, lv, s.errors)
+}
+
+// printer writes detections, one whole block or line at a time.
+type printer struct {
+	mu     sync.Mutex
+	w      io.Writer
+	format string
+	color  bool
+	enc    *json.Encoder
+}
+
+func newPrinter(w io.Writer, format string, color bool) *printer {
+	return &printer{w: w, format: format, color: color, enc: json.NewEncoder(w)}
+}
+
+func (p *printer) detection(d *detector.Detection) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.format == "json" {
+		_ = p.enc.Encode(d)
+		return
+	}
+	io.WriteString(p.w, renderText(d, p.color))
+}
+
+var levelColor = map[detector.Level]string{
+	detector.LevelCritical: "\x1b[1;41;97m",
+	detector.LevelHigh:     "\x1b[1;31m",
+	detector.LevelMedium:   "\x1b[33m",
+	detector.LevelLow:      "\x1b[36m",
+}
+
+// renderText formats a detection for people. Every string from the event is
+// sanitized: an attacker controls userAgent and errorMessage, and must not
+// be able to write terminal escape sequences.
+func renderText(d *detector.Detection, color bool) string {
+	var b strings.Builder
+	lvl := strings.ToUpper(d.Level.String())
+	if color {
+		lvl = levelColor[d.Level] + lvl + "\x1b[0m"
+	}
+	fmt.Fprintf(&b, "%s  %s  %s\n", lvl, d.Rule, sanitize(d.Title, 200))
+	when := "unknown"
+	if !d.EventTime.IsZero() {
+		when = d.EventTime.UTC().Format(time.RFC3339)
+	}
+	row := func(k, v string) { fmt.Fprintf(&b, "    %-8s %s\n", k, v) }
+	row("when", when)
+	row("account", sanitize(d.AccountID, 64)+"  region "+sanitize(d.Region, 32))
+	who := sanitize(d.Principal, 256)
+	if d.Target != "" {
+		who += "  target " + sanitize(d.Target, 256)
+	}
+	row("who", who)
+	what := sanitize(d.EventSource, 128) + ":" + sanitize(d.EventName, 128)
+	if d.Outcome != "" {
+		what += "  " + sanitize(d.Outcome, 32)
+	}
+	if d.MFAUsed != nil {
+		if *d.MFAUsed {
+			what += "  MFA: yes"
+		} else {
+			what += "  MFA: NO"
+		}
+	}
+	row("what", what)
+	if d.ErrorCode != "" {
+		row("error", sanitize(d.ErrorCode, 128)+": "+sanitize(d.ErrorMessage, 256))
+	}
+	row("from", sanitize(d.SourceIP, 64)+"  "+quoteSanitized(d.UserAgent, 256))
+	row("event", sanitize(d.EventID, 64))
+	row("source", sanitize(d.Source, 512))
+	b.WriteByte('\n')
+	return b.String()
+}
+
+// sanitize replaces control characters (terminal escapes, newlines) with
+// their Go escape form and caps the length in runes.
+func sanitize(s string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n >= max {
+			b.WriteString("…")
+			break
+		}
+		n++
+		switch {
+		case r == '\uFFFD':
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069'):
+			q := fmt.Sprintf("%+q", string(r))
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func quoteSanitized(s string, max int) string {
+	if s == "" {
+		return ""
+	}
+	return `"` + sanitize(s, max) + `"`
+}
