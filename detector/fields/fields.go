@@ -1,0 +1,180 @@
+package fields
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Kind is the JSON type of an extracted value. The zero value, KindAbsent,
+// means the path is not present in the record.
+type Kind uint8
+
+// The kinds of extracted values.
+const (
+	// KindAbsent means the path does not exist in the record, or it passes
+	// through a value that is neither an object nor an array.
+	KindAbsent Kind = iota
+	// KindNull is the JSON literal null.
+	KindNull
+	// KindString is a JSON string; Value.B holds the unescaped bytes.
+	KindString
+	// KindNumber is a JSON number; Value.B holds its literal text.
+	KindNumber
+	// KindBool is true or false; Value.B holds the literal text.
+	KindBool
+	// KindObject is a JSON object; Value.B holds its raw JSON text.
+	KindObject
+	// KindArray is a JSON array; Value.B holds its raw JSON text.
+	KindArray
+)
+
+var kindNames = [...]string{
+	KindAbsent: "absent",
+	KindNull:   "null",
+	KindString: "string",
+	KindNumber: "number",
+	KindBool:   "bool",
+	KindObject: "object",
+	KindArray:  "array",
+}
+
+// String returns the lower-case name of the kind ("absent", "string", ...).
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Value is the value found at one path of a record.
+type Value struct {
+	// Kind is the JSON type found, or KindAbsent.
+	Kind Kind
+	// B holds, for a string, its unescaped bytes; for a number or a bool, its
+	// literal text ("12.5", "true"); for null, nil; for an object or an
+	// array, its raw JSON text.
+	B []byte
+	// Rest is greater than zero when the path met an array before its last
+	// key. Kind is then KindArray, B is that array's raw JSON text, and Rest
+	// is how many keys of the path remain to be resolved inside each of its
+	// elements.
+	Rest int
+}
+
+// Paths is a compiled set of key paths. It is immutable and safe for
+// concurrent use; each goroutine extracts with its own [Extractor].
+type Paths struct {
+	root  *node
+	lens  []int // number of keys of each path
+	nodes int
+}
+
+// node is one trie node: the object reached after depth keys.
+type node struct {
+	keys   []string // child keys, parallel to kids
+	kids   []*node
+	leaves []int // indexes of the paths that end at this node
+	below  []int // indexes of the paths that continue below this node
+	depth  int
+	// repl is set when a child key contains U+FFFD, which a raw key with
+	// invalid UTF-8 can match once decoded; only then are raw keys checked
+	// for valid UTF-8.
+	repl bool
+}
+
+// child returns the child whose key equals key, or nil.
+func (n *node) child(key []byte) *node {
+	for i, k := range n.keys {
+		if k == string(key) {
+			return n.kids[i]
+		}
+	}
+	return nil
+}
+
+// Compile builds the trie of paths. paths[i] is a key sequence such as
+// {"userIdentity", "type"}; the values that [Extractor.Extract] returns are
+// in the same order. Duplicate paths and paths that are prefixes of others
+// are allowed. An empty path is an error.
+func Compile(paths [][]string) (*Paths, error) {
+	p := &Paths{root: &node{}, lens: make([]int, len(paths)), nodes: 1}
+	for i, path := range paths {
+		if len(path) == 0 {
+			return nil, fmt.Errorf("fields: compile path %d: empty path", i)
+		}
+		p.lens[i] = len(path)
+		n := p.root
+		for d, key := range path {
+			if !utf8.ValidString(key) {
+				// A decoded JSON key is always valid UTF-8, so this key
+				// never matches. Prefixing it with a quote also keeps it
+				// from ever equalling a raw (unescaped) key, which cannot
+				// contain a quote, so the hot path needs no extra check.
+				key = "\"\xff" + key
+			}
+			n.below = append(n.below, i)
+			var next *node
+			for j, k := range n.keys {
+				if k == key {
+					next = n.kids[j]
+					break
+				}
+			}
+			if next == nil {
+				next = &node{depth: d + 1}
+				n.keys = append(n.keys, key)
+				n.repl = n.repl || strings.ContainsRune(key, utf8.RuneError)
+				n.kids = append(n.kids, next)
+				p.nodes++
+			}
+			n = next
+		}
+		n.leaves = append(n.leaves, i)
+	}
+	return p, nil
+}
+
+// Len returns the number of paths, which is the length of the slice that
+// [Extractor.Extract] returns.
+func (p *Paths) Len() int { return len(p.lens) }
+
+// NewExtractor returns an Extractor for p. An Extractor is not safe for
+// concurrent use; reuse one per goroutine across records.
+func (p *Paths) NewExtractor() *Extractor {
+	return &Extractor{p: p, vals: make([]Value, len(p.lens))}
+}
+
+// SyntaxError reports that a record is not exactly one valid JSON object.
+type SyntaxError struct {
+	// Offset is the byte offset in the record at which the problem was
+	// found.
+	Offset int64
+	// Msg says what is wrong.
+	Msg string
+}
+
+// Error implements error.
+func (e *SyntaxError) Error() string {
+	return "fields: invalid JSON record at byte offset " + strconv.FormatInt(e.Offset, 10) + ": " + e.Msg
+}
+
+func syntaxErr(off int, format string, args ...any) error {
+	return &SyntaxError{Offset: int64(off), Msg: fmt.Sprintf(format, args...)}
+}
+
+// quoteChar formats a byte for an error message the way encoding/json does.
+func quoteChar(c byte) string {
+	if c == '\'' {
+		return `'\''`
+	}
+	if c == '"' {
+		return `'"'`
+	}
+	if c >= utf8.RuneSelf {
+		return "byte 0x" + strconv.FormatUint(uint64(c), 16)
+	}
+	s := strconv.Quote(string(rune(c)))
+	return "'" + s[1:len(s)-1] + "'"
+}
