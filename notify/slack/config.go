@@ -1,0 +1,202 @@
+package slack
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults for Config fields left zero.
+const (
+	// DefaultAPIURL is Slack's Web API base URL.
+	DefaultAPIURL = "https://slack.com/api/"
+	// DefaultTimeout bounds one HTTP call to Slack.
+	DefaultTimeout = 10 * time.Second
+	// DefaultWebhookFollowUps is how many later alerts of one burst an
+	// incoming webhook posts (as compact one-line messages) before it
+	// suppresses the rest of the burst.
+	DefaultWebhookFollowUps = 20
+	// DefaultThreadTTL is how long the sink remembers a burst's first
+	// message, to thread the burst's later alerts under it.
+	DefaultThreadTTL = 24 * time.Hour
+	// DefaultMaxThreads bounds the bursts remembered at once.
+	DefaultMaxThreads = 10000
+)
+
+// Config configures the Slack sink. Set BotToken and Channel (Web API,
+// chat.postMessage with threading), WebhookURL (incoming webhook), or both.
+//
+// BotToken and WebhookURL are secrets: String, GoString and MarshalJSON
+// mask them, and the sink never puts them in errors or logs.
+type Config struct {
+	// BotToken is a bot token (xoxb-...) with chat:write (SLACK_BOT_TOKEN).
+	BotToken string
+	// Channel is the channel id or name to post to (SLACK_CHANNEL). The bot
+	// must be a member of it.
+	Channel string
+	// WebhookURL is an incoming webhook URL (SLACK_WEBHOOK_URL).
+	WebhookURL string
+	// APIURL is the Web API base URL, ending in "/" (SLACK_API_URL);
+	// DefaultAPIURL when empty.
+	APIURL string
+	// Timeout bounds each HTTP call; DefaultTimeout when zero.
+	Timeout time.Duration
+	// ConsoleURL overrides the AWS console base URL of event links, for
+	// partitions other than aws (e.g. "https://console.amazonaws-us-gov.com").
+	// Empty means "https://<region>.console.aws.amazon.com".
+	ConsoleURL string
+	// WebhookFollowUps is how many later alerts of a burst the webhook posts
+	// as compact one-line messages; later ones are accepted and not posted
+	// (they are still in the stdout audit log and any other sink). Zero means
+	// DefaultWebhookFollowUps; negative means no limit.
+	WebhookFollowUps int
+	// ThreadTTL is how long a burst's first message is remembered for
+	// threading; DefaultThreadTTL when zero.
+	ThreadTTL time.Duration
+	// MaxThreads bounds the number of bursts remembered; DefaultMaxThreads
+	// when zero.
+	MaxThreads int
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.APIURL == "" {
+		c.APIURL = DefaultAPIURL
+	}
+	if !strings.HasSuffix(c.APIURL, "/") {
+		c.APIURL += "/"
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.WebhookFollowUps == 0 {
+		c.WebhookFollowUps = DefaultWebhookFollowUps
+	}
+	if c.ThreadTTL <= 0 {
+		c.ThreadTTL = DefaultThreadTTL
+	}
+	if c.MaxThreads <= 0 {
+		c.MaxThreads = DefaultMaxThreads
+	}
+	return c
+}
+
+// Validate reports a configuration that cannot work. Its errors never
+// contain the token or the webhook URL.
+func (c Config) Validate() error {
+	bot := c.BotToken != "" || c.Channel != ""
+	if !bot && c.WebhookURL == "" {
+		return errors.New("slack: set a bot token and channel, a webhook URL, or both")
+	}
+	if bot && c.BotToken == "" {
+		return errors.New("slack: channel is set but the bot token is empty")
+	}
+	if bot && c.Channel == "" {
+		return errors.New("slack: bot token is set but the channel is empty")
+	}
+	if c.WebhookURL != "" {
+		if err := checkURL(c.WebhookURL); err != nil {
+			return fmt.Errorf("slack: webhook URL: %w", err)
+		}
+	}
+	if c.APIURL != "" {
+		if err := checkURL(c.APIURL); err != nil {
+			return fmt.Errorf("slack: API URL: %w", err)
+		}
+	}
+	if c.ConsoleURL != "" {
+		if err := checkURL(c.ConsoleURL); err != nil {
+			return fmt.Errorf("slack: console URL: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkURL accepts an absolute http(s) URL. Its errors do not quote the
+// URL, which may be a secret.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a valid URL")
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return errors.New("scheme must be https (or http for tests)")
+	}
+	if u.Host == "" {
+		return errors.New("no host")
+	}
+	return nil
+}
+
+// maskToken keeps a Slack token's type prefix ("xoxb") and hides the rest.
+func maskToken(t string) string {
+	if t == "" {
+		return ""
+	}
+	if i := strings.IndexByte(t, '-'); i > 0 && i <= 5 {
+		return t[:i] + "-<redacted>"
+	}
+	return "<redacted>"
+}
+
+// maskURL keeps a URL's scheme and host and hides the rest (a webhook URL's
+// path is its secret).
+func maskURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "<redacted>"
+	}
+	return u.Scheme + "://" + u.Host + "/<redacted>"
+}
+
+// redacted is Config with its secrets masked, for printing.
+type redacted struct {
+	BotToken         string `json:"bot_token,omitempty"`
+	Channel          string `json:"channel,omitempty"`
+	WebhookURL       string `json:"webhook_url,omitempty"`
+	APIURL           string `json:"api_url,omitempty"`
+	Timeout          string `json:"timeout,omitempty"`
+	ConsoleURL       string `json:"console_url,omitempty"`
+	WebhookFollowUps int    `json:"webhook_follow_ups,omitempty"`
+	ThreadTTL        string `json:"thread_ttl,omitempty"`
+	MaxThreads       int    `json:"max_threads,omitempty"`
+}
+
+func (c Config) redacted() redacted {
+	r := redacted{
+		BotToken:         maskToken(c.BotToken),
+		Channel:          c.Channel,
+		WebhookURL:       maskURL(c.WebhookURL),
+		APIURL:           c.APIURL,
+		ConsoleURL:       c.ConsoleURL,
+		WebhookFollowUps: c.WebhookFollowUps,
+		MaxThreads:       c.MaxThreads,
+	}
+	if c.Timeout != 0 {
+		r.Timeout = c.Timeout.String()
+	}
+	if c.ThreadTTL != 0 {
+		r.ThreadTTL = c.ThreadTTL.String()
+	}
+	return r
+}
+
+// String describes c with the bot token and webhook URL masked.
+func (c Config) String() string {
+	r := c.redacted()
+	return fmt.Sprintf("slack.Config{BotToken:%q Channel:%q WebhookURL:%q APIURL:%q Timeout:%s ConsoleURL:%q WebhookFollowUps:%d ThreadTTL:%s MaxThreads:%d}",
+		r.BotToken, r.Channel, r.WebhookURL, r.APIURL, c.Timeout, r.ConsoleURL, r.WebhookFollowUps, c.ThreadTTL, r.MaxThreads)
+}
+
+// GoString is String, so that %#v does not print the secrets either.
+func (c Config) GoString() string { return c.String() }
+
+// MarshalJSON encodes c with the bot token and webhook URL masked (what
+// zap.Any and encoding/json print).
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.redacted()) }

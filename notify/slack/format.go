@@ -1,0 +1,205 @@
+package slack
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/rootwatch/rootwatch/detector"
+)
+
+// MaxFieldRunes is the most runes of one event value (user agent, principal,
+// error message, ...) that a message shows. Longer values are cut and end
+// with truncationMarker, so an attacker cannot push the rest of the alert out
+// of view or past Slack's block limits (3000 characters per text object;
+// escaping can grow a value fivefold, 256*5 stays well inside).
+const MaxFieldRunes = 256
+
+// truncationMarker ends a value that was cut to MaxFieldRunes.
+const truncationMarker = "…"
+
+// truncateRunes returns s cut to at most max runes, the last being
+// truncationMarker when anything was cut. Invalid UTF-8 has already been
+// replaced by sanitize.
+func truncateRunes(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == max-1 {
+			return s[:i] + truncationMarker
+		}
+		n++
+	}
+	return s
+}
+
+// sanitize makes an attacker-controlled value safe to lay out: invalid UTF-8
+// becomes U+FFFD, line breaks and tabs become spaces (a value must not open
+// a new mrkdwn line, which could start a quote or a list), and other control
+// characters and Unicode bidirectional controls (which can make text read in
+// a different order than it is, "Trojan Source") become U+FFFD. The result
+// is cut to MaxFieldRunes.
+func sanitize(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			b.WriteByte(' ')
+		case unicode.IsControl(r) || isBidiControl(r):
+			b.WriteRune(utf8.RuneError)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return truncateRunes(b.String(), MaxFieldRunes)
+}
+
+// isBidiControl reports whether r is a Unicode bidirectional formatting
+// character (embeddings, overrides, isolates and the implicit marks).
+func isBidiControl(r rune) bool {
+	switch {
+	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+		return true
+	case r == 0x200E || r == 0x200F || r == 0x061C:
+		return true
+	}
+	return false
+}
+
+// entityEscaper escapes the three characters Slack reserves for control
+// sequences (links, mentions, channel and user references): with them
+// escaped, "<!channel>" or "<https://evil|AWS>" is shown as text.
+var entityEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// escapeText escapes s for any Slack text field that Slack parses for
+// control sequences (mrkdwn text and the top-level fallback text). It does
+// not neutralise *, _, ~ or `: use code for attacker-controlled values.
+func escapeText(s string) string { return entityEscaper.Replace(s) }
+
+// code renders an attacker-controlled value for mrkdwn as an inline code
+// span: sanitized, cut, with Slack's reserved characters escaped, and with
+// backticks replaced by U+02CB (ˋ, a look-alike) because a backtick would
+// close the span and let the rest of the value be formatted. Inside a code
+// span Slack applies no *bold*, _italic_ or ~strike~ formatting. An empty
+// value renders as an italic "none" outside any code span.
+func code(s string) string {
+	s = sanitize(s)
+	if strings.TrimSpace(s) == "" {
+		return "_none_"
+	}
+	s = strings.ReplaceAll(s, "`", "\u02CB")
+	return "`" + escapeText(s) + "`"
+}
+
+// plain renders a value for Slack text that is shown without mrkdwn
+// formatting but still parsed for control sequences (the fallback text used
+// in notifications): sanitized, cut, reserved characters escaped.
+func plain(s string) string {
+	s = sanitize(s)
+	if strings.TrimSpace(s) == "" {
+		return "none"
+	}
+	return escapeText(s)
+}
+
+// headerText prepares s for a plain_text object (the header block), which
+// Slack renders literally, without mrkdwn or control sequences: only
+// sanitized and cut to Slack's 150-character header limit.
+func headerText(s string) string {
+	return truncateRunes(sanitize(s), 150)
+}
+
+// levelStyle is how a level looks: emoji, attachment colour and label.
+type levelStyle struct {
+	Emoji string
+	Color string
+	Label string
+}
+
+// styleFor returns the look of level l.
+func styleFor(l detector.Level) levelStyle {
+	switch l {
+	case detector.LevelCritical:
+		return levelStyle{Emoji: "🚨", Color: "#D40E0D", Label: "CRITICAL"}
+	case detector.LevelHigh:
+		return levelStyle{Emoji: "🔴", Color: "#F2711C", Label: "HIGH"}
+	case detector.LevelMedium:
+		return levelStyle{Emoji: "🟠", Color: "#FBBD08", Label: "MEDIUM"}
+	case detector.LevelLow:
+		return levelStyle{Emoji: "🔵", Color: "#2185D0", Label: "LOW"}
+	case detector.LevelInformational:
+		return levelStyle{Emoji: "🔵", Color: "#2185D0", Label: "INFO"}
+	default:
+		return levelStyle{Emoji: "⚪", Color: "#A0A0A0", Label: strings.ToUpper(l.String())}
+	}
+}
+
+// regionRE matches an AWS region name (us-east-1, us-gov-west-1,
+// ap-southeast-2, eusc-de-east-1). Only a matching region is put in a URL.
+var regionRE = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2}$`)
+
+// eventIDRE matches a CloudTrail eventID (a UUID in practice). Only a
+// matching id is put in a URL, so a crafted id cannot add a path, query,
+// fragment or a Slack link label.
+var eventIDRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,128}$`)
+
+// ConsoleEventURL returns the link to event eventID in the CloudTrail
+// console's event history for region, or "" when region or eventID do not
+// look like an AWS region and a CloudTrail event id. consoleBase, when not
+// empty, replaces the default "https://<region>.console.aws.amazon.com"
+// (for other partitions, e.g. "https://console.amazonaws-us-gov.com").
+func ConsoleEventURL(consoleBase, region, eventID string) string {
+	if !regionRE.MatchString(region) || !eventIDRE.MatchString(eventID) {
+		return ""
+	}
+	base := strings.TrimRight(consoleBase, "/")
+	if base == "" {
+		base = "https://" + region + ".console.aws.amazon.com"
+	}
+	return base + "/cloudtrailv2/home?region=" + region + "#/events/" + eventID
+}
+
+// ago describes how long before now t was, for a reader skimming an alert:
+// "just now", "1 minute ago", "5 hours ago", "3 days ago", or "N minutes
+// from now" for a clock skewed into the future.
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	suffix := "ago"
+	if d < 0 {
+		d, suffix = -d, "from now"
+	}
+	unit := func(n int64, name string) string {
+		if n != 1 {
+			name += "s"
+		}
+		return fmt.Sprintf("%d %s %s", n, name, suffix)
+	}
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return unit(int64(d/time.Minute), "minute")
+	case d < 48*time.Hour:
+		return unit(int64(d/time.Hour), "hour")
+	default:
+		return unit(int64(d/(24*time.Hour)), "day")
+	}
+}
+
+// mfaText renders the MFA flag: yes, no (with a warning sign) or unknown.
+func mfaText(m *bool) string {
+	switch {
+	case m == nil:
+		return "unknown"
+	case *m:
+		return "yes"
+	default:
+		return "*no* ⚠️"
+	}
+}

@@ -1,0 +1,212 @@
+package slack
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/rootwatch/rootwatch/notify"
+)
+
+// TestHeader is the header of an alert sent by `rootwatch notify test`.
+const TestHeader = "🧪 TEST ALERT — not a real detection"
+
+// Message is the Slack form of one alert: the fallback text Slack uses in
+// notifications and where blocks cannot be shown, the Block Kit blocks, and
+// one attachment that carries the level's colour bar.
+type Message struct {
+	Text        string             `json:"text"`
+	Blocks      []slack.Block      `json:"blocks"`
+	Attachments []slack.Attachment `json:"attachments,omitempty"`
+}
+
+// renderer turns alerts into messages.
+type renderer struct {
+	// consoleBase overrides the AWS console base URL (see ConsoleEventURL).
+	consoleBase string
+	// now is the clock "N minutes ago" is measured against.
+	now func() time.Time
+}
+
+// mrkdwn returns a verbatim mrkdwn text object: Slack still applies
+// formatting and explicit control sequences (all of ours are escaped or
+// built by us) but does not auto-link URLs, channel names or mentions.
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, true)
+}
+
+// field is one "*Label*\nvalue" cell of a section's two-column layout.
+func field(label, value string) *slack.TextBlockObject {
+	return mrkdwn("*" + label + "*\n" + value)
+}
+
+// Render builds the full message for a: header with level and title, the
+// facts a responder needs, the console link, and the rule and event id.
+func (r *renderer) Render(a *notify.Alert) Message {
+	d := &a.Detection
+	st := styleFor(d.Level)
+
+	header := st.Emoji + " " + st.Label + ": " + d.Title
+	if a.Test {
+		header = TestHeader
+	}
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, headerText(header), true, false)),
+	}
+	if a.Test {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(
+			"This message checks rootwatch's Slack wiring. No root activity was detected. "+
+				"It shows how a *"+escapeText(sanitize(st.Label))+"* alert for rule "+code(d.Rule)+" looks."), nil, nil))
+	}
+
+	account := code(d.AccountID)
+	if a.AccountName != "" {
+		account += " (" + code(a.AccountName) + ")"
+	}
+	who := code(d.Principal)
+	if d.Target != "" {
+		who = code(d.Target) + "\nby " + code(d.Principal)
+	}
+	if d.InvokedBy != "" {
+		who += "\ninvoked by " + code(d.InvokedBy)
+	}
+	what := code(d.EventSource + ":" + d.EventName)
+	if d.EventSource == "" && d.EventName == "" {
+		what = code("")
+	}
+
+	blocks = append(blocks,
+		slack.NewSectionBlock(nil, []*slack.TextBlockObject{
+			field("Account", account),
+			field("Region", code(d.Region)),
+			field("Who", who),
+			field("What", what),
+			field("From", code(d.SourceIP)),
+			field("When", r.when(d.EventTime)),
+			field("MFA used", mfaText(d.MFAUsed)),
+			field("Result", result(d.Outcome, d.ErrorCode, d.ErrorMessage)),
+		}, nil),
+		slack.NewSectionBlock(field("User agent", code(d.UserAgent)), nil, nil),
+	)
+
+	if link := ConsoleEventURL(r.consoleBase, d.Region, d.EventID); link != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(
+			"🔎 <"+link+"|Open this event in the CloudTrail console ("+d.Region+")>"), nil, nil))
+	} else {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(
+			"No CloudTrail console link: the event's region or event id has an unexpected form."), nil, nil))
+	}
+
+	ctx := "Rule " + code(d.Rule) + " · Event ID " + code(d.EventID)
+	if a.Group != nil && a.Group.Seq > 0 {
+		ctx += fmt.Sprintf(" · event %d of this root session", a.Group.Seq+1)
+	}
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(ctx)))
+
+	text := r.fallback(a)
+	return Message{
+		Text:   text,
+		Blocks: blocks,
+		Attachments: []slack.Attachment{{
+			Color:    st.Color,
+			Fallback: text,
+			Blocks: slack.Blocks{BlockSet: []slack.Block{
+				slack.NewContextBlock("", mrkdwn(st.Emoji+" Level *"+escapeText(st.Label)+"* · rootwatch")),
+			}},
+		}},
+	}
+}
+
+// RenderFollowUp builds the compact one-message form of a later alert of a
+// burst, for incoming webhooks, which cannot reply in a thread: one line
+// with the level, title, what, from where, when, event id and link.
+func (r *renderer) RenderFollowUp(a *notify.Alert) Message {
+	d := &a.Detection
+	st := styleFor(d.Level)
+	seq := 0
+	if a.Group != nil {
+		seq = a.Group.Seq
+	}
+	line := fmt.Sprintf("↳ %s *%s* (event %d of this root session in %s): %s from %s, %s · Event ID %s",
+		st.Emoji, escapeText(sanitize(d.Title)), seq+1, code(d.AccountID),
+		code(d.EventSource+":"+d.EventName), code(d.SourceIP), r.when(d.EventTime), code(d.EventID))
+	if link := ConsoleEventURL(r.consoleBase, d.Region, d.EventID); link != "" {
+		line += " · <" + link + "|CloudTrail>"
+	}
+	if a.Test {
+		line = "[" + TestHeader + "] " + line
+	}
+	text := r.fallback(a)
+	return Message{
+		Text:   text,
+		Blocks: []slack.Block{slack.NewSectionBlock(mrkdwn(line), nil, nil)},
+		Attachments: []slack.Attachment{{
+			Color:    st.Color,
+			Fallback: text,
+		}},
+	}
+}
+
+// WithMoreCount returns parent (a burst's first message) with a last
+// context line saying how many more events of the session followed in its
+// thread. parent is not modified.
+func WithMoreCount(parent Message, more int) Message {
+	noun := "events"
+	if more == 1 {
+		noun = "event"
+	}
+	out := parent
+	out.Blocks = append(append([]slack.Block(nil), parent.Blocks...),
+		slack.NewContextBlock("more", mrkdwn(fmt.Sprintf("➕ … and *%d* more %s in this root session, see the thread.", more, noun))))
+	return out
+}
+
+// fallback is the top-level text: what Slack shows in notifications and
+// where blocks cannot be shown. Every event value is escaped.
+func (r *renderer) fallback(a *notify.Alert) string {
+	d := &a.Detection
+	st := styleFor(d.Level)
+	var b strings.Builder
+	if a.Test {
+		b.WriteString("[" + TestHeader + "] ")
+	}
+	fmt.Fprintf(&b, "%s %s: %s in account %s", st.Emoji, st.Label, plain(d.Title), plain(d.AccountID))
+	if a.AccountName != "" {
+		fmt.Fprintf(&b, " (%s)", plain(a.AccountName))
+	}
+	fmt.Fprintf(&b, ": %s from %s", plain(d.EventSource+":"+d.EventName), plain(d.SourceIP))
+	return b.String()
+}
+
+// when renders an event time as UTC plus how long ago it was.
+func (r *renderer) when(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC") + "\n(" + ago(r.now(), t) + ")"
+}
+
+// result renders success or failure: the error code and message when the
+// call failed, else the console sign-in outcome, else success.
+func result(outcome, errorCode, errorMessage string) string {
+	switch {
+	case errorCode != "":
+		s := "❌ failed: " + code(errorCode)
+		if errorMessage != "" {
+			s += ": " + code(errorMessage)
+		}
+		return s
+	case strings.EqualFold(outcome, "Success"):
+		return "✅ success"
+	case outcome != "":
+		s := "❌ " + code(outcome)
+		if errorMessage != "" {
+			s += ": " + code(errorMessage)
+		}
+		return s
+	default:
+		return "✅ success (no error code)"
+	}
+}

@@ -1,0 +1,304 @@
+// Package slack is rootwatch's Slack sink: it posts each alert with the Web
+// API (chat.postMessage, Block Kit, threads for bursts) and/or an incoming
+// webhook.
+//
+// Every string that comes from a CloudTrail event is attacker-controlled.
+// The sink renders event values inside inline code spans, with Slack's
+// reserved characters (& < >) escaped and backticks replaced, cut to
+// MaxFieldRunes runes, with line breaks, control and bidi characters
+// neutralised, and in verbatim text objects, so "<!channel>", "<@U123>" or
+// "<https://evil|AWS>" show as text, ping nobody and link nowhere. The
+// CloudTrail console link is built only from a region and an event id that
+// match strict patterns.
+//
+// Grouping. With the Web API, the first alert of a burst (Group.Seq 0) is a
+// new message; the sink remembers its ts per Group.Key (bounded, with
+// expiry) and posts later alerts of the burst as replies in its thread, then
+// edits the first message to say "… and N more events in this root
+// session". If the first message is unknown (expired, or this process did
+// not post it) a later alert starts a new message that the rest of the
+// burst threads under. Incoming webhooks cannot reply in threads: later
+// alerts of a burst are posted as compact one-line messages, up to
+// Config.WebhookFollowUps of them; beyond that they are accepted without
+// posting (the stdout audit log and the other sinks still have them).
+//
+// Delivery. Send makes one attempt per destination and never retries: the
+// notify Dispatcher does. Errors are classified with notify.Retryable (429
+// with its Retry-After, 5xx, network failures, timeouts) and
+// notify.Permanent (bad token, unknown or archived channel, rejected
+// payload, webhook 4xx). When both destinations are configured and only one
+// accepted an alert, the sink remembers that (bounded, in memory) so that
+// the Dispatcher's retry does not post it there twice.
+//
+// Secrets. The bot token and webhook URL never appear in errors or logs;
+// Config prints masked.
+package slack
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/slack-go/slack"
+	"go.uber.org/zap"
+
+	"github.com/rootwatch/rootwatch/notify"
+)
+
+// Sink posts alerts to Slack. It is safe for concurrent use.
+type Sink struct {
+	cfg       Config
+	render    renderer
+	transport http.RoundTripper
+	log       *zap.Logger
+	now       func() time.Time
+
+	threads *ttlCache[*thread]
+	// done remembers (destination, alert key) pairs already accepted, so a
+	// retry after a partial failure does not post twice.
+	done *ttlCache[struct{}]
+}
+
+var _ notify.Sink = (*Sink)(nil)
+
+// Option customises a Sink.
+type Option func(*Sink)
+
+// WithClock sets the clock used for "N minutes ago" and for expiring
+// remembered threads (tests use a fixed clock).
+func WithClock(now func() time.Time) Option { return func(s *Sink) { s.now = now } }
+
+// WithLogger sets the logger for failures that do not fail Send (a thread
+// parent's count that could not be updated, suppressed webhook follow-ups).
+// The default discards.
+func WithLogger(l *zap.Logger) Option { return func(s *Sink) { s.log = l } }
+
+// WithTransport sets the HTTP transport under the sink's own clients (for
+// a proxy, custom TLS, or tests). The default is a clone of
+// http.DefaultTransport. The per-call timeout (Config.Timeout) applies
+// either way.
+func WithTransport(rt http.RoundTripper) Option { return func(s *Sink) { s.transport = rt } }
+
+// New returns a Slack sink for cfg, after validating it.
+func New(cfg Config, opts ...Option) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	s := &Sink{
+		cfg:       cfg,
+		transport: http.DefaultTransport.(*http.Transport).Clone(),
+		log:       zap.NewNop(),
+		now:       time.Now,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.render = renderer{consoleBase: cfg.ConsoleURL, now: s.now}
+	s.threads = newTTLCache[*thread](cfg.ThreadTTL, cfg.MaxThreads, s.now)
+	s.done = newTTLCache[struct{}](cfg.ThreadTTL, cfg.MaxThreads, s.now)
+	return s, nil
+}
+
+// Name returns "slack".
+func (s *Sink) Name() string { return "slack" }
+
+// String describes the sink without its secrets.
+func (s *Sink) String() string { return "slack sink " + s.cfg.String() }
+
+// destination is one of the sink's two ways to post.
+type destination struct {
+	name string
+	send func(context.Context, *notify.Alert) error
+}
+
+// Send posts a to every configured destination: one attempt each. It
+// returns nil when all accepted, else an error classified as retryable when
+// any destination may still succeed, permanent when none can.
+func (s *Sink) Send(ctx context.Context, a *notify.Alert) error {
+	if a == nil {
+		return notify.Permanent(errors.New("slack: nil alert"))
+	}
+	var dests []destination
+	if s.cfg.BotToken != "" {
+		dests = append(dests, destination{"chat.postMessage", s.sendBot})
+	}
+	if s.cfg.WebhookURL != "" {
+		dests = append(dests, destination{"webhook", s.sendWebhook})
+	}
+
+	var (
+		causes    []error
+		permanent = true
+		after     time.Duration
+	)
+	for _, d := range dests {
+		key := d.name + "\x00" + a.Key()
+		if a.Test {
+			key += "\x00test"
+		}
+		if _, ok := s.done.get(key); ok {
+			continue
+		}
+		err := scrub(d.send(ctx, a), s.cfg.BotToken, s.cfg.WebhookURL)
+		if err == nil {
+			if len(dests) > 1 {
+				s.done.put(key, struct{}{})
+			}
+			continue
+		}
+		var p *notify.PermanentError
+		var r *notify.RetryableError
+		switch {
+		case errors.As(err, &p):
+			causes = append(causes, p.Err)
+		case errors.As(err, &r):
+			causes = append(causes, r.Err)
+			permanent = false
+			after = max(after, r.After)
+		default:
+			causes = append(causes, err)
+			permanent = false
+		}
+	}
+	switch {
+	case len(causes) == 0:
+		return nil
+	case len(causes) == 1 && permanent:
+		return notify.Permanent(causes[0])
+	case len(causes) == 1:
+		return notify.Retryable(causes[0], after)
+	case permanent:
+		return notify.Permanent(errors.Join(causes...))
+	default:
+		return notify.Retryable(errors.Join(causes...), after)
+	}
+}
+
+// client returns a Web API client and the recorder of its responses, for
+// one Send.
+func (s *Sink) client() (*slack.Client, *recorder) {
+	rec := &recorder{base: s.transport}
+	hc := &http.Client{Transport: rec, Timeout: s.cfg.Timeout}
+	return slack.New(s.cfg.BotToken, slack.OptionAPIURL(s.cfg.APIURL), slack.OptionHTTPClient(hc)), rec
+}
+
+// thread is a burst's first message, remembered to thread the rest.
+type thread struct {
+	channel string
+	ts      string
+	parent  Message
+
+	// mu serialises edits of the parent; shown is the count it shows.
+	mu    chan struct{}
+	shown int
+}
+
+// msgOptions returns the chat.postMessage / chat.update options for m.
+func msgOptions(m Message) []slack.MsgOption {
+	return []slack.MsgOption{
+		slack.MsgOptionText(m.Text, false),
+		slack.MsgOptionBlocks(m.Blocks...),
+		slack.MsgOptionAttachments(m.Attachments...),
+		slack.MsgOptionDisableLinkUnfurl(),
+		slack.MsgOptionDisableMediaUnfurl(),
+	}
+}
+
+// sendBot posts a with chat.postMessage: a new message, or a reply in the
+// thread of its burst's first message followed by an edit of that message's
+// count.
+func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
+	api, rec := s.client()
+	msg := s.render.Render(a)
+
+	groupKey := ""
+	if a.Group != nil {
+		groupKey = a.Group.Key
+	}
+	var th *thread
+	if groupKey != "" && a.Group.Seq > 0 {
+		th, _ = s.threads.get(groupKey)
+	}
+
+	if th == nil {
+		channel, ts, err := api.PostMessageContext(ctx, s.cfg.Channel, msgOptions(msg)...)
+		if err != nil {
+			return classify(ctx, "chat.postMessage", err, rec)
+		}
+		if groupKey != "" && ts != "" {
+			s.threads.put(groupKey, &thread{channel: channel, ts: ts, parent: msg, mu: make(chan struct{}, 1)})
+		}
+		return nil
+	}
+
+	opts := append(msgOptions(msg), slack.MsgOptionTS(th.ts))
+	if _, _, err := api.PostMessageContext(ctx, th.channel, opts...); err != nil {
+		return classify(ctx, "chat.postMessage", err, rec)
+	}
+	more := max(a.Group.Count-1, a.Group.Seq)
+	s.updateCount(ctx, th, more)
+	return nil
+}
+
+// updateCount edits a burst's first message to show more further events.
+// The reply that triggered it is already posted, so a failure is logged,
+// not returned (returning it would make the Dispatcher post the reply
+// again); the next reply retries the edit with its higher count.
+func (s *Sink) updateCount(ctx context.Context, th *thread, more int) {
+	select {
+	case th.mu <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-th.mu }()
+	if more <= th.shown {
+		return
+	}
+	api, rec := s.client()
+	upd := WithMoreCount(th.parent, more)
+	if _, _, _, err := api.UpdateMessageContext(ctx, th.channel, th.ts, msgOptions(upd)...); err != nil {
+		err = scrub(classify(ctx, "chat.update", err, rec), s.cfg.BotToken, s.cfg.WebhookURL)
+		s.log.Warn("slack: could not update the burst count of a thread's first message",
+			zap.String("channel", th.channel), zap.String("ts", th.ts), zap.Int("more", more), zap.Error(err))
+		return
+	}
+	th.shown = more
+}
+
+// sendWebhook posts a to the incoming webhook: the full message for a
+// burst's first alert, a compact line for later ones, nothing past
+// Config.WebhookFollowUps.
+func (s *Sink) sendWebhook(ctx context.Context, a *notify.Alert) error {
+	seq := 0
+	if a.Group != nil {
+		seq = a.Group.Seq
+	}
+	var msg Message
+	switch limit := s.cfg.WebhookFollowUps; {
+	case seq == 0:
+		msg = s.render.Render(a)
+	case limit >= 0 && seq > limit:
+		s.log.Info("slack: webhook follow-up suppressed: burst past its follow-up limit",
+			zap.String("rule", a.Rule), zap.String("event_id", a.EventID), zap.Int("seq", seq), zap.Int("limit", limit))
+		return nil
+	default:
+		msg = s.render.RenderFollowUp(a)
+	}
+
+	rec := &recorder{base: s.transport}
+	hc := &http.Client{Transport: rec, Timeout: s.cfg.Timeout}
+	off := false
+	wm := &slack.WebhookMessage{
+		Text:        msg.Text,
+		Blocks:      &slack.Blocks{BlockSet: msg.Blocks},
+		Attachments: msg.Attachments,
+		UnfurlLinks: &off,
+		UnfurlMedia: &off,
+	}
+	if err := slack.PostWebhookCustomHTTPContext(ctx, s.cfg.WebhookURL, hc, wm); err != nil {
+		return classify(ctx, "webhook", err, rec)
+	}
+	return nil
+}
