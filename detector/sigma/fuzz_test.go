@@ -1,0 +1,88 @@
+package sigma
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzParse checks that arbitrary input never panics and that a rule that
+// loads is internally consistent. The seed corpus is every rule under
+// testdata plus testdata/fuzz/FuzzParse.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*/*.yml")
+	for _, name := range files {
+		if data, err := os.ReadFile(name); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := Parse("fuzz.yml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.yml:") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if r.Name == "" || r.Condition == nil || len(r.Detection) == 0 {
+			t.Fatalf("loaded an incomplete rule: %+v", r)
+		}
+		checkNode(t, r.Condition, r.Detection)
+	})
+}
+
+func checkNode(t *testing.T, n *Node, sels map[string]*Selection) {
+	switch n.Kind {
+	case NodeSelection:
+		if sels[n.Name] == nil {
+			t.Fatalf("condition names unknown selection %q", n.Name)
+		}
+	case NodeOneOf, NodeAllOf:
+		if len(n.Selections) == 0 {
+			t.Fatal("quantifier without selections")
+		}
+		for _, s := range n.Selections {
+			if sels[s] == nil {
+				t.Fatalf("quantifier names unknown selection %q", s)
+			}
+		}
+	case NodeNot:
+		if len(n.Args) != 1 {
+			t.Fatalf("not with %d args", len(n.Args))
+		}
+		checkNode(t, n.Args[0], sels)
+	default:
+		if len(n.Args) < 2 {
+			t.Fatalf("and/or with %d args", len(n.Args))
+		}
+		for _, a := range n.Args {
+			checkNode(t, a, sels)
+		}
+	}
+}
+
+// FuzzCondition checks that arbitrary conditions never panic and that a
+// parsed condition renders to a string that parses to the same tree.
+func FuzzCondition(f *testing.F) {
+	for _, s := range []string{
+		"sel", "sel and not filter", "1 of sel_* or all of them", "(a or b) and not (c)",
+		"all of filter_*", "any of them", "sel | count() > 5", "not not not a", "((a))",
+	} {
+		f.Add(s)
+	}
+	sels := []string{"a", "b", "c", "sel", "sel_1", "sel_2", "filter_x"}
+	f.Fuzz(func(t *testing.T, cond string) {
+		n, err := ParseCondition(cond, sels)
+		if err != nil {
+			return
+		}
+		again, err := ParseCondition(n.String(), sels)
+		if err != nil {
+			t.Fatalf("rendered condition %q does not parse: %v", n.String(), err)
+		}
+		if again.String() != n.String() {
+			t.Fatalf("round trip: %q became %q", n.String(), again.String())
+		}
+	})
+}
