@@ -1,0 +1,457 @@
+// Package ruletest runs detection-as-code tests: CloudTrail records paired
+// with the exact set of rule names expected to fire on them, run through the
+// real engine.
+//
+// # Test files
+//
+// Tests live beside the rules they test, in YAML files inside a directory
+// named tests (at any depth), or in files named *_test.yml / *_test.yaml
+// (rules.IsTestPath decides; rule loaders skip these files). A test file
+// holds one mapping with a single key, cases:
+//
+//	cases:
+//	  - name: root sign-in without MFA        # required, unique in the file
+//	    expect: [root-console-login, root-console-login-no-mfa]
+//	    event: {                               # the CloudTrail record
+//	      "eventSource": "signin.amazonaws.com",
+//	      "eventName": "ConsoleLogin",
+//	      ...
+//	    }
+//	  - name: IAM user named root
+//	    expect: []                             # nothing may fire
+//	    event_file: events/iam-user-root.json  # relative to this file
+//
+// expect is required and lists the names of the rules that must fire, and
+// only they: among the rules under test, a case passes when the set of rules
+// that fired equals expect exactly. An empty list means that no rule may
+// fire. A name in expect that no rule under test has fails the case (it is
+// a typo or a missing rule, never a silent pass).
+//
+// Each case has exactly one of:
+//   - event: the record as a YAML mapping (JSON is YAML, so a pretty-printed
+//     CloudTrail record can be pasted as is; unquoted YAML timestamps are
+//     kept as strings), or as a string holding the record's JSON text, which
+//     is passed to the engine byte for byte;
+//   - event_file: a file holding one record as JSON, relative to the test
+//     file's directory, inside the directory being loaded.
+//
+// Anchors, aliases, unknown keys and duplicate keys are errors, so that a
+// test file means one thing only.
+package ruletest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/rootwatch/rootwatch/detector/rules"
+)
+
+// Case is one rule test: a record and the rules expected to fire on it.
+type Case struct {
+	// File names the test file, as given to the loader (a path under the
+	// loaded directory, or prefix/path for LoadFS).
+	File string
+	// Line is the 1-based line of the case in File.
+	Line int
+	// Name is the case's name, unique within File.
+	Name string
+	// Expect is the sorted set of rule names that must fire, and only they.
+	// Empty (not nil) when no rule may fire.
+	Expect []string
+	// Event is the CloudTrail record as JSON.
+	Event []byte
+	// EventFile names the file Event was read from, or "" when the event
+	// was written in the test file.
+	EventFile string
+}
+
+// String names the case as file:line: name.
+func (c *Case) String() string { return fmt.Sprintf("%s:%d: %s", c.File, c.Line, c.Name) }
+
+// LoadDir loads every test file under dir, recursively (hidden files and
+// directories are skipped), in path order, each file's cases in file order.
+// Errors name the test file and, where it applies, the line.
+func LoadDir(dir string) ([]Case, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("rule tests directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("rule tests directory %s: not a directory", dir)
+	}
+	return load(os.DirFS(dir), ".", func(rel string) string {
+		return filepath.Join(dir, filepath.FromSlash(rel))
+	}, rules.IsTestPath)
+}
+
+// LoadFS loads test files from fsys under root (slash-separated, "." for
+// all of fsys). Case.File names each file as prefix joined with its path
+// below root. When all is true every .yml/.yaml file under root is a test
+// file (as for rules.BuiltinTestFS); otherwise only those rules.IsTestPath
+// accepts are.
+func LoadFS(fsys fs.FS, root, prefix string, all bool) ([]Case, error) {
+	accept := rules.IsTestPath
+	if all {
+		accept = func(p string) bool {
+			ext := path.Ext(p)
+			return ext == ".yml" || ext == ".yaml"
+		}
+	}
+	return load(fsys, root, func(rel string) string { return path.Join(prefix, rel) }, accept)
+}
+
+func load(fsys fs.FS, root string, name func(rel string) string, accept func(p string) bool) ([]Case, error) {
+	rel := func(p string) string {
+		if root == "." {
+			return p
+		}
+		r := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
+		if r == "" {
+			return "."
+		}
+		return r
+	}
+	var files []string
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("%s: %w", name(rel(p)), err)
+		}
+		if p != root && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !accept(rel(p)) {
+			return nil
+		}
+		if !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
+			return nil
+		}
+		files = append(files, p)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var cases []Case
+	for _, p := range files {
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return nil, fmt.Errorf("rule test file %s: %w", name(rel(p)), err)
+		}
+		cs, err := parseFile(name(rel(p)), data, func(ref string) (string, []byte, error) {
+			target := path.Join(path.Dir(p), ref)
+			if path.IsAbs(ref) || !fs.ValidPath(target) || !inside(root, target) {
+				return "", nil, fmt.Errorf("event_file %q must be a relative path inside the loaded directory", ref)
+			}
+			b, err := fs.ReadFile(fsys, target)
+			if err != nil {
+				return "", nil, fmt.Errorf("event_file: %w", err)
+			}
+			return name(rel(target)), b, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		cases = append(cases, cs...)
+	}
+	return cases, nil
+}
+
+// inside reports whether the clean slash path p is root or below it.
+func inside(root, p string) bool {
+	return root == "." || p == root || strings.HasPrefix(p, root+"/")
+}
+
+// Parse parses one test file's contents. file names it in Case.File and in
+// errors. Cases using event_file cannot be resolved without a directory and
+// are an error here; use LoadDir or LoadFS for those.
+func Parse(file string, data []byte) ([]Case, error) {
+	return parseFile(file, data, func(ref string) (string, []byte, error) {
+		return "", nil, fmt.Errorf("event_file %q: not supported when parsing a single file", ref)
+	})
+}
+
+// fileError is a problem at a line of a test file.
+type fileError struct {
+	file string
+	line int
+	msg  string
+	err  error
+}
+
+func (e *fileError) Error() string {
+	s := fmt.Sprintf("%s:%d: %s", e.file, e.line, e.msg)
+	if e.err != nil {
+		s += ": " + e.err.Error()
+	}
+	return s
+}
+
+func (e *fileError) Unwrap() error { return e.err }
+
+// maxEventDepth bounds the nesting of an event written in YAML.
+const maxEventDepth = 64
+
+func parseFile(file string, data []byte, readEvent func(ref string) (string, []byte, error)) ([]Case, error) {
+	errAt := func(line int, err error, format string, args ...any) error {
+		return &fileError{file: file, line: line, msg: fmt.Sprintf(format, args...), err: err}
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		return nil, errAt(0, err, "not a valid YAML test file")
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, errAt(extra.Line, nil, "more than one YAML document")
+	}
+	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, errAt(doc.Line, nil, "a test file must be a mapping with the key cases")
+	}
+	top := doc.Content[0]
+	var casesNode *yaml.Node
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k, v := top.Content[i], top.Content[i+1]
+		switch k.Value {
+		case "cases":
+			if casesNode != nil {
+				return nil, errAt(k.Line, nil, "duplicate key cases")
+			}
+			casesNode = v
+		default:
+			return nil, errAt(k.Line, nil, "unknown key %q (a test file has only cases)", k.Value)
+		}
+	}
+	if casesNode == nil {
+		return nil, errAt(top.Line, nil, "missing key cases")
+	}
+	if casesNode.Kind != yaml.SequenceNode {
+		return nil, errAt(casesNode.Line, nil, "cases must be a list")
+	}
+	seen := make(map[string]int)
+	out := make([]Case, 0, len(casesNode.Content))
+	for _, cn := range casesNode.Content {
+		c := Case{File: file, Line: cn.Line}
+		if cn.Kind != yaml.MappingNode {
+			return nil, errAt(cn.Line, nil, "a case must be a mapping with name, expect and event or event_file")
+		}
+		var haveExpect bool
+		var eventNode *yaml.Node
+		var eventFile string
+		keys := make(map[string]bool)
+		for i := 0; i+1 < len(cn.Content); i += 2 {
+			k, v := cn.Content[i], cn.Content[i+1]
+			if keys[k.Value] {
+				return nil, errAt(k.Line, nil, "duplicate key %q", k.Value)
+			}
+			keys[k.Value] = true
+			switch k.Value {
+			case "name":
+				if v.Kind != yaml.ScalarNode || v.Tag == "!!null" || strings.TrimSpace(v.Value) == "" {
+					return nil, errAt(v.Line, nil, "name must be a non-empty string")
+				}
+				c.Name = v.Value
+			case "expect":
+				names, err := expectList(v)
+				if err != nil {
+					return nil, errAt(v.Line, nil, "expect: %s", err)
+				}
+				c.Expect = names
+				haveExpect = true
+			case "event":
+				eventNode = v
+			case "event_file":
+				if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
+					return nil, errAt(v.Line, nil, "event_file must be a path")
+				}
+				eventFile = v.Value
+			default:
+				return nil, errAt(k.Line, nil, "unknown key %q in a case (want name, expect, event or event_file)", k.Value)
+			}
+		}
+		switch {
+		case c.Name == "":
+			return nil, errAt(cn.Line, nil, "case without a name")
+		case !haveExpect:
+			return nil, errAt(cn.Line, nil, "case %q: missing expect (use [] when no rule may fire)", c.Name)
+		case eventNode == nil && eventFile == "":
+			return nil, errAt(cn.Line, nil, "case %q: missing event or event_file", c.Name)
+		case eventNode != nil && eventFile != "":
+			return nil, errAt(cn.Line, nil, "case %q: has both event and event_file", c.Name)
+		}
+		if prev, dup := seen[c.Name]; dup {
+			return nil, errAt(cn.Line, nil, "case %q: name already used at line %d", c.Name, prev)
+		}
+		seen[c.Name] = cn.Line
+		if eventNode != nil {
+			ev, err := eventJSON(eventNode)
+			if err != nil {
+				return nil, errAt(eventNode.Line, err, "case %q: event", c.Name)
+			}
+			c.Event = ev
+		} else {
+			name, ev, err := readEvent(eventFile)
+			if err != nil {
+				return nil, errAt(cn.Line, err, "case %q", c.Name)
+			}
+			if !json.Valid(ev) {
+				return nil, errAt(cn.Line, nil, "case %q: event_file %s is not valid JSON", c.Name, name)
+			}
+			c.Event, c.EventFile = ev, name
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func expectList(n *yaml.Node) ([]string, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, errors.New("must be a list of rule names ([] for none)")
+	}
+	names := make([]string, 0, len(n.Content))
+	for _, e := range n.Content {
+		if e.Kind != yaml.ScalarNode || e.Tag != "!!str" || strings.TrimSpace(e.Value) == "" {
+			return nil, fmt.Errorf("line %d: rule names must be non-empty strings", e.Line)
+		}
+		if slices.Contains(names, e.Value) {
+			return nil, fmt.Errorf("line %d: rule %q listed twice", e.Line, e.Value)
+		}
+		names = append(names, e.Value)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// eventJSON turns an event node into the record's JSON: a string is the
+// JSON text itself; a mapping is converted, keeping key order.
+func eventJSON(n *yaml.Node) ([]byte, error) {
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!str":
+		b := []byte(n.Value)
+		if !json.Valid(b) {
+			return nil, errors.New("a string event must hold the record's JSON text, and this is not valid JSON")
+		}
+		return b, nil
+	case n.Kind == yaml.MappingNode:
+		var buf bytes.Buffer
+		if err := writeJSON(&buf, n, 0); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	default:
+		return nil, errors.New("must be a mapping (the CloudTrail record) or a string of JSON")
+	}
+}
+
+func writeJSON(buf *bytes.Buffer, n *yaml.Node, depth int) error {
+	if depth > maxEventDepth {
+		return fmt.Errorf("line %d: nested deeper than %d levels", n.Line, maxEventDepth)
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		buf.WriteByte('{')
+		seen := make(map[string]bool, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: keys must be strings", k.Line)
+			}
+			if k.Tag == "!!merge" {
+				return fmt.Errorf("line %d: merge keys (<<) are not supported", k.Line)
+			}
+			if seen[k.Value] {
+				return fmt.Errorf("line %d: duplicate key %q", k.Line, k.Value)
+			}
+			seen[k.Value] = true
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			writeString(buf, k.Value)
+			buf.WriteByte(':')
+			if err := writeJSON(buf, v, depth+1); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+	case yaml.SequenceNode:
+		buf.WriteByte('[')
+		for i, e := range n.Content {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := writeJSON(buf, e, depth+1); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+	case yaml.ScalarNode:
+		return writeScalar(buf, n)
+	case yaml.AliasNode:
+		return fmt.Errorf("line %d: aliases are not supported in events", n.Line)
+	default:
+		return fmt.Errorf("line %d: unsupported YAML node", n.Line)
+	}
+	return nil
+}
+
+func writeScalar(buf *bytes.Buffer, n *yaml.Node) error {
+	switch n.Tag {
+	case "!!null":
+		buf.WriteString("null")
+	case "!!bool":
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			return fmt.Errorf("line %d: %w", n.Line, err)
+		}
+		buf.WriteString(strconv.FormatBool(b))
+	case "!!int":
+		if json.Valid([]byte(n.Value)) {
+			buf.WriteString(n.Value) // a JSON integer literal, kept whatever its size
+			return nil
+		}
+		var i int64
+		if err := n.Decode(&i); err != nil {
+			return fmt.Errorf("line %d: integer %q: %w", n.Line, n.Value, err)
+		}
+		buf.WriteString(strconv.FormatInt(i, 10))
+	case "!!float":
+		var f float64
+		if err := n.Decode(&f); err != nil {
+			return fmt.Errorf("line %d: number %q: %w", n.Line, n.Value, err)
+		}
+		if math.IsInf(f, 0) || math.IsNaN(f) {
+			return fmt.Errorf("line %d: %q has no JSON form", n.Line, n.Value)
+		}
+		if json.Valid([]byte(n.Value)) {
+			buf.WriteString(n.Value) // keep the literal as written: 1.10 stays 1.10
+		} else {
+			buf.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
+		}
+	case "!!binary":
+		return fmt.Errorf("line %d: binary values are not supported", n.Line)
+	default: // !!str, !!timestamp and custom tags: the text as written
+		writeString(buf, n.Value)
+	}
+	return nil
+}
+
+func writeString(buf *bytes.Buffer, s string) {
+	b, _ := json.Marshal(s) // a string always marshals
+	buf.Write(b)
+}

@@ -1,0 +1,171 @@
+package ruletest
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/detector/engine"
+)
+
+// Result is the outcome of one case.
+type Result struct {
+	// Case is the case that ran.
+	Case Case
+	// Got is the sorted set of rule names that fired.
+	Got []string
+	// Missing lists expected rules that did not fire.
+	Missing []string
+	// Unexpected lists rules that fired but were not expected.
+	Unexpected []string
+	// Unknown lists expected rule names that no rule under test has.
+	Unknown []string
+	// Err is the engine's error for the event (e.g. not a JSON object).
+	Err error
+}
+
+// Passed reports whether exactly the expected rules fired.
+func (r *Result) Passed() bool {
+	return r.Err == nil && len(r.Missing) == 0 && len(r.Unexpected) == 0 && len(r.Unknown) == 0
+}
+
+// Report is the outcome of a run: one Result per case, in the order given.
+type Report struct {
+	// Results holds one entry per case.
+	Results []Result
+	// Passed counts the cases that passed.
+	Passed int
+	// Failed counts the cases that failed.
+	Failed int
+}
+
+// OK reports whether every case passed (true for an empty run).
+func (r Report) OK() bool { return r.Failed == 0 }
+
+// Run matches every case's event against e and compares the rules that fired
+// with the case's expectation. Detections are reported with the case's
+// file:line as their source.
+func Run(e *engine.Engine, cases []Case) Report {
+	known := make(map[string]bool)
+	for _, r := range e.Rules() {
+		known[r.Name] = true
+	}
+	rep := Report{Results: make([]Result, 0, len(cases))}
+	var dst []detector.Detection
+	for _, c := range cases {
+		res := Result{Case: c}
+		for _, name := range c.Expect {
+			if !known[name] {
+				res.Unknown = append(res.Unknown, name)
+			}
+		}
+		var err error
+		dst, err = e.Match(c.Event, fmt.Sprintf("%s:%d", c.File, c.Line), dst[:0])
+		if err != nil {
+			res.Err = err
+		} else {
+			res.Got = firedNames(dst)
+			res.Missing = minus(c.Expect, res.Got)
+			res.Unexpected = minus(res.Got, c.Expect)
+		}
+		if res.Passed() {
+			rep.Passed++
+		} else {
+			rep.Failed++
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	return rep
+}
+
+// firedNames returns the sorted distinct rule names in ds.
+func firedNames(ds []detector.Detection) []string {
+	names := make([]string, 0, len(ds))
+	for i := range ds {
+		names = append(names, ds[i].Rule)
+	}
+	sort.Strings(names)
+	return slices.Compact(names)
+}
+
+// minus returns the elements of the sorted set a that are not in b.
+func minus(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// String renders the report as text: each failed case with what was
+// expected and what fired, then a summary line.
+func (r Report) String() string {
+	var sb strings.Builder
+	_ = r.WriteText(&sb, false) // a strings.Builder never fails
+	return sb.String()
+}
+
+// WriteText writes the report to w: every failed case in detail (and, when
+// verbose, one "ok" line per passed case), then a summary line such as
+// "rule tests: 88 passed, 0 failed (88 cases in 9 files)".
+func (r Report) WriteText(w io.Writer, verbose bool) error {
+	files := make(map[string]bool)
+	for i := range r.Results {
+		res := &r.Results[i]
+		files[res.Case.File] = true
+		if res.Passed() {
+			if verbose {
+				if _, err := fmt.Fprintf(w, "ok   %s\n", res.Case.String()); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if _, err := fmt.Fprintf(w, "FAIL %s\n%s", res.Case.String(), res.detail()); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(w, "rule tests: %d passed, %d failed (%d cases in %d files)\n",
+		r.Passed, r.Failed, len(r.Results), len(files))
+	return err
+}
+
+func (r *Result) detail() string {
+	var sb strings.Builder
+	line := func(label string, names []string) {
+		fmt.Fprintf(&sb, "     %-11s %s\n", label+":", list(names))
+	}
+	if r.Case.EventFile != "" {
+		fmt.Fprintf(&sb, "     %-11s %s\n", "event file:", r.Case.EventFile)
+	}
+	if r.Err != nil {
+		fmt.Fprintf(&sb, "     %-11s %v\n", "error:", r.Err)
+		line("expected", r.Case.Expect)
+		return sb.String()
+	}
+	line("expected", r.Case.Expect)
+	line("got", r.Got)
+	if len(r.Missing) > 0 {
+		line("missing", r.Missing)
+	}
+	if len(r.Unexpected) > 0 {
+		line("unexpected", r.Unexpected)
+	}
+	if len(r.Unknown) > 0 {
+		line("unknown", r.Unknown)
+		sb.WriteString("     (no rule under test has these names)\n")
+	}
+	return sb.String()
+}
+
+func list(names []string) string {
+	if len(names) == 0 {
+		return "(none)"
+	}
+	return strings.Join(names, ", ")
+}
