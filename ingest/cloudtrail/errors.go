@@ -1,0 +1,51 @@
+package cloudtrail
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors, wrapped by *Error and matched with errors.Is.
+var (
+	// ErrRecordTooLarge means one record (or one skipped top-level value)
+	// is longer than Options.MaxRecordBytes.
+	ErrRecordTooLarge = errors.New("record too large")
+	// ErrTooLarge means the decompressed input is longer than
+	// Options.MaxDecompressedBytes (a gzip bomb, or a runaway object).
+	ErrTooLarge = errors.New("decompressed input too large")
+	// ErrTruncated means the input ended inside a value, or the gzip
+	// stream ended before its trailer.
+	ErrTruncated = errors.New("truncated input")
+	// ErrSyntax means the input is not JSON of an accepted shape.
+	ErrSyntax = errors.New("invalid JSON")
+	// ErrGzip means the input starts like gzip but is not a valid gzip
+	// stream (bad header, corrupt data, checksum or length mismatch).
+	ErrGzip = errors.New("invalid gzip stream")
+)
+
+// errClosed is returned by Next after Close.
+var errClosed = errors.New("decoder closed")
+
+// Error is the error returned by Decoder.Next for anything but io.EOF. It
+// names the input and the decompressed byte offset at which the problem was
+// found.
+type Error struct {
+	// Source names the input, as given in Options.Source.
+	Source string
+	// Offset is the decompressed byte offset of the problem.
+	Offset int64
+	// Err is the reason; it wraps one of the sentinel errors, or the
+	// reader's own error for an I/O failure.
+	Err error
+}
+
+// Error formats the error as "SOURCE: at byte OFFSET: REASON".
+func (e *Error) Error() string {
+	if e.Source == "" {
+		return fmt.Sprintf("at byte %d: %v", e.Offset, e.Err)
+	}
+	return fmt.Sprintf("%s: at byte %d: %v", e.Source, e.Offset, e.Err)
+}
+
+// Unwrap returns the reason.
+func (e *Error) Unwrap() error { return e.Err }
