@@ -1,0 +1,87 @@
+package s3object
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type keyCase struct {
+	class KeyClass
+	key   string
+}
+
+// readKeyCases reads testdata/keys.tsv: "class<TAB>key" lines, # comments.
+func readKeyCases(t testing.TB) []keyCase {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "keys.tsv"))
+	if err != nil {
+		t.Fatalf("open key cases: %v", err)
+	}
+	defer f.Close()
+	classes := map[string]KeyClass{"log": ClassLog, "digest": ClassDigest, "insights": ClassInsights, "other": ClassOther}
+	var cases []keyCase
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := sc.Text()
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		name, key, ok := strings.Cut(text, "\t")
+		class, known := classes[name]
+		if !ok || !known {
+			t.Fatalf("keys.tsv:%d: want class<TAB>key, got %q", line, text)
+		}
+		cases = append(cases, keyCase{class, key})
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read key cases: %v", err)
+	}
+	if len(cases) == 0 {
+		t.Fatal("no key cases")
+	}
+	return cases
+}
+
+func TestClassify(t *testing.T) {
+	for _, tc := range readKeyCases(t) {
+		t.Run(tc.class.String()+"/"+tc.key, func(t *testing.T) {
+			if got := Classify(tc.key); got != tc.class {
+				t.Errorf("Classify(%q) = %v, want %v", tc.key, got, tc.class)
+			}
+		})
+	}
+}
+
+func TestKeyClassString(t *testing.T) {
+	for c, want := range map[KeyClass]string{ClassOther: "other", ClassLog: "log", ClassDigest: "digest", ClassInsights: "insights", KeyClass(42): "other"} {
+		if got := c.String(); got != want {
+			t.Errorf("KeyClass(%d).String() = %q, want %q", int(c), got, want)
+		}
+	}
+}
+
+func FuzzClassify(f *testing.F) {
+	for _, tc := range readKeyCases(f) {
+		f.Add(tc.key)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		c := Classify(key)
+		if c == ClassOther {
+			return
+		}
+		if !strings.Contains(key, "AWSLogs/") || strings.HasSuffix(key, "/") {
+			t.Fatalf("Classify(%q) = %v for a key that cannot be a CloudTrail file", key, c)
+		}
+		// A trail's S3 key prefix does not change the class.
+		if got := Classify("some/prefix/" + key); got != c {
+			t.Fatalf("Classify with prefix = %v, without = %v (%q)", got, c, key)
+		}
+		// Nor does the class survive a changed file-name position.
+		if got := Classify(key + "/x"); got != ClassOther {
+			t.Fatalf("Classify(%q) = %v, want other", key+"/x", got)
+		}
+	})
+}
