@@ -144,6 +144,9 @@ func classify(ctx context.Context, op string, err error, rec *recorder) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			cause = ctxErr
 		}
+		if ue.Timeout() {
+			return notify.Retryable(fmt.Errorf("slack %s: request failed: timed out: %w", op, cause), 0)
+		}
 		return notify.Retryable(fmt.Errorf("slack %s: request failed: %w", op, cause), 0)
 	}
 	if status == http.StatusOK {
