@@ -1,6 +1,8 @@
 package fields
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -252,7 +254,6 @@ func (x *Extractor) skip(rec []byte, i int, depth int) (int, error) {
 // of recursion. It returns the index after the closing bracket.
 func (x *Extractor) skipContainer(rec []byte, i int, depth int) (int, error) {
 	st := x.stack[:0]
-	defer func() { x.stack = st[:0] }()
 	n := len(rec)
 	var err error
 open:
@@ -316,6 +317,7 @@ open:
 			// A value ended at i: close containers until a comma.
 			for {
 				if len(st) == 0 {
+					x.stack = st // keep the grown stack for the next record
 					return i, nil
 				}
 				i = ws(rec, i)
@@ -446,12 +448,39 @@ var strStop = func() (t [256]bool) {
 	return t
 }()
 
+const (
+	ones   = 0x0101010101010101
+	highs  = 0x8080808080808080
+	quotes = '"' * ones
+	slashs = '\\' * ones
+	spaces = ' ' * ones
+)
+
+// stopMask returns a word whose lowest set bit is the high bit of the first
+// byte of v (little-endian) that is a quote, a backslash or below 0x20, and
+// zero if there is none. Bits above the first hit may be spurious (borrows),
+// so only the lowest one is meaningful.
+func stopMask(v uint64) uint64 {
+	q := v ^ quotes
+	b := v ^ slashs
+	return ((q-ones)&^q | (b-ones)&^b | (v-spaces)&^v) & highs
+}
+
 // scanString validates the string at rec[i] (which is '"') and returns the
 // index after its closing quote, and whether it contains escapes.
 func scanString(rec []byte, i int) (end int, esc bool, err error) {
 	n := len(rec)
 	j := i + 1
 	for {
+		// Eight bytes at a time while they hold no quote, backslash or
+		// control character; then byte by byte up to the stop byte.
+		for j+8 <= n {
+			if m := stopMask(binary.LittleEndian.Uint64(rec[j:])); m != 0 {
+				j += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			j += 8
+		}
 		for j < n && !strStop[rec[j]] {
 			j++
 		}
