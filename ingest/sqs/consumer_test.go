@@ -1,0 +1,411 @@
+package sqs_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/rootwatch/rootwatch/ingest/internal/moto"
+	"github.com/rootwatch/rootwatch/ingest/sqs"
+)
+
+func TestMain(m *testing.M) { os.Exit(moto.Main(m)) }
+
+// leakCheck verifies at the end of the test that the test started no
+// goroutine that is still running (idle HTTP keep-alive connections of the
+// SDK client aside).
+func leakCheck(t *testing.T) {
+	t.Helper()
+	opts := []goleak.Option{
+		goleak.IgnoreCurrent(),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	}
+	t.Cleanup(func() { goleak.VerifyNone(t, opts...) })
+}
+
+// recorder is a Handler that records every call and answers with the
+// outcome its decide function returns.
+type recorder struct {
+	mu     sync.Mutex
+	calls  []sqs.Message
+	decide func(ctx context.Context, m sqs.Message, n int) sqs.Outcome
+	cond   chan struct{} // closed and replaced on every call
+}
+
+func newRecorder(decide func(ctx context.Context, m sqs.Message, n int) sqs.Outcome) *recorder {
+	return &recorder{decide: decide, cond: make(chan struct{})}
+}
+
+func (r *recorder) handle(ctx context.Context, m sqs.Message) sqs.Outcome {
+	r.mu.Lock()
+	n := 0
+	for _, c := range r.calls {
+		if c.ID == m.ID {
+			n++
+		}
+	}
+	r.calls = append(r.calls, m)
+	close(r.cond)
+	r.cond = make(chan struct{})
+	r.mu.Unlock()
+	return r.decide(ctx, m, n+1)
+}
+
+// waitFor waits until pred holds on the calls so far, failing the test
+// after a generous deadline.
+func (r *recorder) waitFor(t *testing.T, what string, pred func([]sqs.Message) bool) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		r.mu.Lock()
+		ok, ch := pred(r.calls), r.cond
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func (r *recorder) snapshot() []sqs.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]sqs.Message(nil), r.calls...)
+}
+
+// waitQueue polls the queue's counts until pred holds (generous deadline).
+func waitQueue(t *testing.T, c *awssqs.Client, q *moto.Queue, what string, pred func(visible, inFlight int) bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		v, f := q.Counts(t, c)
+		if pred(v, f) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s (visible %d, in flight %d)", what, v, f)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// start runs a Consumer in the background; stop cancels it and returns
+// Run's error.
+func start(t *testing.T, api sqs.API, cfg sqs.Config) (c *sqs.Consumer, stop func() error) {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = zaptest.NewLogger(t)
+	}
+	c, err := sqs.New(api, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return c, stop
+}
+
+func TestConsumerAcksAndDeletes(t *testing.T) {
+	srv := moto.Require(t)
+	leakCheck(t)
+	client := srv.SQS(t)
+	q := moto.CreateQueue(t, client, "ack", nil)
+	const n = 25
+	sent := map[string]string{}
+	for i := range n {
+		body := "message " + strconv.Itoa(i)
+		sent[q.Send(t, client, body)] = body
+	}
+	rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.Ack })
+	reg := prometheus.NewRegistry()
+	metrics := sqs.NewMetrics(reg)
+	c, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, Workers: 4, WaitTime: time.Second,
+		VisibilityTimeout: 30 * time.Second, Metrics: metrics})
+
+	rec.waitFor(t, "all messages handled", func(ms []sqs.Message) bool { return len(ms) >= n })
+	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	got := rec.snapshot()
+	if len(got) != n {
+		t.Fatalf("handled %d messages, want %d (each once)", len(got), n)
+	}
+	for _, m := range got {
+		if sent[m.ID] != string(m.Body) {
+			t.Errorf("message %s: body %q, want %q", m.ID, m.Body, sent[m.ID])
+		}
+		if m.ReceiveCount != 1 || m.SentAt.IsZero() || m.QueueURL != q.URL {
+			t.Errorf("message %s: receive count %d, sent at %v, queue %q", m.ID, m.ReceiveCount, m.SentAt, m.QueueURL)
+		}
+	}
+	if c.LastReceive().IsZero() {
+		t.Error("LastReceive is zero after successful receives")
+	}
+	if err := sqs.Ready(time.Now(), time.Minute, c); err != nil {
+		t.Errorf("Ready: %v", err)
+	}
+	if got := metricSum(t, reg, "rootwatch_messages_deleted_total"); got != n {
+		t.Errorf("messages_deleted_total = %v, want %d", got, n)
+	}
+	if c.InFlight() != 0 {
+		t.Errorf("InFlight = %d after shutdown", c.InFlight())
+	}
+}
+
+// metricSum returns the sum over all label values of a counter or gauge
+// family in reg.
+func metricSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
+
+// A message handled for longer than the visibility timeout must stay
+// invisible: a second consumer on the same queue never sees it.
+func TestConsumerHeartbeatKeepsSlowMessageInvisible(t *testing.T) {
+	srv := moto.Require(t)
+	leakCheck(t)
+	client := srv.SQS(t)
+	q := moto.CreateQueue(t, client, "heartbeat", nil)
+	id := q.Send(t, client, "slow")
+
+	release := make(chan struct{})
+	slow := newRecorder(func(ctx context.Context, m sqs.Message, _ int) sqs.Outcome {
+		select {
+		case <-release:
+			return sqs.Ack
+		case <-ctx.Done():
+			return sqs.Retry
+		}
+	})
+	reg := prometheus.NewRegistry()
+	_, stopSlow := start(t, client, sqs.Config{QueueURL: q.URL, Handler: slow.handle, WaitTime: time.Second,
+		VisibilityTimeout: 2 * time.Second, Metrics: sqs.NewMetrics(reg)})
+	slow.waitFor(t, "slow message received", func(ms []sqs.Message) bool { return len(ms) == 1 })
+
+	other := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.Ack })
+	_, stopOther := start(t, client, sqs.Config{QueueURL: q.URL, Handler: other.handle, WaitTime: time.Second,
+		VisibilityTimeout: 2 * time.Second})
+	// Hold the message for three visibility timeouts.
+	waitMetric(t, reg, "rootwatch_visibility_extensions_total", 4)
+	close(release)
+	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	if err := stopOther(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stopSlow(); err != nil {
+		t.Fatal(err)
+	}
+	if got := other.snapshot(); len(got) != 0 {
+		t.Fatalf("second consumer received %d messages (first %s): visibility was not extended", len(got), got[0].ID)
+	}
+	if got := slow.snapshot(); len(got) != 1 || got[0].ID != id {
+		t.Fatalf("slow consumer handled %v, want exactly %s once", got, id)
+	}
+}
+
+// waitMetric waits until the named metric's sum reaches at least want.
+func waitMetric(t *testing.T, reg *prometheus.Registry, name string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for metricSum(t, reg, name) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s >= %v", name, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Retry makes the message visible again after a backoff, with a higher
+// receive count; the next Ack deletes it.
+func TestConsumerRetryReleasesWithBackoff(t *testing.T) {
+	srv := moto.Require(t)
+	leakCheck(t)
+	client := srv.SQS(t)
+	q := moto.CreateQueue(t, client, "retry", nil)
+	id := q.Send(t, client, "flaky")
+	rec := newRecorder(func(_ context.Context, _ sqs.Message, n int) sqs.Outcome {
+		if n < 3 {
+			return sqs.Retry
+		}
+		return sqs.Ack
+	})
+	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+		VisibilityTimeout: 30 * time.Second, RetryBase: time.Second, RetryMax: 2 * time.Second})
+	rec.waitFor(t, "third delivery", func(ms []sqs.Message) bool { return len(ms) >= 3 })
+	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.snapshot()
+	if len(got) != 3 {
+		t.Fatalf("handled %d times, want 3", len(got))
+	}
+	for i, m := range got {
+		if m.ID != id || m.ReceiveCount != i+1 {
+			t.Errorf("delivery %d: id %s receive count %d, want %s and %d", i, m.ID, m.ReceiveCount, id, i+1)
+		}
+	}
+}
+
+// Leave never deletes: the redrive policy moves the message to the DLQ.
+func TestConsumerLeaveReachesDeadLetterQueue(t *testing.T) {
+	srv := moto.Require(t)
+	leakCheck(t)
+	client := srv.SQS(t)
+	q := moto.CreateQueueWithDLQ(t, client, "leave", 2)
+	id := q.Send(t, client, "poison")
+	rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.Leave })
+	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+		VisibilityTimeout: 2 * time.Second})
+	waitQueue(t, client, q.DLQ, "message in the DLQ", func(v, _ int) bool { return v == 1 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.snapshot(); len(got) != 2 {
+		t.Errorf("handled %d times before the DLQ, want maxReceiveCount 2", len(got))
+	}
+	out, err := client.ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(q.DLQ.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 || aws.ToString(out.Messages[0].MessageId) != id {
+		t.Fatalf("DLQ holds %v, want message %s", out.Messages, id)
+	}
+}
+
+// Shutdown with messages in flight: receiving stops, in-flight handlers
+// finish within the drain deadline and their acks are flushed.
+func TestConsumerGracefulShutdownDrains(t *testing.T) {
+	srv := moto.Require(t)
+	leakCheck(t)
+	client := srv.SQS(t)
+	q := moto.CreateQueue(t, client, "drain", nil)
+	for i := range 3 {
+		q.Send(t, client, "in flight "+strconv.Itoa(i))
+	}
+	release := make(chan struct{})
+	rec := newRecorder(func(ctx context.Context, _ sqs.Message, _ int) sqs.Outcome {
+		select {
+		case <-release:
+			return sqs.Ack
+		case <-ctx.Done():
+			return sqs.Retry
+		}
+	})
+	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+		VisibilityTimeout: 30 * time.Second, DrainTimeout: time.Minute})
+	rec.waitFor(t, "3 messages in flight", func(ms []sqs.Message) bool { return len(ms) == 3 })
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	// Messages sent after the stop signal must not be received.
+	late := q.Send(t, client, "late")
+	select {
+	case err := <-stopped:
+		t.Fatalf("Run returned (%v) while handlers were still running", err)
+	default:
+	}
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, m := range rec.snapshot() {
+		if m.ID == late {
+			t.Errorf("message sent after shutdown began was handled")
+		}
+	}
+	if v, f := q.Counts(t, client); v+f != 1 {
+		t.Errorf("queue holds %d visible + %d in flight, want only the late message", v, f)
+	}
+}
+
+// Past the drain deadline the handlers are cancelled and their messages
+// released, never deleted.
+func TestConsumerShutdownDeadlineReleases(t *testing.T) {
+	srv := moto.Require(t)
+	leakCheck(t)
+	client := srv.SQS(t)
+	q := moto.CreateQueue(t, client, "deadline", nil)
+	id := q.Send(t, client, "stuck")
+	rec := newRecorder(func(ctx context.Context, _ sqs.Message, n int) sqs.Outcome {
+		if n > 1 {
+			return sqs.Ack
+		}
+		<-ctx.Done()
+		return sqs.Retry
+	})
+	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+		VisibilityTimeout: 30 * time.Second, DrainTimeout: 200 * time.Millisecond, RetryBase: time.Second, RetryMax: time.Second})
+	rec.waitFor(t, "message in flight", func(ms []sqs.Message) bool { return len(ms) == 1 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// Released with a 1 s visibility: a new consumer gets it well before
+	// the 30 s visibility of the first receive would lapse.
+	_, stop2 := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+		VisibilityTimeout: 30 * time.Second})
+	rec.waitFor(t, "redelivery", func(ms []sqs.Message) bool { return len(ms) == 2 })
+	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	if err := stop2(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.snapshot(); got[1].ID != id || got[1].ReceiveCount != 2 {
+		t.Errorf("redelivery: %s count %d, want %s count 2", got[1].ID, got[1].ReceiveCount, id)
+	}
+}
+
+// A queue that does not exist stops Run with an error.
+func TestConsumerMissingQueue(t *testing.T) {
+	srv := moto.Require(t)
+	leakCheck(t)
+	client := srv.SQS(t)
+	c, err := sqs.New(client, sqs.Config{QueueURL: srv.Endpoint + "/123456789012/" + moto.Name("missing"),
+		Handler: func(context.Context, sqs.Message) sqs.Outcome { return sqs.Ack }, WaitTime: time.Second,
+		Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(context.Background()); err == nil {
+		t.Fatal("Run on a missing queue returned nil")
+	}
+	if err := sqs.Ready(time.Now(), time.Minute, c); err == nil {
+		t.Error("Ready reports a consumer that never polled as ready")
+	}
+}
