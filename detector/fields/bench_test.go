@@ -157,3 +157,38 @@ func BenchmarkEncodingJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkExtractNoPaths is the validation floor: the same single pass
+// with nothing to extract, every value skipped.
+func BenchmarkExtractNoPaths(b *testing.B) {
+	recs, n := loadRecords(b)
+	p, err := Compile(nil)
+	if err != nil {
+		b.Fatalf("Compile: %v", err)
+	}
+	x := p.NewExtractor()
+	b.SetBytes(n)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, rec := range recs {
+			if _, err := x.Extract(rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkJSONValid is encoding/json's validator on the same records, for
+// comparison with BenchmarkExtractNoPaths.
+func BenchmarkJSONValid(b *testing.B) {
+	recs, n := loadRecords(b)
+	b.SetBytes(n)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, rec := range recs {
+			if !json.Valid(rec) {
+				b.Fatal("invalid record")
+			}
+		}
+	}
+}

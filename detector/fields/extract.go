@@ -473,19 +473,21 @@ func scanString(rec []byte, i int) (end int, esc bool, err error) {
 	j := i + 1
 	for {
 		// Eight bytes at a time while they hold no quote, backslash or
-		// control character; then byte by byte up to the stop byte.
-		for j+8 <= n {
-			if m := stopMask(binary.LittleEndian.Uint64(rec[j:])); m != 0 {
-				j += bits.TrailingZeros64(m) >> 3
-				break
+		// control character, then byte by byte near the end of rec.
+		if j+8 <= n {
+			m := stopMask(binary.LittleEndian.Uint64(rec[j:]))
+			if m == 0 {
+				j += 8
+				continue
 			}
-			j += 8
-		}
-		for j < n && !strStop[rec[j]] {
-			j++
-		}
-		if j >= n {
-			return 0, false, syntaxErr(j, "unexpected end of JSON input in string")
+			j += bits.TrailingZeros64(m) >> 3
+		} else {
+			for j < n && !strStop[rec[j]] {
+				j++
+			}
+			if j >= n {
+				return 0, false, syntaxErr(j, "unexpected end of JSON input in string")
+			}
 		}
 		switch rec[j] {
 		case '"':

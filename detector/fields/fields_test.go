@@ -280,3 +280,47 @@ func TestExtractMaxDepthAccepted(t *testing.T) {
 		t.Fatalf("got %v rest %d, want array rest 1", got[0].Kind, got[0].Rest)
 	}
 }
+
+func TestExtractReusesAfterError(t *testing.T) {
+	p, err := Compile([][]string{{"a", "b"}, {"s"}})
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	x := p.NewExtractor()
+	if _, err := x.Extract([]byte(`{"a":{"b":"\u0041","c":[1,[2,[3`)); err == nil {
+		t.Fatal("Extract of a truncated record succeeded")
+	}
+	got, err := x.Extract([]byte(`{"s":"\u00e9","a":{"c":[[[]]]}}`))
+	if err != nil {
+		t.Fatalf("Extract: %v", err)
+	}
+	if got[0].Kind != KindAbsent || got[1].Kind != KindString || string(got[1].B) != "é" {
+		t.Fatalf("after an error got %v %q and %v %q, want absent and string \"é\"", got[0].Kind, got[0].B, got[1].Kind, got[1].B)
+	}
+}
+
+func TestExtractAllocatesNothing(t *testing.T) {
+	recs, _ := loadRecords(t)
+	p, err := Compile(benchPaths)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	x := p.NewExtractor()
+	// One escaped needed string and one deep skipped value, so that the
+	// scratch buffers are exercised too.
+	extra := []byte(`{"eventName":"A\u0042","x":` + strings.Repeat("[", 500) + strings.Repeat("]", 500) + `}`)
+	run := func() {
+		for _, rec := range recs {
+			if _, err := x.Extract(rec); err != nil {
+				t.Fatalf("Extract: %v", err)
+			}
+		}
+		if _, err := x.Extract(extra); err != nil {
+			t.Fatalf("Extract: %v", err)
+		}
+	}
+	run() // grow the scratch buffers once
+	if allocs := testing.AllocsPerRun(5, run); allocs != 0 {
+		t.Fatalf("Extract allocates %v times per pass over %d records, want 0", allocs, len(recs)+1)
+	}
+}
