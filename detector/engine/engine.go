@@ -1,0 +1,214 @@
+// Package engine compiles Sigma rules into a matcher for CloudTrail records
+// and matches raw records against them.
+//
+// Compilation resolves every field path the rules read into one
+// detector/fields path set, so a record is walked once and only the needed
+// fields are extracted; precomputes each value's matcher (lowered literal
+// with an equality, prefix, suffix or substring fast path, a regexp only
+// for general wildcard patterns, parsed CIDR prefixes); and indexes rules
+// by the literal values their condition requires of the selective fields
+// eventName, eventSource, eventType and userIdentity.type, so that a record
+// only meets the rules that could match it.
+//
+// # Field semantics
+//
+//   - Strings compare by their unescaped text; numbers and booleans by their
+//     literal JSON text, so the rule value 5 matches the JSON number 5 and
+//     the string "5" (but not 5.0).
+//   - Comparisons are case-insensitive (both sides lowered with Unicode
+//     lower-casing) unless the cased modifier is given; re is
+//     case-sensitive unless re|i.
+//   - null matches a field that is absent or JSON null. exists: true matches
+//     any present field, JSON null included; exists: false only an absent one.
+//   - A field whose path meets an array matches when any element matches
+//     (arrays along the path and an array at the end are walked); with the
+//     all modifier every value must match some element. A path that misses
+//     in an element counts as absent for that element; an empty array on
+//     the path counts as absent.
+//   - Objects (and arrays nested in arrays) compare as their raw JSON text,
+//     and only with contains and re; other comparisons never match them.
+//   - Field names are split on "." into keys; keys match exactly.
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/detector/fields"
+	"github.com/rootwatch/rootwatch/detector/sigma"
+)
+
+// selectiveFields are the fields rules are indexed by, most selective first.
+var selectiveFields = []string{"eventName", "eventSource", "eventType", "userIdentity.type"}
+
+// Engine is a compiled rule set. It is immutable after New and safe for
+// concurrent use.
+type Engine struct {
+	rules    []*sigma.Rule
+	compiled []*crule
+	paths    *fields.Paths
+	names    []string   // dotted field name of each path
+	keys     [][]string // keys of each path
+
+	unindexed []int32
+	index     []fieldIndex
+
+	noIndex    bool
+	countEvals bool
+	evals      atomic.Uint64
+
+	pool sync.Pool
+}
+
+// fieldIndex maps the lowered literal values of one selective field to
+// the rules that require one of them.
+type fieldIndex struct {
+	field   int
+	byValue map[string][]int32
+	all     []int32 // every rule indexed under this field, in order
+}
+
+type options struct {
+	noIndex    bool // evaluate every rule on every record
+	countEvals bool // count rule evaluations (tests)
+}
+
+// New compiles rules. Every rule must have logsource product aws and
+// service cloudtrail; rule names must be unique. Errors name the rule's
+// file and line.
+func New(rules []*sigma.Rule) (*Engine, error) {
+	return newEngine(rules, options{})
+}
+
+func newEngine(rules []*sigma.Rule, opts options) (*Engine, error) {
+	e := &Engine{rules: slices.Clone(rules), noIndex: opts.noIndex, countEvals: opts.countEvals}
+	fieldIdx := map[string]int{}
+	byName := map[string]*sigma.Rule{}
+	for i, r := range e.rules {
+		if r == nil {
+			return nil, fmt.Errorf("engine: rule %d is nil", i)
+		}
+		if !strings.EqualFold(r.Logsource.Product, "aws") || !strings.EqualFold(r.Logsource.Service, "cloudtrail") {
+			return nil, fmt.Errorf("engine: %s:%d: rule %q: logsource product %q service %q is not supported (rootwatch evaluates product aws, service cloudtrail)",
+				r.File, max(r.Logsource.Line, r.Line), r.Name, r.Logsource.Product, r.Logsource.Service)
+		}
+		if prev, dup := byName[r.Name]; dup {
+			return nil, fmt.Errorf("engine: duplicate rule name %q in %s and %s", r.Name, prev.File, r.File)
+		}
+		byName[r.Name] = r
+		cr, err := e.compileRule(r, fieldIdx)
+		if err != nil {
+			return nil, fmt.Errorf("engine: rule %q (%s): %w", r.Name, r.File, err)
+		}
+		cr.idx = int32(i)
+		e.compiled = append(e.compiled, cr)
+	}
+	for _, name := range e.names {
+		e.keys = append(e.keys, strings.Split(name, "."))
+	}
+	paths, err := fields.Compile(e.keys)
+	if err != nil {
+		return nil, fmt.Errorf("engine: compile field paths: %w", err)
+	}
+	e.paths = paths
+	e.buildIndex(fieldIdx)
+	e.pool.New = func() any { return &scratch{x: e.paths.NewExtractor(), keys: e.keys} }
+	return e, nil
+}
+
+// Rules returns the rules in the order given to New.
+func (e *Engine) Rules() []*sigma.Rule { return slices.Clone(e.rules) }
+
+// scratch is one goroutine's per-record state, reused through a pool.
+type scratch struct {
+	x      *fields.Extractor
+	keys   [][]string // the engine's field paths
+	vals   []fields.Value
+	leaves [][]leaf // per field: nil until computed
+	done   []bool   // per field: leaves computed
+	arena  []byte   // copies of array element values
+	lowBuf []byte
+	hits   []int32
+	jp     fastjson.Parser // array elements
+	dp     fastjson.Parser // detection fields
+}
+
+// Match evaluates the rules against one CloudTrail record (a JSON object)
+// and appends a Detection to dst for every rule that matches, in rule
+// order. source is recorded in each Detection. rec is not retained: the
+// detections share one copy of it in Record. Match fails if rec is not
+// exactly one valid JSON object.
+func (e *Engine) Match(rec []byte, source string, dst []detector.Detection) ([]detector.Detection, error) {
+	s := e.pool.Get().(*scratch)
+	defer e.pool.Put(s)
+	vals, err := s.x.Extract(rec)
+	if err != nil {
+		return dst, fmt.Errorf("engine: record from %s: %w", source, err)
+	}
+	s.reset(vals)
+	if e.noIndex {
+		for _, cr := range e.compiled {
+			e.try(s, cr)
+		}
+	} else {
+		for _, i := range e.unindexed {
+			e.try(s, e.compiled[i])
+		}
+		for k := range e.index {
+			ix := &e.index[k]
+			v := &vals[ix.field]
+			var cands []int32
+			switch {
+			case v.Kind == fields.KindArray:
+				cands = ix.all
+			case v.Kind == fields.KindString || v.Kind == fields.KindNumber || v.Kind == fields.KindBool:
+				s.lowBuf = appendLower(s.lowBuf[:0], v.B)
+				cands = ix.byValue[string(s.lowBuf)]
+			}
+			for _, i := range cands {
+				e.try(s, e.compiled[i])
+			}
+		}
+		slices.Sort(s.hits)
+	}
+	if len(s.hits) == 0 {
+		return dst, nil
+	}
+	recCopy := append([]byte(nil), rec...)
+	base := detectionFields(&s.dp, recCopy, source)
+	for _, i := range s.hits {
+		d := base
+		r := e.rules[i]
+		d.Rule, d.RuleID, d.Level, d.Title = r.Name, r.ID, r.Level, r.Title
+		dst = append(dst, d)
+	}
+	return dst, nil
+}
+
+func (e *Engine) try(s *scratch, cr *crule) {
+	if e.countEvals {
+		e.evals.Add(1)
+	}
+	if s.eval(cr.root) {
+		s.hits = append(s.hits, cr.idx)
+	}
+}
+
+func (s *scratch) reset(vals []fields.Value) {
+	s.vals = vals
+	if cap(s.done) < len(vals) {
+		s.done = make([]bool, len(vals))
+		s.leaves = make([][]leaf, len(vals))
+	}
+	s.done = s.done[:len(vals)]
+	s.leaves = s.leaves[:len(vals)]
+	clear(s.done)
+	s.arena = s.arena[:0]
+	s.hits = s.hits[:0]
+}

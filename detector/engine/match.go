@@ -1,0 +1,264 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/rootwatch/rootwatch/detector/fields"
+	"github.com/rootwatch/rootwatch/detector/sigma"
+)
+
+// matchKind is how a compiled value compares with a field's text.
+type matchKind uint8
+
+const (
+	mNull     matchKind = iota // field absent or JSON null
+	mEq                        // text == lit
+	mPrefix                    // text starts with lit
+	mSuffix                    // text ends with lit
+	mContains                  // text contains lit
+	mAny                       // any present scalar ("*")
+	mGlob                      // wildcard pattern compiled to a regexp
+	mRegexp                    // user regexp on the raw text
+	mCIDR                      // IP address inside prefix
+	mNumber                    // numeric comparison
+)
+
+// cvalue is one rule value compiled for fast matching.
+type cvalue struct {
+	kind  matchKind
+	lit   []byte         // mEq..mContains: lowercased unless cased
+	re    *regexp.Regexp // mGlob (over lowered text unless cased), mRegexp (raw text)
+	pfx   netip.Prefix   // mCIDR
+	num   float64        // mNumber
+	numOp sigma.Op       // mNumber: OpGT, OpGTE, OpLT or OpLTE
+	cased bool           // compare raw text instead of lowered text
+	// objects says whether the value also applies to object (and nested
+	// array) values through their raw JSON text: true only for contains
+	// and re, the comparisons that make sense on JSON text.
+	objects bool
+}
+
+// leaf is one concrete value of a field: the field's own value, or one
+// element reached through arrays.
+type leaf struct {
+	kind  fields.Kind
+	raw   []byte
+	lower []byte
+	low   bool // lower is computed
+}
+
+// compileValue turns one sigma value into a matcher.
+func compileValue(fm *sigma.FieldMatch, v *sigma.Value) (cvalue, error) {
+	cv := cvalue{cased: fm.Cased}
+	if v.Kind == sigma.ValueNull {
+		cv.kind = mNull
+		return cv, nil
+	}
+	switch fm.Op {
+	case sigma.OpRegexp:
+		cv.kind, cv.re, cv.objects = mRegexp, v.Regexp, true
+		return cv, nil
+	case sigma.OpCIDR:
+		cv.kind, cv.pfx = mCIDR, v.Prefix
+		return cv, nil
+	case sigma.OpGT, sigma.OpGTE, sigma.OpLT, sigma.OpLTE:
+		cv.kind, cv.num, cv.numOp = mNumber, v.Number, fm.Op
+		return cv, nil
+	case sigma.OpEquals, sigma.OpContains, sigma.OpStartsWith, sigma.OpEndsWith:
+	default:
+		return cv, fmt.Errorf("operator %v cannot compare values", fm.Op)
+	}
+	cv.objects = fm.Op == sigma.OpContains
+	// Build the full pattern with the implied wildcards, then look for a
+	// fast path: literal, prefix, suffix, contains or anything.
+	g := make(sigma.Glob, 0, len(v.Glob)+2)
+	if fm.Op == sigma.OpContains || fm.Op == sigma.OpEndsWith {
+		g = append(g, sigma.GlobPart{Kind: sigma.Star})
+	}
+	for _, p := range v.Glob {
+		if p.Kind == sigma.Star && len(g) > 0 && g[len(g)-1].Kind == sigma.Star {
+			continue
+		}
+		g = append(g, p)
+	}
+	if (fm.Op == sigma.OpContains || fm.Op == sigma.OpStartsWith) && (len(g) == 0 || g[len(g)-1].Kind != sigma.Star) {
+		g = append(g, sigma.GlobPart{Kind: sigma.Star})
+	}
+	lit := func(s string) []byte {
+		if fm.Cased {
+			return []byte(s)
+		}
+		return appendLower(nil, []byte(s))
+	}
+	shape := make([]sigma.Wildcard, len(g))
+	for i, p := range g {
+		shape[i] = p.Kind
+	}
+	L, S := sigma.Literal, sigma.Star
+	switch {
+	case len(g) == 0:
+		cv.kind, cv.lit = mEq, []byte{}
+	case eqShape(shape, L):
+		cv.kind, cv.lit = mEq, lit(g[0].Lit)
+	case eqShape(shape, L, S):
+		cv.kind, cv.lit = mPrefix, lit(g[0].Lit)
+	case eqShape(shape, S, L):
+		cv.kind, cv.lit = mSuffix, lit(g[1].Lit)
+	case eqShape(shape, S, L, S):
+		cv.kind, cv.lit = mContains, lit(g[1].Lit)
+	case eqShape(shape, S):
+		cv.kind = mAny
+	default:
+		var b bytes.Buffer
+		b.WriteString(`(?s)^`)
+		for _, p := range g {
+			switch p.Kind {
+			case sigma.Star:
+				b.WriteString(`.*`)
+			case sigma.Question:
+				b.WriteString(`.`)
+			default:
+				b.WriteString(regexp.QuoteMeta(string(lit(p.Lit))))
+			}
+		}
+		b.WriteString(`$`)
+		re, err := regexp.Compile(b.String())
+		if err != nil {
+			return cv, fmt.Errorf("compile wildcard pattern %q: %w", v.Text, err)
+		}
+		cv.kind, cv.re = mGlob, re
+	}
+	return cv, nil
+}
+
+func eqShape(got []sigma.Wildcard, want ...sigma.Wildcard) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// match reports whether the value matches one leaf. buf is scratch space
+// for lowering; the leaf caches its lowered text.
+func (cv *cvalue) match(l *leaf, buf *[]byte) bool {
+	if cv.kind == mNull {
+		return l.kind == fields.KindAbsent || l.kind == fields.KindNull
+	}
+	switch l.kind {
+	case fields.KindString, fields.KindNumber, fields.KindBool:
+	case fields.KindObject, fields.KindArray:
+		if !cv.objects {
+			return false
+		}
+	default:
+		return false
+	}
+	text := l.raw
+	switch cv.kind {
+	case mRegexp:
+		return cv.re.Match(l.raw)
+	case mCIDR:
+		if l.kind != fields.KindString {
+			return false
+		}
+		addr, err := netip.ParseAddr(string(l.raw))
+		if err != nil {
+			return false
+		}
+		return cv.pfx.Contains(addr.Unmap()) || cv.pfx.Contains(addr)
+	case mNumber:
+		if l.kind != fields.KindNumber && l.kind != fields.KindString {
+			return false
+		}
+		f, err := strconv.ParseFloat(string(l.raw), 64)
+		if err != nil {
+			return false
+		}
+		switch cv.numOp {
+		case sigma.OpGT:
+			return f > cv.num
+		case sigma.OpGTE:
+			return f >= cv.num
+		case sigma.OpLT:
+			return f < cv.num
+		default:
+			return f <= cv.num
+		}
+	case mAny:
+		return true
+	}
+	if !cv.cased {
+		if !l.low {
+			*buf = appendLower((*buf)[:0], l.raw)
+			if bytes.Equal(*buf, l.raw) {
+				l.lower = l.raw
+			} else {
+				l.lower = append([]byte(nil), *buf...)
+			}
+			l.low = true
+		}
+		text = l.lower
+	}
+	switch cv.kind {
+	case mEq:
+		return bytes.Equal(text, cv.lit)
+	case mPrefix:
+		return bytes.HasPrefix(text, cv.lit)
+	case mSuffix:
+		return bytes.HasSuffix(text, cv.lit)
+	case mContains:
+		return bytes.Contains(text, cv.lit)
+	case mGlob:
+		return cv.re.Match(text)
+	}
+	return false
+}
+
+// appendLower appends the lower-case form of b to dst: ASCII letters are
+// lowered directly, other runes with unicode.ToLower, and bytes that are
+// not valid UTF-8 are copied unchanged. Rule literals and record values
+// are lowered with this same function, which defines rootwatch's
+// case-insensitive comparison.
+func appendLower(dst, b []byte) []byte {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		dst = utf8.AppendRune(dst, unicode.ToLower(r))
+		i += size
+	}
+	return dst
+}
+
+// isASCII reports whether s has only ASCII bytes.
+func isASCII(s []byte) bool {
+	for _, c := range s {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
