@@ -1,0 +1,253 @@
+package rules_test
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/detector/engine"
+	"github.com/rootwatch/rootwatch/detector/rules"
+	"github.com/rootwatch/rootwatch/detector/ruletest"
+)
+
+func builtinEngine(t *testing.T) *engine.Engine {
+	t.Helper()
+	rs, err := rules.Builtin()
+	if err != nil {
+		t.Fatalf("Builtin: %v", err)
+	}
+	e, err := engine.New(rs)
+	if err != nil {
+		t.Fatalf("engine.New(built-in rules): %v", err)
+	}
+	return e
+}
+
+// TestBuiltinRuleTests runs the rule tests shipped with the built-in rules
+// (builtin/tests/*.yml, embedded) through the real engine.
+func TestBuiltinRuleTests(t *testing.T) {
+	e := builtinEngine(t)
+	cases, err := ruletest.LoadFS(rules.BuiltinTestFS(), ".", "builtin/tests", true)
+	if err != nil {
+		t.Fatalf("loading built-in rule tests: %v", err)
+	}
+	rep := ruletest.Run(e, cases)
+	if rep.Failed > 0 {
+		t.Errorf("built-in rule tests failed:\n%s", rep.String())
+	}
+	t.Logf("%d cases passed", rep.Passed)
+
+	// Every rule has positives and negatives of its own: at least three cases
+	// in its file expect it, and at least two expect it not to fire.
+	for name := range contract {
+		var pos, neg int
+		for _, c := range cases {
+			if c.File != "builtin/tests/"+name+".yml" {
+				continue
+			}
+			if slices.Contains(c.Expect, name) {
+				pos++
+			} else {
+				neg++
+			}
+		}
+		if pos < 3 || neg < 2 {
+			t.Errorf("%s: %d positive and %d negative cases, want at least 3 and 2", name, pos, neg)
+		}
+	}
+}
+
+// TestBuiltinRuleTestsOnDisk runs the same tests as `rootwatch rules test
+// detector/rules/builtin` does: rules and tests loaded from the directory.
+func TestBuiltinRuleTestsOnDisk(t *testing.T) {
+	rs, err := rules.LoadDir("builtin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, err := ruletest.LoadDir("builtin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, err := ruletest.LoadFS(rules.BuiltinTestFS(), ".", "builtin/tests", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) != len(emb) {
+		t.Errorf("on disk %d cases, embedded %d", len(cases), len(emb))
+	}
+	if rep := ruletest.Run(e, cases); rep.Failed > 0 || rep.Passed == 0 {
+		t.Errorf("on-disk rule tests:\n%s", rep.String())
+	}
+}
+
+// TestTrickyOverlaps pins the exact set of built-in rules that fire on the
+// records the product issue singles out: overlaps and tricky negatives.
+func TestTrickyOverlaps(t *testing.T) {
+	e := builtinEngine(t)
+	tests := []struct {
+		event string
+		want  []string
+	}{
+		{"signin-root-mfa", []string{"root-console-login"}},
+		{"signin-root-no-mfa", []string{"root-console-login", "root-console-login-no-mfa"}},
+		{"signin-root-failed", []string{"root-console-login-failure"}},
+		{"signin-iam-user-named-root", nil},
+		{"signin-switch-role", nil},
+		{"signin-root-checkmfa", nil},
+		{"api-root-direct", []string{"root-api-call"}},
+		{"api-root-console-invokedby-signin", []string{"root-api-call"}},
+		{"api-root-denied", []string{"root-api-call"}},
+		{"api-assumed-root-session", []string{"root-api-call"}},
+		{"api-root-invokedby-cloudtrail", nil},
+		{"service-event-root", nil},
+		{"api-iam-user-named-root", nil},
+		{"api-role-issuer-root-arn", nil},
+		{"api-root-in-parameters", nil},
+		{"insight-root", nil},
+		{"key-root-self", []string{"root-access-key-created", "root-api-call"}},
+		{"key-root-for-user", []string{"root-api-call"}},
+		{"mfa-root-deactivate", []string{"root-api-call", "root-mfa-change"}},
+		{"password-root-updated", []string{"root-password-change"}},
+		{"password-root-update-failed", nil},
+		{"password-recovery-requested", []string{"root-password-change"}},
+		{"settings-root-alternate-contact", []string{"root-account-settings-change", "root-api-call"}},
+		{"settings-root-security-questions-console", []string{"root-account-settings-change"}},
+		{"assume-root-granted", []string{"assume-root"}},
+		{"assume-root-denied", []string{"assume-root"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.event, func(t *testing.T) {
+			rec, err := os.ReadFile(filepath.Join("testdata", "events", tt.event+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ds, err := e.Match(rec, tt.event, nil)
+			if err != nil {
+				t.Fatalf("Match: %v", err)
+			}
+			got := fired(ds)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("fired %v, want %v", got, tt.want)
+			}
+			for _, d := range ds {
+				if d.Source != tt.event || d.EventID == "" || d.EventName == "" {
+					t.Errorf("detection %s: source %q, event id %q, event name %q", d.Rule, d.Source, d.EventID, d.EventName)
+				}
+			}
+		})
+	}
+}
+
+// TestSampleExpected scans the bundled sample (testdata/sample at the
+// repository root) with the built-in rules and compares the (rule, event)
+// pairs with its expected.jsonl.
+func TestSampleExpected(t *testing.T) {
+	e := builtinEngine(t)
+	root := filepath.Join("..", "..", "testdata", "sample")
+	type pair struct{ Rule, EventID, File string }
+	var want []pair
+	f, err := os.Open(filepath.Join(root, "expected.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var p struct {
+			Rule    string `json:"rule"`
+			EventID string `json:"event_id"`
+			File    string `json:"file"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+			t.Fatalf("expected.jsonl: %v", err)
+		}
+		want = append(want, pair{p.Rule, p.EventID, p.File})
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	var got []pair
+	var records int
+	err = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".json") || strings.HasSuffix(p, ".json.gz")) {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		for _, rec := range readRecords(t, p) {
+			records++
+			ds, err := e.Match(rec, rel, nil)
+			if err != nil {
+				t.Errorf("%s: Match: %v", rel, err)
+				continue
+			}
+			for _, d := range ds {
+				got = append(got, pair{d.Rule, d.EventID, filepath.ToSlash(d.Source)})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	less := func(a, b pair) int { return strings.Compare(a.File+a.EventID+a.Rule, b.File+b.EventID+b.Rule) }
+	slices.SortFunc(got, less)
+	slices.SortFunc(want, less)
+	if !slices.Equal(got, want) {
+		t.Errorf("sample detections differ from expected.jsonl\ngot  %v\nwant %v", got, want)
+	}
+	if records < 200 {
+		t.Errorf("sample has %d records, want a realistic mix of at least 200", records)
+	}
+}
+
+// readRecords reads a small CloudTrail log object ({"Records":[...]}, gzipped
+// or not) whole: fine for the bundled sample, not for real logs.
+func readRecords(t *testing.T, path string) []json.RawMessage {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	var obj struct {
+		Records []json.RawMessage `json:"Records"`
+	}
+	if err := json.NewDecoder(r).Decode(&obj); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return obj.Records
+}
+
+func fired(ds []detector.Detection) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Rule)
+	}
+	sort.Strings(out)
+	return out
+}
