@@ -115,6 +115,8 @@ func (x *Extractor) object(rec []byte, i int, n *node, depth int) (int, error) {
 		if c != nil {
 			x.reset(c)
 			i, err = x.value(rec, i, c, depth)
+		} else if i < len(rec) && rec[i] == '"' {
+			i, _, err = scanString(rec, i) // the common case, inlined
 		} else {
 			i, err = x.skip(rec, i, depth)
 		}

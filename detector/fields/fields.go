@@ -73,7 +73,8 @@ type Paths struct {
 
 // node is one trie node: the object reached after depth keys.
 type node struct {
-	keys   []string // child keys, parallel to kids
+	sigs   []uint32 // keySig of each child key, checked before comparing
+	keys   []string // child keys, parallel to sigs and kids
 	kids   []*node
 	leaves []int // indexes of the paths that end at this node
 	below  []int // indexes of the paths that continue below this node
@@ -86,12 +87,22 @@ type node struct {
 
 // child returns the child whose key equals key, or nil.
 func (n *node) child(key []byte) *node {
-	for i, k := range n.keys {
-		if k == string(key) {
+	sig := keySig(key)
+	for i, s := range n.sigs {
+		if s == sig && n.keys[i] == string(key) {
 			return n.kids[i]
 		}
 	}
 	return nil
+}
+
+// keySig packs a key's length and its first and last bytes, which tell
+// apart most keys of an object without a full comparison.
+func keySig[T string | []byte](key T) uint32 {
+	if len(key) == 0 {
+		return 0
+	}
+	return uint32(len(key))<<16 | uint32(key[0])<<8 | uint32(key[len(key)-1])
 }
 
 // Compile builds the trie of paths. paths[i] is a key sequence such as
@@ -124,6 +135,7 @@ func Compile(paths [][]string) (*Paths, error) {
 			}
 			if next == nil {
 				next = &node{depth: d + 1}
+				n.sigs = append(n.sigs, keySig(key))
 				n.keys = append(n.keys, key)
 				n.repl = n.repl || strings.ContainsRune(key, utf8.RuneError)
 				n.kids = append(n.kids, next)
