@@ -329,7 +329,9 @@ func TestConsumerGracefulShutdownDrains(t *testing.T) {
 			return sqs.Retry
 		}
 	})
-	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+	// Three workers, all busy: the receive loop waits for a free one, so
+	// the late message below cannot be received before shutdown begins.
+	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second, Workers: 3,
 		VisibilityTimeout: 30 * time.Second, DrainTimeout: time.Minute})
 	rec.waitFor(t, "3 messages in flight", func(ms []sqs.Message) bool { return len(ms) == 3 })
 

@@ -1,0 +1,93 @@
+package ingest
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Metrics are the pipeline metrics. Build one with NewMetrics; a nil
+// *Metrics records nothing.
+type Metrics struct {
+	messagesFailed *prometheus.CounterVec
+	objects        *prometheus.CounterVec
+	skipped        *prometheus.CounterVec
+	records        prometheus.Counter
+	bytes          prometheus.Counter
+	detections     *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+	lag            prometheus.Histogram
+}
+
+// NewMetrics registers the pipeline metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	const ns = "rootwatch"
+	return &Metrics{
+		messagesFailed: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_failed_total",
+			Help: "Messages not acknowledged, by reason (unknown_format, malformed, object_permanent, object_transient, invalid_record, delivery, cancelled)."},
+			[]string{"reason"}),
+		objects: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "objects_processed_total",
+			Help: "CloudTrail objects read, by result (ok or a failure reason)."}, []string{"result"}),
+		skipped: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "objects_skipped_total",
+			Help: "Objects not read because their key is not a CloudTrail log, by class (digest, insights, other)."}, []string{"class"}),
+		records: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_processed_total",
+			Help: "CloudTrail records evaluated."}),
+		bytes: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "object_bytes_read_total",
+			Help: "Bytes read from S3 (as stored, usually gzip)."}),
+		detections: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "detections_total",
+			Help: "Detections made, by rule."}, []string{"rule"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "processing_duration_seconds",
+			Help:    "Time to process one object or one whole message, by stage (object, message).",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)}, []string{"stage"}),
+		lag: f.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "event_lag_seconds",
+			Help:    "Time from a detected event's eventTime to its detection.",
+			Buckets: []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400}}),
+	}
+}
+
+func (m *Metrics) messageFailed(reason string) {
+	if m != nil {
+		m.messagesFailed.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) messageDone(d time.Duration) {
+	if m != nil {
+		m.duration.WithLabelValues("message").Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) objectSkipped(class string) {
+	if m != nil {
+		m.skipped.WithLabelValues(class).Inc()
+	}
+}
+
+// objectDone records one object read; reason is "" when it succeeded.
+func (m *Metrics) objectDone(reason string, bytes int64, records int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	if reason == "" {
+		reason = "ok"
+	}
+	m.objects.WithLabelValues(reason).Inc()
+	m.bytes.Add(float64(bytes))
+	m.records.Add(float64(records))
+	m.duration.WithLabelValues("object").Observe(d.Seconds())
+}
+
+func (m *Metrics) inlineRecords(n int) {
+	if m != nil {
+		m.records.Add(float64(n))
+	}
+}
+
+func (m *Metrics) detection(rule string, eventTime, now time.Time) {
+	m.detections.WithLabelValues(rule).Inc()
+	if !eventTime.IsZero() {
+		m.lag.Observe(max(now.Sub(eventTime), 0).Seconds())
+	}
+}
