@@ -1,0 +1,383 @@
+// Package pagerduty is rootwatch's PagerDuty sink: it triggers an Events
+// API v2 alert per rootwatch alert, with github.com/PagerDuty/go-pagerduty.
+//
+// One incident per root session: the dedup key is the alert's burst key
+// (notify.Group.Key) when it has one, else the detection key (rule + event
+// id), so redeliveries fold into the same alert. PagerDuty keeps the first
+// trigger's details for a dedup key and only updates the summary of later
+// ones, so every trigger is complete on its own and later triggers of a
+// burst say in the summary how many events the session has had.
+//
+// Send makes one attempt and never retries (the notify Dispatcher does). It
+// classifies failures with notify.Retryable (429 with any Retry-After, 408,
+// 5xx, network failures, timeouts) and notify.Permanent (400 invalid event
+// or routing key, other 4xx). The client's own error type (the client path
+// returns pagerduty.APIError, not EventsAPIV2Error, and wraps transport
+// errors with %v) is not relied on: the sink records the HTTP response
+// itself. The routing key is sent only in the request body and never
+// appears in errors or logs.
+package pagerduty
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/PagerDuty/go-pagerduty"
+	"go.uber.org/zap"
+
+	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/notify"
+)
+
+// Limits of the Events API v2.
+const (
+	// MaxEventBytes is the largest event the sink sends (PagerDuty rejects
+	// events over 512 KB). Larger events lose the raw record first, then
+	// long detail values, then all custom details.
+	MaxEventBytes = 512000
+	// MaxSummaryRunes is the Events API's summary limit.
+	MaxSummaryRunes = 1024
+	// maxDedupKey is the Events API's dedup_key limit.
+	maxDedupKey = 255
+	// maxValueRunes caps each event value in the summary.
+	maxValueRunes = 256
+	// maxDetailRunes caps each detail value when an event is too large.
+	maxDetailRunes = 1024
+)
+
+// Sink triggers PagerDuty alerts. It is safe for concurrent use.
+type Sink struct {
+	cfg       Config
+	transport http.RoundTripper
+	log       *zap.Logger
+}
+
+var _ notify.Sink = (*Sink)(nil)
+
+// Option customises a Sink.
+type Option func(*Sink)
+
+// WithLogger sets the logger for events sent in reduced form (too large)
+// and accepted events whose response could not be read. The default
+// discards.
+func WithLogger(l *zap.Logger) Option { return func(s *Sink) { s.log = l } }
+
+// WithTransport sets the HTTP transport under the sink's own client (for a
+// proxy, custom TLS, or tests). The default is a clone of
+// http.DefaultTransport. The per-call timeout (Config.Timeout) applies
+// either way.
+func WithTransport(rt http.RoundTripper) Option { return func(s *Sink) { s.transport = rt } }
+
+// New returns a PagerDuty sink for cfg, after validating it.
+func New(cfg Config, opts ...Option) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Sink{
+		cfg:       cfg.withDefaults(),
+		transport: http.DefaultTransport.(*http.Transport).Clone(),
+		log:       zap.NewNop(),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Name returns "pagerduty".
+func (s *Sink) Name() string { return "pagerduty" }
+
+// String describes the sink without its routing key.
+func (s *Sink) String() string { return "pagerduty sink " + s.cfg.String() }
+
+// Send triggers a PagerDuty alert for a: one attempt.
+func (s *Sink) Send(ctx context.Context, a *notify.Alert) error {
+	if a == nil {
+		return notify.Permanent(errors.New("pagerduty: nil alert"))
+	}
+	ev, err := s.event(a)
+	if err != nil {
+		c, _ := scrubErr(err, s.cfg.RoutingKey)
+		return notify.Permanent(c)
+	}
+	rec := &recorder{base: s.transport}
+	// go-pagerduty has no option for the HTTP client; its HTTPClient field
+	// is the documented way to set one.
+	client := pagerduty.NewClient("", pagerduty.WithV2EventsAPIEndpoint(s.cfg.EventsURL))
+	// The per-call deadline is a context deadline, so a timeout is told
+	// apart from other failures; the client's own Timeout is a backstop.
+	client.HTTPClient = &http.Client{Transport: rec, Timeout: s.cfg.Timeout + time.Second}
+	callCtx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+
+	_, err = client.ManageEventWithContext(callCtx, ev)
+	if err != nil && rec.accepted() {
+		// Accepted (2xx) but the answer could not be read: the alert is in.
+		c, _ := scrubErr(err, s.cfg.RoutingKey)
+		s.log.Warn("pagerduty: event accepted but the response could not be read",
+			zap.String("rule", a.Rule), zap.String("event_id", a.EventID), zap.Error(c))
+		return nil
+	}
+	return scrub(classify(ctx, callCtx, err, rec), s.cfg.RoutingKey)
+}
+
+// severity maps a rule level to a PagerDuty severity.
+func severity(l detector.Level) string {
+	switch l {
+	case detector.LevelCritical:
+		return "critical"
+	case detector.LevelHigh:
+		return "error"
+	case detector.LevelMedium:
+		return "warning"
+	case detector.LevelLow, detector.LevelInformational:
+		return "info"
+	default:
+		// An unknown level is not downgraded.
+		return "error"
+	}
+}
+
+// DedupKey returns the dedup key of a: its burst key, else its detection
+// key; test alerts get their own keys so that they never fold into a real
+// incident. Keys longer than PagerDuty's limit are hashed.
+func DedupKey(a *notify.Alert) string {
+	k := a.Key()
+	if a.Group != nil && a.Group.Key != "" {
+		k = "session/" + a.Group.Key
+	}
+	k = "rootwatch/" + k
+	if a.Test {
+		k = "rootwatch-test/" + a.Key()
+	}
+	if len(k) > maxDedupKey || !utf8.ValidString(k) {
+		sum := sha256.Sum256([]byte(k))
+		k = "rootwatch/sha256/" + hex.EncodeToString(sum[:])
+	}
+	return k
+}
+
+// link is an Events API link.
+type link struct {
+	Href string `json:"href"`
+	Text string `json:"text,omitempty"`
+}
+
+// event builds the Events API trigger for a, within MaxEventBytes.
+func (s *Sink) event(a *notify.Alert) (*pagerduty.V2Event, error) {
+	d := &a.Detection
+	console := consoleEventURL(s.cfg.ConsoleURL, d.Region, d.EventID)
+
+	sev := severity(d.Level)
+	if a.Test {
+		sev = "info"
+	}
+	source := clean(d.AccountID, maxValueRunes)
+	if source == "" {
+		source = "unknown AWS account"
+	}
+	if a.AccountName != "" {
+		source += " (" + clean(a.AccountName, maxValueRunes) + ")"
+	}
+	ev := &pagerduty.V2Event{
+		RoutingKey: s.cfg.RoutingKey,
+		Action:     "trigger",
+		DedupKey:   DedupKey(a),
+		Client:     s.cfg.ClientName,
+		ClientURL:  s.cfg.ClientURL,
+		Payload: &pagerduty.V2Payload{
+			Summary:   summary(a),
+			Source:    source,
+			Severity:  sev,
+			Component: clean(d.EventSource, maxValueRunes),
+			Group:     clean(d.Region, maxValueRunes),
+			Class:     clean(d.Rule, maxValueRunes),
+		},
+	}
+	if !d.EventTime.IsZero() {
+		ev.Payload.Timestamp = d.EventTime.UTC().Format(time.RFC3339)
+	}
+	if console != "" {
+		ev.Links = []any{link{Href: console, Text: "CloudTrail event history: " + d.EventID + " (" + d.Region + ")"}}
+		if ev.ClientURL == "" {
+			ev.ClientURL = console
+		}
+	}
+
+	details := detailsOf(a, console)
+	ev.Payload.Details = details
+	n, err := size(ev)
+	if err != nil {
+		return nil, err
+	}
+	if n > MaxEventBytes {
+		delete(details, "record")
+		if n, err = size(ev); err != nil {
+			return nil, err
+		}
+		s.log.Warn("pagerduty: event too large, raw record dropped from custom details",
+			zap.String("rule", d.Rule), zap.String("event_id", d.EventID), zap.Int("bytes", n))
+	}
+	if n > MaxEventBytes {
+		for k, v := range details {
+			if str, ok := v.(string); ok {
+				details[k] = clean(str, maxDetailRunes)
+			}
+		}
+		if n, err = size(ev); err != nil {
+			return nil, err
+		}
+	}
+	if n > MaxEventBytes {
+		ev.Payload.Details = map[string]any{
+			"note": "custom details dropped: the event exceeded PagerDuty's 512 KB limit",
+		}
+		s.log.Warn("pagerduty: event too large, custom details dropped",
+			zap.String("rule", d.Rule), zap.String("event_id", d.EventID), zap.Int("bytes", n))
+	}
+	return ev, nil
+}
+
+// size returns the encoded size of ev.
+func size(ev *pagerduty.V2Event) (int, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return 0, fmt.Errorf("pagerduty: encode event: %w", err)
+	}
+	return len(b), nil
+}
+
+// summary is the one line PagerDuty shows for the alert, e.g.
+// "[rootwatch] AWS Root User Console Sign-In Without MFA in 111122223333
+// (prod) from 203.0.113.7". Later alerts of a burst add how many events the
+// session has had, since PagerDuty updates only the summary of an open
+// alert.
+func summary(a *notify.Alert) string {
+	d := &a.Detection
+	var b strings.Builder
+	if a.Test {
+		b.WriteString("[rootwatch TEST ALERT — not a real detection] ")
+	} else {
+		b.WriteString("[rootwatch] ")
+	}
+	b.WriteString(clean(d.Title, maxValueRunes))
+	b.WriteString(" in " + orUnknown(clean(d.AccountID, maxValueRunes)))
+	if a.AccountName != "" {
+		b.WriteString(" (" + clean(a.AccountName, maxValueRunes) + ")")
+	}
+	if d.Target != "" {
+		b.WriteString(" targeting " + clean(d.Target, maxValueRunes))
+	}
+	b.WriteString(" from " + orUnknown(clean(d.SourceIP, maxValueRunes)))
+	if a.Group != nil && a.Group.Count > 1 {
+		fmt.Fprintf(&b, " (%d events in this root session, latest %s)", a.Group.Count,
+			orUnknown(clean(d.EventSource+":"+d.EventName, maxValueRunes)))
+	}
+	return clean(b.String(), MaxSummaryRunes)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// detailsOf returns the custom details: every event field, the alert's
+// burst, the console link and, when it fits, the raw CloudTrail record.
+func detailsOf(a *notify.Alert, console string) map[string]any {
+	d := &a.Detection
+	mfa := "unknown"
+	if d.MFAUsed != nil {
+		mfa = map[bool]string{true: "yes", false: "no"}[*d.MFAUsed]
+	}
+	result := "success"
+	switch {
+	case d.ErrorCode != "":
+		result = "failure: " + d.ErrorCode
+	case d.Outcome != "" && !strings.EqualFold(d.Outcome, "Success"):
+		result = "failure: " + d.Outcome
+	}
+	m := map[string]any{
+		"rule":          d.Rule,
+		"rule_id":       d.RuleID,
+		"title":         d.Title,
+		"level":         d.Level.String(),
+		"event_id":      d.EventID,
+		"event_name":    d.EventName,
+		"event_source":  d.EventSource,
+		"event_type":    d.EventType,
+		"account_id":    d.AccountID,
+		"account_name":  a.AccountName,
+		"region":        d.Region,
+		"source_ip":     d.SourceIP,
+		"user_agent":    d.UserAgent,
+		"principal":     d.Principal,
+		"identity_type": d.IdentityType,
+		"access_key_id": d.AccessKeyID,
+		"invoked_by":    d.InvokedBy,
+		"mfa_used":      mfa,
+		"result":        result,
+		"outcome":       d.Outcome,
+		"error_code":    d.ErrorCode,
+		"error_message": d.ErrorMessage,
+		"target":        d.Target,
+		"record_source": d.Source,
+		"console_url":   console,
+		"test":          a.Test,
+	}
+	if !d.EventTime.IsZero() {
+		m["event_time"] = d.EventTime.UTC().Format(time.RFC3339)
+	}
+	for k, v := range m {
+		if v == "" {
+			delete(m, k)
+		}
+	}
+	if a.Group != nil {
+		m["session_key"] = a.Group.Key
+		m["session_seq"] = a.Group.Seq
+		m["session_count"] = a.Group.Count
+		if !a.Group.Started.IsZero() {
+			m["session_started"] = a.Group.Started.UTC().Format(time.RFC3339)
+		}
+	}
+	if len(d.Record) > 0 && json.Valid(d.Record) {
+		m["record"] = d.Record
+	}
+	return m
+}
+
+// clean makes a value safe for a one-line field: invalid UTF-8 becomes
+// U+FFFD, line breaks and tabs become spaces, other control characters
+// and bidi controls become U+FFFD, and the result is cut to max runes with
+// a trailing "…".
+func clean(s string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		if n == max {
+			// Replace the last rune with the marker.
+			out := []rune(b.String())
+			return string(out[:max-1]) + "…"
+		}
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			r = ' '
+		case unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F || r == 0x061C:
+			r = utf8.RuneError
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
+}
