@@ -451,7 +451,11 @@ func writeScalar(buf *bytes.Buffer, n *yaml.Node) error {
 	return nil
 }
 
+// writeString writes s as a JSON string, escaping only what JSON requires
+// (no HTML escaping, so "<" stays "<" as in CloudTrail's own output).
 func writeString(buf *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s) // a string always marshals
-	buf.Write(b)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)           // encoding a string into a bytes.Buffer cannot fail
+	buf.Truncate(buf.Len() - 1) // Encode appends a newline
 }
