@@ -182,6 +182,7 @@ func (d *Decoder) release() {
 		putBlock(d.buf)
 	}
 	d.buf, d.pooled = nil, false
+	d.base += int64(d.pos) // keeps Offset
 	d.pos, d.end, d.keep = 0, 0, 0
 }
 
