@@ -21,8 +21,12 @@
 //     keys are plain object keys, not URL-encoded, and are used as they are.
 //   - FormatEventBridgeS3: an EventBridge event from source aws.s3 with
 //     detail-type "Object Created". detail.object.key is URL-encoded like the
-//     S3 notification key and is decoded the same way. Other aws.s3
-//     detail-types (Object Deleted, ...) are valid and carry no Objects.
+//     S3 notification key and is decoded the same way (AWS's own Lambda
+//     Powertools decode it with unquote_plus; the AWS documentation does not
+//     say). moto_server's EventBridge events carry the key unencoded: keys
+//     without "+" or "%" (every key CloudTrail writes, unless the trail's key
+//     prefix has them) decode to themselves either way. Other aws.s3 detail-types (Object Deleted,
+//     Object Tags Added, ...) are valid and carry no Objects.
 //   - FormatEventBridgeCloudTrail: an EventBridge event whose detail-type ends
 //     in "via CloudTrail" ("AWS API Call via CloudTrail", "AWS Console Sign In
 //     via CloudTrail", "AWS Service Event via CloudTrail", ...). Its detail is

@@ -15,6 +15,7 @@ import (
 
 const (
 	keyLog    = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/26/123456789012_CloudTrail_us-east-1_20261126T1905Z_Ab12Cd34Ef56Gh78.json.gz"
+	keyMoto   = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/26/123456789012_CloudTrail_us-east-1_20261126T1905Z_a b+c.json.gz"
 	keyOrgLog = "AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/eu-west-1/2026/11/26/123456789012_CloudTrail_eu-west-1_20261126T1910Z_Zz99Yy88Xx77Ww66.json.gz"
 )
 
@@ -60,6 +61,14 @@ func TestParseFixtures(t *testing.T) {
 		{file: "sns_eventbridge_cloudtrail.json", format: FormatEventBridgeCloudTrail, wrapped: true, recordEvent: "CreateAccessKey"},
 		{file: "s3_test.json", format: FormatS3TestEvent, test: true},
 		{file: "sns_s3_test.json", format: FormatS3TestEvent, wrapped: true, test: true},
+		// Bodies captured from moto_server 5.2.1 (S3 -> SQS, S3 -> SNS -> SQS,
+		// S3 -> EventBridge -> SQS), key "...Z_a b+c.json.gz" in the first two.
+		{file: "moto_s3_test.json", format: FormatS3TestEvent, test: true},
+		{file: "moto_s3_event.json", format: FormatS3Event, objects: []ObjectRef{{"trail-one", keyMoto, 2}}},
+		{file: "moto_sns_s3_test.json", format: FormatS3TestEvent, wrapped: true, test: true},
+		{file: "moto_sns_s3_event.json", format: FormatSNSS3Event, wrapped: true, objects: []ObjectRef{{"trail-two", keyMoto, 2}}},
+		{file: "moto_eventbridge_s3.json", format: FormatEventBridgeS3, objects: []ObjectRef{{"trail-three", keyOrgLog, 2}}},
+		{file: "moto_eventbridge_s3_tags.json", format: FormatEventBridgeS3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -4,9 +4,34 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
+
+// referencePattern is the key grammar as a regular expression: the oracle
+// FuzzClassify checks the hand-written Classify against.
+var referencePattern = regexp.MustCompile(`^(?:.*/)?AWSLogs/(?:o-[a-z0-9]{10,32}/)?[0-9]{12}/` +
+	`(CloudTrail|CloudTrail-Digest|CloudTrail-Insight)/` +
+	`[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}/` +
+	`[0-9]{4}/(?:0[1-9]|1[0-2])/(?:0[1-9]|[12][0-9]|3[01])/` +
+	`([^/]+)$`)
+
+func referenceClassify(key string) KeyClass {
+	m := referencePattern.FindStringSubmatch(key)
+	switch {
+	case m == nil:
+		return ClassOther
+	case m[1] == "CloudTrail-Digest":
+		return ClassDigest
+	case m[1] == "CloudTrail-Insight":
+		return ClassInsights
+	case strings.HasSuffix(m[2], ".json.gz") || strings.HasSuffix(m[2], ".json"):
+		return ClassLog
+	default:
+		return ClassOther
+	}
+}
 
 type keyCase struct {
 	class KeyClass
@@ -51,6 +76,9 @@ func TestClassify(t *testing.T) {
 			if got := Classify(tc.key); got != tc.class {
 				t.Errorf("Classify(%q) = %v, want %v", tc.key, got, tc.class)
 			}
+			if got := referenceClassify(tc.key); got != tc.class {
+				t.Errorf("reference grammar: %q is %v, want %v", tc.key, got, tc.class)
+			}
 		})
 	}
 }
@@ -69,6 +97,9 @@ func FuzzClassify(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, key string) {
 		c := Classify(key)
+		if want := referenceClassify(key); c != want {
+			t.Fatalf("Classify(%q) = %v, reference grammar says %v", key, c, want)
+		}
 		if c == ClassOther {
 			return
 		}
