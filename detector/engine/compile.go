@@ -206,14 +206,18 @@ func (s *scratch) evalMatch(m *cmatch) bool {
 		if m.op == sigma.OpExists {
 			return (v.Kind != fields.KindAbsent) == m.exists
 		}
-		l := leaf{kind: v.Kind, raw: v.B}
+		l := leaf{kind: v.Kind, raw: v.B, lower: s.lowCache[m.field], low: s.lowDone[m.field]}
+		res := m.all
 		for i := range m.vals {
-			ok := m.vals[i].match(&l, &s.lowBuf)
-			if ok != m.all {
-				return ok
+			if ok := m.vals[i].match(&l, s); ok != m.all {
+				res = ok
+				break
 			}
 		}
-		return m.all
+		if l.low && !s.lowDone[m.field] {
+			s.lowCache[m.field], s.lowDone[m.field] = l.lower, true
+		}
+		return res
 	}
 	leaves := s.leavesOf(m.field)
 	if m.op == sigma.OpExists {
@@ -229,7 +233,7 @@ func (s *scratch) evalMatch(m *cmatch) bool {
 	for i := range m.vals {
 		ok := false
 		for j := range leaves {
-			if m.vals[i].match(&leaves[j], &s.lowBuf) {
+			if m.vals[i].match(&leaves[j], s) {
 				ok = true
 				break
 			}
@@ -349,15 +353,26 @@ func (e *Engine) buildIndex(fieldIdx map[string]int) {
 	byField := map[int]*fieldIndex{}
 	for _, cr := range e.compiled {
 		c := constraintOf(cr.root)
-		chosen := -1
+		chosen, chosenCommon := -1, false
 		for _, name := range selectiveFields {
 			fi, ok := fieldIdx[name]
 			if !ok {
 				continue
 			}
-			if _, ok := c[fi]; ok {
-				chosen = fi
-				break
+			set, ok := c[fi]
+			if !ok {
+				continue
+			}
+			common := false
+			for v := range set {
+				if _, ok := commonValues[v]; ok {
+					common = true
+				}
+			}
+			// The first constrained field in priority order wins, unless it
+			// requires a value most records have and a later one does not.
+			if chosen < 0 || (chosenCommon && !common) {
+				chosen, chosenCommon = fi, common
 			}
 		}
 		if chosen < 0 {

@@ -47,6 +47,14 @@ import (
 // selectiveFields are the fields rules are indexed by, most selective first.
 var selectiveFields = []string{"eventName", "eventSource", "eventType", "userIdentity.type"}
 
+// commonValues are lowered values of selective fields that most CloudTrail
+// records carry. A rule requiring eventType AwsApiCall and userIdentity.type
+// Root is indexed under Root, which few records have, rather than under
+// AwsApiCall, which most have.
+var commonValues = map[string]struct{}{
+	"awsapicall": {}, "awsserviceevent": {}, "assumedrole": {}, "iamuser": {}, "awsservice": {},
+}
+
 // Engine is a compiled rule set. It is immutable after New and safe for
 // concurrent use.
 type Engine struct {
@@ -133,10 +141,14 @@ type scratch struct {
 	leaves [][]leaf // per field: nil until computed
 	done   []bool   // per field: leaves computed
 	arena  []byte   // copies of array element values
-	lowBuf []byte
-	hits   []int32
-	jp     fastjson.Parser // array elements
-	dp     fastjson.Parser // detection fields
+	lowBuf []byte   // the lowered value of an indexed field
+
+	lowCache [][]byte // per field: lowered text of a scalar value
+	lowDone  []bool   // per field: lowCache is set
+	lowArena []byte   // lowered texts that differ from the raw text
+	hits     []int32
+	jp       fastjson.Parser // array elements
+	dp       fastjson.Parser // detection fields
 }
 
 // Match evaluates the rules against one CloudTrail record (a JSON object)
@@ -205,10 +217,16 @@ func (s *scratch) reset(vals []fields.Value) {
 	if cap(s.done) < len(vals) {
 		s.done = make([]bool, len(vals))
 		s.leaves = make([][]leaf, len(vals))
+		s.lowCache = make([][]byte, len(vals))
+		s.lowDone = make([]bool, len(vals))
 	}
 	s.done = s.done[:len(vals)]
 	s.leaves = s.leaves[:len(vals)]
+	s.lowCache = s.lowCache[:len(vals)]
+	s.lowDone = s.lowDone[:len(vals)]
 	clear(s.done)
+	clear(s.lowDone)
 	s.arena = s.arena[:0]
+	s.lowArena = s.lowArena[:0]
 	s.hits = s.hits[:0]
 }

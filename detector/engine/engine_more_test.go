@@ -230,6 +230,8 @@ func TestIndexPlacement(t *testing.T) {
 		{"contradiction", "a:\n  eventName: A\nb:\n  eventName: B\ncondition: a and b", "eventName", ""},
 		{"all of", "a_1:\n  eventName: A\na_2:\n  eventSource: s\ncondition: all of a_*", "eventName", "a"},
 		{"1 of", "a_1:\n  eventName: A\na_2:\n  eventSource: s\ncondition: 1 of a_*", "", ""},
+		{"common value demoted", "sel:\n  eventType: AwsApiCall\n  userIdentity.type: Root\ncondition: sel", "userIdentity.type", "root"},
+		{"common value kept when alone", "sel:\n  eventType: AwsApiCall\n  userAgent: x\ncondition: sel", "eventType", "awsapicall"},
 		{"unselective field", "sel:\n  userAgent: x\ncondition: sel", "", ""},
 	}
 	for _, tc := range tests {

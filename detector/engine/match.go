@@ -149,9 +149,9 @@ func eqShape(got []sigma.Wildcard, want ...sigma.Wildcard) bool {
 	return true
 }
 
-// match reports whether the value matches one leaf. buf is scratch space
-// for lowering; the leaf caches its lowered text.
-func (cv *cvalue) match(l *leaf, buf *[]byte) bool {
+// match reports whether the value matches one leaf. The leaf caches its
+// lowered text, which lives in the scratch's arena.
+func (cv *cvalue) match(l *leaf, s *scratch) bool {
 	if cv.kind == mNull {
 		return l.kind == fields.KindAbsent || l.kind == fields.KindNull
 	}
@@ -200,12 +200,7 @@ func (cv *cvalue) match(l *leaf, buf *[]byte) bool {
 	}
 	if !cv.cased {
 		if !l.low {
-			*buf = appendLower((*buf)[:0], l.raw)
-			if bytes.Equal(*buf, l.raw) {
-				l.lower = l.raw
-			} else {
-				l.lower = append([]byte(nil), *buf...)
-			}
+			l.lower = s.lower(l.raw)
 			l.low = true
 		}
 		text = l.lower
@@ -251,6 +246,24 @@ func appendLower(dst, b []byte) []byte {
 		i += size
 	}
 	return dst
+}
+
+// lower returns the lowered form of b: b itself when lowering changes
+// nothing (the common case), else a copy in the per-record arena.
+func (s *scratch) lower(b []byte) []byte {
+	changed := false
+	for _, c := range b {
+		if ('A' <= c && c <= 'Z') || c >= utf8.RuneSelf {
+			changed = true
+			break
+		}
+	}
+	if !changed {
+		return b
+	}
+	start := len(s.lowArena)
+	s.lowArena = appendLower(s.lowArena, b)
+	return s.lowArena[start:len(s.lowArena):len(s.lowArena)]
 }
 
 // isASCII reports whether s has only ASCII bytes.

@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/detector/sigma"
+)
+
+// benchRecords loads the benchmark log (see testdata/bench/README.md) and
+// splits it into records.
+func benchRecords(b *testing.B) ([]json.RawMessage, int64) {
+	b.Helper()
+	path := os.Getenv("ROOTWATCH_BENCH_RECORDS")
+	if path == "" {
+		path = "testdata/bench/records-1000.json.gz"
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if data, err = io.ReadAll(zr); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var log struct{ Records []json.RawMessage }
+	if err := json.Unmarshal(data, &log); err != nil {
+		b.Fatalf("%s: %v", path, err)
+	}
+	var n int64
+	for _, r := range log.Records {
+		n += int64(len(r))
+	}
+	return log.Records, n
+}
+
+// BenchmarkMatch measures Match over a generated CloudTrail log with the
+// nine root rules, beside baselines over the same records in the same run:
+// extraction alone (the engine's field set, no rules) and a full fastjson
+// parse (the fastest general parser measured in notes/perf.md). One op is
+// one pass over all records.
+func BenchmarkMatch(b *testing.B) {
+	recs, size := benchRecords(b)
+	root := loadRules(b, "testdata/rules/*.yml")
+	run := func(b *testing.B, fn func(rec []byte) int) {
+		b.SetBytes(size)
+		b.ReportAllocs()
+		hits := 0
+		for b.Loop() {
+			for _, r := range recs {
+				hits += fn(r)
+			}
+		}
+		b.ReportMetric(float64(len(recs))*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		b.ReportMetric(float64(hits)/float64(b.N), "detections/op")
+	}
+	engine := func(rules []*sigma.Rule, opts options) func(*testing.B) {
+		return func(b *testing.B) {
+			e, err := newEngine(rules, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var dst []detector.Detection
+			run(b, func(rec []byte) int {
+				dst, err = e.Match(rec, "bench", dst[:0])
+				if err != nil {
+					b.Fatal(err)
+				}
+				return len(dst)
+			})
+		}
+	}
+	b.Run("root-rules", engine(root, options{}))
+	b.Run("root-rules-noindex", engine(root, options{noIndex: true}))
+	b.Run("all-test-rules", engine(propertyRules(b), options{}))
+	b.Run("baseline-extract-only", func(b *testing.B) {
+		e, err := New(root)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := e.paths.NewExtractor()
+		run(b, func(rec []byte) int {
+			if _, err := x.Extract(rec); err != nil {
+				b.Fatal(err)
+			}
+			return 0
+		})
+	})
+	b.Run("baseline-fastjson-parse", func(b *testing.B) {
+		var p fastjson.Parser
+		run(b, func(rec []byte) int {
+			v, err := p.ParseBytes(rec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if v.GetStringBytes("userIdentity", "type") == nil {
+				return 0
+			}
+			return 0
+		})
+	})
+}
