@@ -1,0 +1,80 @@
+package notify
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Failure reasons, the `reason` label of rootwatch_notifications_failed_total.
+const (
+	ReasonPermanent   = "permanent"    // the sink said retrying cannot help
+	ReasonTimeout     = "timeout"      // the last attempt hit the per-call timeout
+	ReasonRateLimited = "rate_limited" // the last attempt was told to wait (Retry-After)
+	ReasonInFlight    = "in_flight"    // another worker held the ledger lease throughout
+	ReasonCanceled    = "canceled"     // the caller's context ended (shutdown, visibility)
+	ReasonAborted     = "aborted"      // not attempted: the sink failed earlier in the same batch
+	ReasonError       = "error"        // any other retryable error, retry budget exhausted
+)
+
+// Metrics are the delivery metrics. Build them once per registry with
+// NewMetrics.
+type Metrics struct {
+	// Notifications counts alerts attempted per sink (once per alert,
+	// whatever the retries; deduplicated alerts are not counted).
+	Notifications *prometheus.CounterVec
+	// Failed counts alerts a sink did not accept, by reason.
+	Failed *prometheus.CounterVec
+	// Retries counts retry attempts per sink.
+	Retries *prometheus.CounterVec
+	// Deduplicated counts alerts skipped because the ledger says the sink
+	// already has them.
+	Deduplicated *prometheus.CounterVec
+	// Duration observes each Send call per sink.
+	Duration *prometheus.HistogramVec
+	// LedgerErrors counts ledger failures by operation (claim, mark,
+	// release); delivery goes on without the ledger (fail open).
+	LedgerErrors *prometheus.CounterVec
+}
+
+// NewMetrics creates the delivery metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	return &Metrics{
+		Notifications: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "rootwatch", Name: "notifications_total",
+			Help: "Alerts attempted per sink (each alert once, whatever the retries).",
+		}, []string{"sink"}),
+		Failed: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "rootwatch", Name: "notifications_failed_total",
+			Help: "Alerts a sink did not accept, by reason.",
+		}, []string{"sink", "reason"}),
+		Retries: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "rootwatch", Name: "notification_retries_total",
+			Help: "Retry attempts per sink.",
+		}, []string{"sink"}),
+		Deduplicated: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "rootwatch", Name: "notifications_deduplicated_total",
+			Help: "Alerts not sent because the sink already received them (dedupe ledger).",
+		}, []string{"sink"}),
+		Duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "rootwatch", Name: "notification_duration_seconds",
+			Help:    "Duration of each Send call per sink.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"sink"}),
+		LedgerErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "rootwatch", Name: "dedupe_ledger_errors_total",
+			Help: "Dedupe ledger failures by operation; delivery proceeds without the ledger.",
+		}, []string{"op"}),
+	}
+}
+
+// init creates the series of a sink at zero, so dashboards and alerts on
+// rates see them before the first failure.
+func (m *Metrics) initSink(sink string) {
+	m.Notifications.WithLabelValues(sink)
+	m.Retries.WithLabelValues(sink)
+	m.Deduplicated.WithLabelValues(sink)
+	for _, r := range []string{ReasonPermanent, ReasonTimeout, ReasonRateLimited, ReasonInFlight, ReasonCanceled, ReasonAborted, ReasonError} {
+		m.Failed.WithLabelValues(sink, r)
+	}
+}
