@@ -478,7 +478,7 @@ func TestRouting(t *testing.T) {
 	}
 	slack, pd, audit := newSink("slack"), newSink("pagerduty"), newSink("stdout")
 	h := newHarness(t, Config{
-		Sinks: []SinkConfig{{Sink: slack}, {Sink: pd, Kind: KindPaging}, {Sink: audit, Kind: KindAudit}},
+		Sinks:  []SinkConfig{{Sink: slack}, {Sink: pd, Kind: KindPaging}, {Sink: audit, Kind: KindAudit}},
 		Routes: routes,
 	})
 	ds := []detector.Detection{det(0, detector.LevelCritical), det(1, detector.LevelMedium), det(2, detector.LevelInformational)}
