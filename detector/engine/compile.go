@@ -202,7 +202,7 @@ func (s *scratch) eval(n *cnode) bool {
 
 func (s *scratch) evalMatch(m *cmatch) bool {
 	v := &s.vals[m.field]
-	if v.Kind != fields.KindArray && v.Rest == 0 {
+	if v.Kind != fields.KindArray && v.Kind != fields.KindObject {
 		if m.op == sigma.OpExists {
 			return (v.Kind != fields.KindAbsent) == m.exists
 		}
@@ -258,12 +258,16 @@ func (s *scratch) leavesOf(field int) []leaf {
 	root, err := s.jp.ParseBytes(v.B)
 	if err == nil {
 		rest := keys[len(keys)-v.Rest:]
-		if v.Rest == 0 {
+		switch {
+		case v.Kind == fields.KindObject:
+			// The path ends at an object: the object and its strings.
+			out = s.appendLeaf(out, root)
+		case v.Rest == 0:
 			// The path ends at an array: its elements are the leaves.
 			for _, el := range root.GetArray() {
 				out = s.appendLeaf(out, el)
 			}
-		} else {
+		default:
 			out = s.walk(out, root, rest, 0)
 			if len(out) == 0 {
 				out = append(out, leaf{kind: fields.KindAbsent})
@@ -337,13 +341,41 @@ func (s *scratch) appendLeaf(out []leaf, v *fastjson.Value) []leaf {
 	case fastjson.TypeNull:
 		return append(out, leaf{kind: fields.KindNull})
 	case fastjson.TypeObject:
-		kind = fields.KindObject
 		s.arena = v.MarshalTo(s.arena)
+		out = append(out, leaf{kind: fields.KindObject, raw: s.arena[start:len(s.arena):len(s.arena)]})
+		return s.appendNested(out, v, 0)
 	default:
-		kind = fields.KindArray
 		s.arena = v.MarshalTo(s.arena)
+		out = append(out, leaf{kind: fields.KindArray, raw: s.arena[start:len(s.arena):len(s.arena)]})
+		return s.appendNested(out, v, 0)
 	}
 	return append(out, leaf{kind: kind, raw: s.arena[start:len(s.arena):len(s.arena)]})
+}
+
+// appendNested appends every string inside an object or array as a nested
+// leaf, so that contains and re also see unescaped string contents (a JSON
+// policy document inside requestParameters, for example).
+func (s *scratch) appendNested(out []leaf, v *fastjson.Value, depth int) []leaf {
+	if depth > maxWalkDepth {
+		return out
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		start := len(s.arena)
+		s.arena = append(s.arena, b...)
+		return append(out, leaf{kind: fields.KindString, raw: s.arena[start:len(s.arena):len(s.arena)], nested: true})
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		o.Visit(func(_ []byte, el *fastjson.Value) {
+			out = s.appendNested(out, el, depth+1)
+		})
+	case fastjson.TypeArray:
+		for _, el := range v.GetArray() {
+			out = s.appendNested(out, el, depth+1)
+		}
+	}
+	return out
 }
 
 // buildIndex assigns every rule either to one selective field's index,

@@ -25,8 +25,11 @@
 //     all modifier every value must match some element. A path that misses
 //     in an element counts as absent for that element; an empty array on
 //     the path counts as absent.
-//   - Objects (and arrays nested in arrays) compare as their raw JSON text,
-//     and only with contains and re; other comparisons never match them.
+//   - Objects (and arrays nested in arrays) match only contains and re,
+//     which apply to the object's raw JSON text and to every string inside
+//     it (unescaped), any of them matching; other comparisons never match
+//     an object. So requestParameters|contains: '"s3:GetObject"' finds a
+//     policy document string nested in requestParameters.
 //   - Field names are split on "." into keys; keys match exactly.
 package engine
 

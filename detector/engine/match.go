@@ -51,6 +51,9 @@ type leaf struct {
 	raw   []byte
 	lower []byte
 	low   bool // lower is computed
+	// nested marks a string found inside an object value; only the
+	// comparisons that apply to objects (contains, re) consider it.
+	nested bool
 }
 
 // compileValue turns one sigma value into a matcher.
@@ -154,6 +157,9 @@ func eqShape(got []sigma.Wildcard, want ...sigma.Wildcard) bool {
 func (cv *cvalue) match(l *leaf, s *scratch) bool {
 	if cv.kind == mNull {
 		return l.kind == fields.KindAbsent || l.kind == fields.KindNull
+	}
+	if l.nested && !cv.objects {
+		return false
 	}
 	switch l.kind {
 	case fields.KindString, fields.KindNumber, fields.KindBool:
