@@ -168,7 +168,7 @@ func (x *Extractor) value(rec []byte, i int, n *node, depth int) (int, error) {
 		}
 		v.Kind = KindString
 		v.B = rec[i+1 : e-1 : e-1]
-		if esc || !utf8.Valid(v.B) {
+		if esc || !isASCII(v.B) && !utf8.Valid(v.B) {
 			s := len(x.buf)
 			x.buf = appendUnquoted(x.buf, v.B)
 			v.B = x.buf[s:len(x.buf):len(x.buf)]
@@ -223,6 +223,22 @@ func (x *Extractor) value(rec []byte, i int, n *node, depth int) (int, error) {
 		x.vals[p] = v
 	}
 	return e, nil
+}
+
+// isASCII reports whether b holds only ASCII bytes, which are valid UTF-8.
+func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&highs != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // skip validates and skips the value at rec[i], with depth containers

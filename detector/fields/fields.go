@@ -73,9 +73,14 @@ type Paths struct {
 
 // node is one trie node: the object reached after depth keys.
 type node struct {
-	sigs   []uint32 // keySig of each child key, checked before comparing
-	keys   []string // child keys, parallel to sigs and kids
-	kids   []*node
+	sigs []uint32 // keySig of each child key, checked before comparing
+	keys []string // child keys, parallel to sigs and kids
+	kids []*node
+	// table is an open-addressing hash table over sigs: slot h holds a
+	// child index plus one, or zero when empty. Its length is a power of
+	// two at least twice the number of children.
+	table  []uint8
+	shift  uint8 // 32 - log2(len(table)), to take the hash's top bits
 	leaves []int // indexes of the paths that end at this node
 	below  []int // indexes of the paths that continue below this node
 	depth  int
@@ -88,9 +93,39 @@ type node struct {
 // child returns the child whose key equals key, or nil.
 func (n *node) child(key []byte) *node {
 	sig := keySig(key)
-	for i, s := range n.sigs {
-		if s == sig && n.keys[i] == string(key) {
-			return n.kids[i]
+	mask := uint32(len(n.table) - 1)
+	for h := (sig * 0x9e3779b1) >> n.shift; ; h++ {
+		k := int(n.table[h&mask])
+		if k == 0 {
+			return nil
+		}
+		if n.sigs[k-1] == sig && n.keys[k-1] == string(key) {
+			return n.kids[k-1]
+		}
+	}
+}
+
+// build fills the hash tables of n and the nodes below it.
+func (n *node) build() error {
+	if len(n.kids) > 127 {
+		return fmt.Errorf("%d different keys below one object, at most 127 are supported", len(n.kids))
+	}
+	size, shift := 2, uint8(31)
+	for size < 2*len(n.kids) {
+		size, shift = size*2, shift-1
+	}
+	n.table, n.shift = make([]uint8, size), shift
+	mask := uint32(size - 1)
+	for i, sig := range n.sigs {
+		h := (sig * 0x9e3779b1) >> shift
+		for n.table[h&mask] != 0 {
+			h++
+		}
+		n.table[h&mask] = uint8(i + 1)
+	}
+	for _, k := range n.kids {
+		if err := k.build(); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -145,6 +180,9 @@ func Compile(paths [][]string) (*Paths, error) {
 		}
 		n.leaves = append(n.leaves, i)
 	}
+	if err := p.root.build(); err != nil {
+		return nil, fmt.Errorf("fields: compile: %w", err)
+	}
 	return p, nil
 }
 
@@ -172,6 +210,10 @@ func (e *SyntaxError) Error() string {
 	return "fields: invalid JSON record at byte offset " + strconv.FormatInt(e.Offset, 10) + ": " + e.Msg
 }
 
+// syntaxErr builds a *SyntaxError. It is kept out of line so that the
+// error paths do not bloat the scanning loops.
+//
+//go:noinline
 func syntaxErr(off int, format string, args ...any) error {
 	return &SyntaxError{Offset: int64(off), Msg: fmt.Sprintf(format, args...)}
 }
