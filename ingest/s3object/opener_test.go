@@ -379,3 +379,34 @@ func TestIsPermanent(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenConcurrent reads several objects at once through one Opener; run
+// with -race.
+func TestOpenConcurrent(t *testing.T) {
+	objects := map[string][]byte{}
+	for i := range 8 {
+		objects[fmt.Sprintf("AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/26/f%d.json.gz", i)] = bytes.Repeat([]byte{byte('a' + i)}, 10000+i)
+	}
+	o := NewOpener(newFakeS3(t, "trail-bucket", objects), 1<<20)
+	errs := make(chan error, len(objects))
+	for key, want := range objects {
+		go func() {
+			rc, err := o.Open(context.Background(), envelope.ObjectRef{Bucket: "trail-bucket", Key: key})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer rc.Close()
+			got, err := io.ReadAll(rc)
+			if err == nil && !bytes.Equal(got, want) {
+				err = fmt.Errorf("%s: read %d bytes, want %d", key, len(got), len(want))
+			}
+			errs <- err
+		}()
+	}
+	for range objects {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
