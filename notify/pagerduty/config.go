@@ -104,7 +104,7 @@ func maskKey(k string) string {
 	if k == "" {
 		return ""
 	}
-	return "<redacted>"
+	return "REDACTED"
 }
 
 // redacted is Config with the routing key masked, for printing.

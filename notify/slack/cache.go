@@ -50,11 +50,14 @@ func (c *ttlCache[V]) put(key string, v V) {
 			}
 		}
 		for len(c.m) >= c.max {
-			var oldest string
-			var at time.Time
+			var (
+				oldest string
+				at     time.Time
+				found  bool
+			)
 			for k, e := range c.m {
-				if oldest == "" || e.expires.Before(at) {
-					oldest, at = k, e.expires
+				if !found || e.expires.Before(at) {
+					oldest, at, found = k, e.expires, true
 				}
 			}
 			delete(c.m, oldest)

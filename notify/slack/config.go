@@ -22,8 +22,12 @@ const (
 	// DefaultThreadTTL is how long the sink remembers a burst's first
 	// message, to thread the burst's later alerts under it.
 	DefaultThreadTTL = 24 * time.Hour
-	// DefaultMaxThreads bounds the bursts remembered at once.
-	DefaultMaxThreads = 10000
+	// DefaultMaxThreads bounds the bursts remembered at once (each holds
+	// its first message, a few KB).
+	DefaultMaxThreads = 2000
+	// DefaultPostInterval paces chat.postMessage calls: Slack allows about
+	// one message per second per channel, with short bursts.
+	DefaultPostInterval = time.Second
 )
 
 // Config configures the Slack sink. Set BotToken and Channel (Web API,
@@ -59,6 +63,10 @@ type Config struct {
 	// MaxThreads bounds the number of bursts remembered; DefaultMaxThreads
 	// when zero.
 	MaxThreads int
+	// PostInterval is the least time between two chat.postMessage calls;
+	// Send waits (up to its context's deadline) for its turn.
+	// DefaultPostInterval when zero; negative disables pacing.
+	PostInterval time.Duration
 }
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -80,6 +88,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxThreads <= 0 {
 		c.MaxThreads = DefaultMaxThreads
+	}
+	if c.PostInterval == 0 {
+		c.PostInterval = DefaultPostInterval
 	}
 	return c
 }
@@ -137,9 +148,9 @@ func maskToken(t string) string {
 		return ""
 	}
 	if i := strings.IndexByte(t, '-'); i > 0 && i <= 5 {
-		return t[:i] + "-<redacted>"
+		return t[:i] + "-REDACTED"
 	}
-	return "<redacted>"
+	return "REDACTED"
 }
 
 // maskURL keeps a URL's scheme and host and hides the rest (a webhook URL's
@@ -150,9 +161,9 @@ func maskURL(raw string) string {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return "<redacted>"
+		return "REDACTED"
 	}
-	return u.Scheme + "://" + u.Host + "/<redacted>"
+	return u.Scheme + "://" + u.Host + "/REDACTED"
 }
 
 // redacted is Config with its secrets masked, for printing.
@@ -166,6 +177,7 @@ type redacted struct {
 	WebhookFollowUps int    `json:"webhook_follow_ups,omitempty"`
 	ThreadTTL        string `json:"thread_ttl,omitempty"`
 	MaxThreads       int    `json:"max_threads,omitempty"`
+	PostInterval     string `json:"post_interval,omitempty"`
 }
 
 func (c Config) redacted() redacted {
@@ -184,14 +196,17 @@ func (c Config) redacted() redacted {
 	if c.ThreadTTL != 0 {
 		r.ThreadTTL = c.ThreadTTL.String()
 	}
+	if c.PostInterval != 0 {
+		r.PostInterval = c.PostInterval.String()
+	}
 	return r
 }
 
 // String describes c with the bot token and webhook URL masked.
 func (c Config) String() string {
 	r := c.redacted()
-	return fmt.Sprintf("slack.Config{BotToken:%q Channel:%q WebhookURL:%q APIURL:%q Timeout:%s ConsoleURL:%q WebhookFollowUps:%d ThreadTTL:%s MaxThreads:%d}",
-		r.BotToken, r.Channel, r.WebhookURL, r.APIURL, c.Timeout, r.ConsoleURL, r.WebhookFollowUps, c.ThreadTTL, r.MaxThreads)
+	return fmt.Sprintf("slack.Config{BotToken:%q Channel:%q WebhookURL:%q APIURL:%q Timeout:%s ConsoleURL:%q WebhookFollowUps:%d ThreadTTL:%s MaxThreads:%d PostInterval:%s}",
+		r.BotToken, r.Channel, r.WebhookURL, r.APIURL, c.Timeout, r.ConsoleURL, r.WebhookFollowUps, c.ThreadTTL, r.MaxThreads, c.PostInterval)
 }
 
 // GoString is String, so that %#v does not print the secrets either.

@@ -37,7 +37,9 @@ package slack
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -58,6 +60,10 @@ type Sink struct {
 	// done remembers (destination, alert key) pairs already accepted, so a
 	// retry after a partial failure does not post twice.
 	done *ttlCache[struct{}]
+
+	// pace spaces chat.postMessage calls by Config.PostInterval.
+	paceMu   sync.Mutex
+	nextPost time.Time
 }
 
 var _ notify.Sink = (*Sink)(nil)
@@ -222,6 +228,9 @@ func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 		th, _ = s.threads.get(groupKey)
 	}
 
+	if err := s.pace(ctx); err != nil {
+		return err
+	}
 	if th == nil {
 		channel, ts, err := api.PostMessageContext(ctx, s.cfg.Channel, msgOptions(msg)...)
 		if err != nil {
@@ -240,6 +249,36 @@ func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 	more := max(a.Group.Count-1, a.Group.Seq)
 	s.updateCount(ctx, th, more)
 	return nil
+}
+
+// pace waits for the next chat.postMessage slot: at most one post per
+// Config.PostInterval, so a burst does not run into Slack's per-channel
+// limit. Waiters do not reserve slots (a caller that gives up leaves no
+// gap); it gives up, retryably, when ctx ends first. Pacing uses the real
+// clock, not the injectable one.
+func (s *Sink) pace(ctx context.Context) error {
+	if s.cfg.PostInterval < 0 {
+		return nil
+	}
+	for {
+		s.paceMu.Lock()
+		now := time.Now()
+		if !s.nextPost.After(now) {
+			s.nextPost = now.Add(s.cfg.PostInterval)
+			s.paceMu.Unlock()
+			return nil
+		}
+		wait := s.nextPost.Sub(now)
+		s.paceMu.Unlock()
+
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return notify.Retryable(fmt.Errorf("slack chat.postMessage: waiting for a posting slot: %w", ctx.Err()), 0)
+		}
+	}
 }
 
 // updateCount edits a burst's first message to show more further events.

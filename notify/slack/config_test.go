@@ -1,0 +1,109 @@
+package slack
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestConfigValidate(t *testing.T) {
+	hook := "https://hooks.slack.com" + webhookPath
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string
+	}{
+		{"bot", Config{BotToken: testToken, Channel: "C1"}, ""},
+		{"webhook", Config{WebhookURL: hook}, ""},
+		{"both", Config{BotToken: testToken, Channel: "C1", WebhookURL: hook}, ""},
+		{"nothing", Config{}, "set a bot token and channel, a webhook URL, or both"},
+		{"token without channel", Config{BotToken: testToken}, "channel is empty"},
+		{"channel without token", Config{Channel: "C1"}, "bot token is empty"},
+		{"webhook not a URL", Config{WebhookURL: "hooks.slack.com" + webhookPath}, "webhook URL: scheme"},
+		{"webhook bad scheme", Config{WebhookURL: "ftp://hooks.slack.com" + webhookPath}, "webhook URL: scheme"},
+		{"webhook unparsable", Config{WebhookURL: "https://hooks.slack.com/%zz" + webhookPath}, "webhook URL: not a valid URL"},
+		{"api url without host", Config{BotToken: testToken, Channel: "C1", APIURL: "https:///api/"}, "API URL: no host"},
+		{"console url", Config{WebhookURL: hook, ConsoleURL: "javascript:alert(1)"}, "console URL: scheme"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Validate = %v, want %q", err, tt.wantErr)
+			}
+			assertNoSecret(t, "validation error", err.Error())
+		})
+	}
+}
+
+func TestConfigPrintsNoSecret(t *testing.T) {
+	cfg := Config{BotToken: testToken, Channel: "C1", WebhookURL: "https://hooks.slack.com" + webhookPath, Timeout: 3 * time.Second}
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	zap.New(core).Info("config", zap.Any("slack", cfg), zap.Stringer("str", cfg))
+	var logged strings.Builder
+	for _, e := range logs.All() {
+		fmt.Fprintf(&logged, "%v", e.ContextMap())
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := map[string]string{
+		"%v": fmt.Sprintf("%v", cfg), "%+v": fmt.Sprintf("%+v", cfg), "%#v": fmt.Sprintf("%#v", cfg),
+		"%s": fmt.Sprintf("%s", cfg), "json": string(js), "zap": logged.String(), "sink": fmt.Sprint(s),
+		"pointer": fmt.Sprintf("%v", &cfg),
+	}
+	for name, out := range outputs {
+		assertNoSecret(t, name, out)
+		if !strings.Contains(out, "xoxb-REDACTED") || !strings.Contains(out, "https://hooks.slack.com/REDACTED") {
+			t.Errorf("%s: masked values missing: %s", name, out)
+		}
+	}
+}
+
+func TestTTLCache(t *testing.T) {
+	now := fixedNow
+	clock := func() time.Time { return now }
+	c := newTTLCache[int](time.Minute, 3, clock)
+	c.put("a", 1)
+	now = now.Add(10 * time.Second)
+	c.put("b", 2)
+	now = now.Add(10 * time.Second)
+	c.put("c", 3)
+	c.put("d", 4) // full: "a" expires first and goes
+	if _, ok := c.get("a"); ok {
+		t.Error("oldest entry not evicted")
+	}
+	for _, k := range []string{"b", "c", "d"} {
+		if _, ok := c.get(k); !ok {
+			t.Errorf("%s evicted", k)
+		}
+	}
+	c.put("b", 22) // overwrite does not evict
+	if v, _ := c.get("b"); v != 22 || c.len() != 3 {
+		t.Errorf("overwrite: got %d, len %d", v, c.len())
+	}
+	now = now.Add(time.Minute)
+	if _, ok := c.get("c"); ok {
+		t.Error("expired entry returned")
+	}
+	c.put("e", 5) // expired entries are dropped before evicting live ones
+	if c.len() != 1 {
+		t.Errorf("len = %d after expiry sweep, want 1", c.len())
+	}
+}
