@@ -117,18 +117,28 @@ func (s *spaceReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestGzipBomb decodes a small gzip holding 100 MB of whitespace between
-// records with a 4 MiB decompression limit.
+// TestGzipBomb decodes a small gzip stream holding 100 MiB of whitespace
+// between two records (101 concatenated members, about 100 KB) with a 4 MiB
+// decompression limit.
 func TestGzipBomb(t *testing.T) {
-	var body bytes.Buffer
-	body.WriteString(`{"Records":[{"a":1},`)
-	if _, err := io.Copy(&body, &spaceReader{n: 100 << 20}); err != nil {
+	var spaces bytes.Buffer
+	if _, err := io.Copy(&spaces, &spaceReader{n: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	body.WriteString(`{"b":2}]}`)
-	bomb := gz(t, body.Bytes())
+	member := gz(t, spaces.Bytes())
+	bomb := gz(t, []byte(`{"Records":[{"a":1},`))
+	for range 100 {
+		bomb = append(bomb, member...)
+	}
+	bomb = append(bomb, gz(t, []byte(`{"b":2}]}`))...)
 	if len(bomb) > 1<<20 {
 		t.Fatalf("bomb is %d bytes compressed; want a small one", len(bomb))
+	}
+	// Without a limit low enough the whole stream decodes (slow under -race).
+	if !raceEnabled {
+		if recs, err := decodeAll(t, bytes.NewReader(bomb), Options{}, blockSize); len(recs) != 2 || err != io.EOF {
+			t.Fatalf("unlimited: %d records, %v; want 2 and io.EOF", len(recs), err)
+		}
 	}
 	const limit = 4 << 20
 	recs, err := decodeAll(t, bytes.NewReader(bomb), Options{MaxDecompressedBytes: limit}, blockSize)
