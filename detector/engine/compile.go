@@ -99,6 +99,20 @@ func (e *Engine) compileMatch(fm *sigma.FieldMatch, fieldIdx map[string]int) (*c
 		cm.exists = fm.Values[0].Exists
 		return cm, nil
 	}
+	if fm.FieldRef {
+		refOp := map[sigma.Op]matchKind{sigma.OpEquals: mEq, sigma.OpStartsWith: mPrefix, sigma.OpEndsWith: mSuffix, sigma.OpContains: mContains}
+		op, ok := refOp[fm.Op]
+		if !ok {
+			return nil, fmt.Errorf("fieldref cannot be combined with %v", fm.Op)
+		}
+		for _, v := range fm.Values {
+			if v.Kind != sigma.ValueString || v.Text == "" {
+				return nil, fmt.Errorf("fieldref needs a field name, not %q", v.Text)
+			}
+			cm.vals = append(cm.vals, cvalue{kind: mFieldRef, refOp: op, cased: fm.Cased, ref: e.fieldIndexOf(fieldIdx, v.Text)})
+		}
+		return cm, nil
+	}
 	literal := fm.Op == sigma.OpEquals
 	for _, v := range fm.Values {
 		cv, err := compileValue(fm, v)

@@ -30,6 +30,10 @@
 //     it (unescaped), any of them matching; other comparisons never match
 //     an object. So requestParameters|contains: '"s3:GetObject"' finds a
 //     policy document string nested in requestParameters.
+//   - fieldref compares a field with another field of the same record
+//     (equality, or with contains, startswith or endswith), under the same
+//     case rules; a reference that is absent, null, an object or an array
+//     matches nothing.
 //   - Field names are split on "." into keys; keys match exactly.
 package engine
 

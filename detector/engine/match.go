@@ -27,6 +27,7 @@ const (
 	mRegexp                    // user regexp on the raw text
 	mCIDR                      // IP address inside prefix
 	mNumber                    // numeric comparison
+	mFieldRef                  // compare with another field's value (refOp)
 )
 
 // cvalue is one rule value compiled for fast matching.
@@ -38,6 +39,8 @@ type cvalue struct {
 	num   float64        // mNumber
 	numOp sigma.Op       // mNumber: OpGT, OpGTE, OpLT or OpLTE
 	cased bool           // compare raw text instead of lowered text
+	ref   int            // mFieldRef: the referenced field's path index
+	refOp matchKind      // mFieldRef: mEq, mPrefix, mSuffix or mContains
 	// objects says whether the value also applies to object (and nested
 	// array) values through their raw JSON text: true only for contains
 	// and re, the comparisons that make sense on JSON text.
@@ -203,6 +206,8 @@ func (cv *cvalue) match(l *leaf, s *scratch) bool {
 		}
 	case mAny:
 		return true
+	case mFieldRef:
+		return cv.matchRef(l, s)
 	}
 	if !cv.cased {
 		if !l.low {
@@ -224,6 +229,38 @@ func (cv *cvalue) match(l *leaf, s *scratch) bool {
 		return cv.re.Match(text)
 	}
 	return false
+}
+
+// matchRef compares a leaf with the value of the referenced field, which
+// must be a string, number or bool (an absent, null, object or array
+// reference matches nothing).
+func (cv *cvalue) matchRef(l *leaf, s *scratch) bool {
+	if l.kind == fields.KindObject || l.kind == fields.KindArray {
+		return false
+	}
+	ref := &s.vals[cv.ref]
+	switch ref.Kind {
+	case fields.KindString, fields.KindNumber, fields.KindBool:
+	default:
+		return false
+	}
+	text, want := l.raw, ref.B
+	if !cv.cased {
+		if !l.low {
+			l.lower, l.low = s.lower(l.raw), true
+		}
+		text, want = l.lower, s.lower(ref.B)
+	}
+	switch cv.refOp {
+	case mPrefix:
+		return bytes.HasPrefix(text, want)
+	case mSuffix:
+		return bytes.HasSuffix(text, want)
+	case mContains:
+		return bytes.Contains(text, want)
+	default:
+		return bytes.Equal(text, want)
+	}
 }
 
 // appendLower appends the lower-case form of b to dst: ASCII letters are

@@ -32,7 +32,6 @@ var unsupportedModifiers = map[string]string{
 	"utf16be":      "UTF-16 encoding of values",
 	"wide":         "UTF-16 encoding of values",
 	"expand":       "placeholder expansion",
-	"fieldref":     "comparison with another field",
 }
 
 // Parse parses one Sigma rule. file names the rule in errors and becomes
@@ -472,6 +471,8 @@ func (p *parser) fieldMatch(k, v *yaml.Node) (*FieldMatch, error) {
 			fm.All = true
 		case "cased":
 			fm.Cased = true
+		case "fieldref":
+			fm.FieldRef = true
 		case "i", "m", "s":
 			if !opSet || fm.Op != OpRegexp || (i > 0 && !isReSub(fm.Modifiers[:i])) {
 				return nil, p.errf(k.Line, "modifier %q on field %q is only valid after \"re\"", mod, fm.Field)
@@ -489,6 +490,13 @@ func (p *parser) fieldMatch(k, v *yaml.Node) (*FieldMatch, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+	}
+	if fm.FieldRef {
+		switch fm.Op {
+		case OpEquals, OpContains, OpStartsWith, OpEndsWith:
+		default:
+			return nil, p.errf(k.Line, "modifier \"fieldref\" on field %q cannot be combined with %q", fm.Field, fm.Op.String())
 		}
 	}
 	if fm.Op == OpExists && (fm.All || fm.Cased) {
@@ -551,6 +559,18 @@ func (p *parser) value(fm *FieldMatch, n *yaml.Node, reFlags string) (*Value, er
 	}
 	if v.Kind == ValueNull && fm.Op != OpEquals {
 		return nil, p.errf(n.Line, "null value with modifier %q on field %q (null only means \"absent\" without modifiers)", fm.Op.String(), fm.Field)
+	}
+	if fm.FieldRef {
+		if v.Kind != ValueString || v.Text == "" {
+			return nil, p.errf(n.Line, "modifier \"fieldref\" on field %q needs a field name, not %q", fm.Field, n.Value)
+		}
+		v.Ref = strings.Split(v.Text, ".")
+		for _, seg := range v.Ref {
+			if seg == "" {
+				return nil, p.errf(n.Line, "modifier \"fieldref\" on field %q: invalid field name %q", fm.Field, v.Text)
+			}
+		}
+		return v, nil
 	}
 	switch fm.Op {
 	case OpEquals, OpContains, OpStartsWith, OpEndsWith:

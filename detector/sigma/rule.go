@@ -10,12 +10,13 @@
 // maps (ORed), field values that are strings, numbers, booleans or null,
 // lists of values (ORed, or ANDed with the all modifier), field paths with
 // dots, the modifiers contains, startswith, endswith, re (with its i, m and
-// s sub-modifiers), all, cidr, exists, cased, gt, gte, lt and lte, Sigma's
+// s sub-modifiers), all, cidr, exists, cased, fieldref (alone or with
+// contains, startswith or endswith), gt, gte, lt and lte, Sigma's
 // * and ? wildcards with \ escapes, and conditions built from and, or, not,
 // parentheses, "1 of", "any of", "all of" a selection pattern or "them".
 //
 // Rejected: keyword selections, the modifiers windash, base64, base64offset,
-// utf16, utf16le, utf16be, wide, expand and fieldref (and any unknown
+// utf16, utf16le, utf16be, wide and expand (and any unknown
 // modifier), aggregations in conditions ("| count() > 5"), timeframe,
 // correlation rules and multi-document YAML.
 package sigma
@@ -159,6 +160,10 @@ type FieldMatch struct {
 	Op Op
 	// All is set by the all modifier: every value must match instead of any.
 	All bool
+	// FieldRef is set by the fieldref modifier: each value names another
+	// field (Value.Ref) whose value is compared with this field's, with Op
+	// (equals, contains, startswith or endswith).
+	FieldRef bool
 	// Cased is set by the cased modifier: comparisons are case-sensitive.
 	// Without it comparisons are case-insensitive (Unicode lower-casing of
 	// both sides), except re which is case-sensitive unless re|i.
@@ -199,6 +204,9 @@ type Value struct {
 	// resolved. It does not include the implicit wildcards of contains,
 	// startswith and endswith.
 	Glob Glob
+	// Ref is the referenced field's path (Text split on '.') when the
+	// FieldMatch has FieldRef.
+	Ref []string
 	// Regexp is the compiled expression for OpRegexp (sub-modifier flags
 	// already applied).
 	Regexp *regexp.Regexp
