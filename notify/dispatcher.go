@@ -117,6 +117,12 @@ type Config struct {
 	// Rules, when non-nil, are the loaded rule names, so that a route naming
 	// an unknown rule is a configuration error.
 	Rules []string
+	// PageMinLevel is the lowest level the built-in default routes send to
+	// paging sinks (zero: high).
+	PageMinLevel detector.Level
+	// Accounts names accounts (route.ParseAccounts of an environment
+	// variable); the routes file's accounts take precedence.
+	Accounts map[string]string
 	// Ledger remembers deliveries per sink; nil uses an in-memory ledger
 	// (dedupe.NewMemory with the Dispatcher's clock).
 	Ledger dedupe.Ledger
@@ -260,7 +266,9 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 		d.byName[name] = s
 		d.metrics.initSink(name)
 	}
-	router, err := cfg.Routes.Compile(route.Options{Sinks: routable, Rules: cfg.Rules})
+	router, err := cfg.Routes.Compile(route.Options{
+		Sinks: routable, Rules: cfg.Rules, PageMinLevel: cfg.PageMinLevel, Accounts: cfg.Accounts,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("notify: %w", err)
 	}

@@ -203,3 +203,82 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestPageMinLevelAndAccounts(t *testing.T) {
+	env := map[string]string{"111122223333": "from-env", "444455556666": "sandbox"}
+	tests := []struct {
+		name    string
+		file    string
+		pageMin detector.Level
+		level   detector.Level
+		want    []string
+		account string
+		wantAcc string
+	}{
+		{"page medium and up: medium pages", "", detector.LevelMedium, detector.LevelMedium, []string{"pagerduty", "slack"}, "444455556666", "sandbox"},
+		{"page medium and up: low does not", "", detector.LevelMedium, detector.LevelLow, []string{"slack"}, "111122223333", "from-env"},
+		{"page critical only: high does not", "", detector.LevelCritical, detector.LevelHigh, []string{"slack"}, "999999999999", ""},
+		{"file accounts win over env", "testdata/accounts-only.yml", 0, detector.LevelHigh, []string{"pagerduty", "slack"}, "111122223333", "prod-payments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c *Config
+			if tt.file != "" {
+				var err error
+				if c, err = Load(tt.file); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, err := c.Compile(Options{Sinks: both, PageMinLevel: tt.pageMin, Accounts: env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Route(det("root-api-call", tt.level, tt.account)); !slices.Equal(got, tt.want) {
+				t.Errorf("Route = %v, want %v", got, tt.want)
+			}
+			if got := r.AccountName(tt.account); got != tt.wantAcc {
+				t.Errorf("AccountName = %q, want %q", got, tt.wantAcc)
+			}
+		})
+	}
+	if _, err := (*Config)(nil).Compile(Options{Sinks: both, PageMinLevel: 42}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Compile(page level 42) = %v, want ErrInvalid", err)
+	}
+}
+
+func TestParseAccounts(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    map[string]string
+		wantErr string
+	}{
+		{"", map[string]string{}, ""},
+		{" 111122223333 = prod-payments , 444455556666=sandbox,", map[string]string{"111122223333": "prod-payments", "444455556666": "sandbox"}, ""},
+		{"111122223333", nil, "want id=name"},
+		{"111122223333=", nil, "want id=name"},
+		{"1111=short", nil, "not 12 digits"},
+		{"111122223333=a,111122223333=b", nil, "named twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseAccounts(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrInvalid) {
+					t.Fatalf("ParseAccounts = %v, want error %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("ParseAccounts = %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("ParseAccounts[%s] = %q, want %q", k, got[k], v)
+				}
+			}
+		})
+	}
+}

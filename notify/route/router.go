@@ -35,6 +35,12 @@ type Options struct {
 	// Rules, when non-nil, are the loaded rule names; a route naming any
 	// other rule is an error (it would silently never match).
 	Rules []string
+	// PageMinLevel is the lowest level the built-in defaults send to the
+	// paging sinks (zero: high). It does not affect routes from a file.
+	PageMinLevel detector.Level
+	// Accounts are account names from elsewhere (an environment variable,
+	// see ParseAccounts); the file's accounts take precedence.
+	Accounts map[string]string
 }
 
 // Router maps a detection to sink names. It is immutable and safe for
@@ -43,7 +49,8 @@ type Router struct {
 	accounts   map[string]string
 	routes     []route
 	defaults   []string // nil: built-in defaults
-	high, rest []string // built-in defaults by level
+	pageMin    detector.Level
+	high, rest []string // built-in defaults: at or above pageMin, below
 }
 
 type route struct {
@@ -54,10 +61,38 @@ type route struct {
 	cont     bool
 }
 
-// Default returns the router used without a routes file.
+// Default returns the router used without a routes file, with the
+// built-in defaults for s.
 func Default(s Sinks) *Router {
-	r, _ := (*Config)(nil).Compile(Options{Sinks: s})
+	r, _ := (*Config)(nil).Compile(Options{Sinks: s}) // cannot fail without a file or a page level
 	return r
+}
+
+// ParseAccounts parses account names given as
+// "111122223333=prod-payments,444455556666=sandbox" (the environment's
+// form of the file's accounts mapping). Spaces around items are ignored;
+// an empty string is an empty mapping.
+func ParseAccounts(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		id, name, ok := strings.Cut(item, "=")
+		id, name = strings.TrimSpace(id), strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%w: account mapping %q: want id=name", ErrInvalid, item)
+		}
+		if !accountIDRe.MatchString(id) {
+			return nil, fmt.Errorf("%w: account id %q is not 12 digits", ErrInvalid, id)
+		}
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("%w: account %s named twice", ErrInvalid, id)
+		}
+		out[id] = name
+	}
+	return out, nil
 }
 
 // Compile checks c against opts and returns its Router. A nil Config
@@ -65,8 +100,19 @@ func Default(s Sinks) *Router {
 func (c *Config) Compile(opts Options) (*Router, error) {
 	known := opts.Sinks.all()
 	r := &Router{
-		high: opts.Sinks.all(),
-		rest: slices.Clone(opts.Sinks.Chat),
+		accounts: make(map[string]string, len(opts.Accounts)),
+		pageMin:  opts.PageMinLevel,
+		high:     opts.Sinks.all(),
+		rest:     slices.Clone(opts.Sinks.Chat),
+	}
+	if r.pageMin == detector.LevelUnknown {
+		r.pageMin = detector.LevelHigh
+	}
+	if r.pageMin < detector.LevelInformational || r.pageMin > detector.LevelCritical {
+		return nil, fmt.Errorf("%w: page level %s", ErrInvalid, r.pageMin)
+	}
+	for id, name := range opts.Accounts {
+		r.accounts[id] = name
 	}
 	if c == nil {
 		return r, nil
@@ -87,7 +133,9 @@ func (c *Config) Compile(opts Options) (*Router, error) {
 		}
 		return out, nil
 	}
-	r.accounts = c.accounts
+	for id, name := range c.accounts {
+		r.accounts[id] = name
+	}
 	for i, rr := range c.routes {
 		what := fmt.Sprintf("route %d", i+1)
 		sinks, err := checkSinks(rr.sinks, what)
@@ -161,7 +209,7 @@ func (r *Router) Route(d *detector.Detection) []string {
 	if r.defaults != nil {
 		return r.defaults
 	}
-	if d.Level >= detector.LevelHigh {
+	if d.Level >= r.pageMin {
 		return r.high
 	}
 	return r.rest
