@@ -415,7 +415,12 @@ func (d *Dispatcher) deliverOne(ctx context.Context, s *sinkState, a *Alert, use
 			err = d.send(ctx, s, a)
 			if err == nil {
 				if useLedger {
-					if merr := d.ledger.MarkDelivered(ctx, s.name, key, claim.Token, d.ttl); merr != nil {
+					// Record the delivery even if ctx ended just now (shutdown):
+					// otherwise the redelivered message resends the alert.
+					mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+					merr := d.ledger.MarkDelivered(mctx, s.name, key, claim.Token, d.ttl)
+					cancel()
+					if merr != nil {
 						d.metrics.LedgerErrors.WithLabelValues("mark").Inc()
 						log.Warn("dedupe ledger mark failed; a redelivery may resend this alert", zap.Error(merr))
 					}

@@ -704,3 +704,85 @@ func TestGiveUpLog(t *testing.T) {
 		t.Errorf("give-up log fields = %v", f)
 	}
 }
+
+// ctxLedger is a Memory ledger that honours contexts like a remote store.
+type ctxLedger struct {
+	*dedupe.Memory
+	failMarks int // MarkDelivered calls to fail, as a crash after send would
+}
+
+func (l *ctxLedger) Claim(ctx context.Context, sink, key string, lease time.Duration) (dedupe.Claim, error) {
+	if err := ctx.Err(); err != nil {
+		return dedupe.Claim{}, err
+	}
+	return l.Memory.Claim(ctx, sink, key, lease)
+}
+
+func (l *ctxLedger) MarkDelivered(ctx context.Context, sink, key, token string, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if l.failMarks > 0 {
+		l.failMarks--
+		return errLedgerDown
+	}
+	return l.Memory.MarkDelivered(ctx, sink, key, token, ttl)
+}
+
+func TestMarkedEvenWhenCanceledAfterSend(t *testing.T) {
+	clk := newClock()
+	ledger := &ctxLedger{Memory: dedupe.NewMemory(dedupe.WithClock(clk.Now))}
+	s := newSink("slack")
+	ctx, cancel := context.WithCancel(context.Background())
+	s.set(func(context.Context, int, *Alert) error {
+		cancel() // SIGTERM right after Slack accepted
+		return nil
+	})
+	h := newHarness(t, Config{Sinks: []SinkConfig{{Sink: s}}, Ledger: ledger, Now: clk.Now, Sleep: clk.Sleep})
+	if err := h.d.Deliver(ctx, dets(1, detector.LevelHigh)); err != nil {
+		t.Fatalf("Deliver = %v, want nil: the sink accepted", err)
+	}
+	s.set(nil)
+	if err := h.d.Deliver(context.Background(), dets(1, detector.LevelHigh)); err != nil {
+		t.Fatal(err)
+	}
+	if s.Calls() != 1 {
+		t.Errorf("calls = %d, want 1: the delivery must be recorded despite the cancel", s.Calls())
+	}
+}
+
+// TestCrashBetweenSendAndMark: the record of a delivery is lost (as if the
+// process died after the send). Until the lease ends the alert counts as
+// in flight and its message is not deleted; after it, the alert is sent
+// again, once. Never lost.
+func TestCrashBetweenSendAndMark(t *testing.T) {
+	clk := newClock()
+	ledger := &ctxLedger{Memory: dedupe.NewMemory(dedupe.WithClock(clk.Now)), failMarks: 1}
+	s := newSink("slack")
+	h := newHarness(t, Config{
+		Sinks:  []SinkConfig{{Sink: s, Timeout: 10 * time.Second, Retry: RetryPolicy{MaxAttempts: 2}}},
+		Ledger: ledger, Now: clk.Now, Sleep: clk.Sleep,
+	})
+	ctx := context.Background()
+	if err := h.d.Deliver(ctx, dets(1, detector.LevelHigh)); err != nil {
+		t.Fatal(err)
+	}
+	// Inside the lease (10s timeout + 30s margin): in flight, not delivered.
+	clk.Advance(20 * time.Second)
+	err := h.d.Deliver(ctx, dets(1, detector.LevelHigh))
+	if err == nil || !strings.Contains(err.Error(), "in_flight") {
+		t.Fatalf("Deliver inside the lease = %v, want an in-flight error", err)
+	}
+	if s.Calls() != 1 {
+		t.Fatalf("calls = %d inside the lease, want 1", s.Calls())
+	}
+	clk.Advance(30 * time.Second)
+	for range 2 {
+		if err := h.d.Deliver(ctx, dets(1, detector.LevelHigh)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Calls() != 2 {
+		t.Errorf("calls = %d after the lease, want 2 (one resend)", s.Calls())
+	}
+}
