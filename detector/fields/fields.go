@@ -79,7 +79,7 @@ type node struct {
 	// table is an open-addressing hash table over sigs: slot h holds a
 	// child index plus one, or zero when empty. Its length is a power of
 	// two at least twice the number of children.
-	table  []uint8
+	table  []uint16
 	shift  uint8 // 32 - log2(len(table)), to take the hash's top bits
 	leaves []int // indexes of the paths that end at this node
 	below  []int // indexes of the paths that continue below this node
@@ -105,23 +105,26 @@ func (n *node) child(key []byte) *node {
 	}
 }
 
+// maxKids is the most children a node's hash table can index.
+const maxKids = 1<<15 - 1
+
 // build fills the hash tables of n and the nodes below it.
 func (n *node) build() error {
-	if len(n.kids) > 127 {
-		return fmt.Errorf("%d different keys below one object, at most 127 are supported", len(n.kids))
+	if len(n.kids) > maxKids {
+		return fmt.Errorf("%d different keys below one object, at most %d are supported", len(n.kids), maxKids)
 	}
 	size, shift := 2, uint8(31)
 	for size < 2*len(n.kids) {
 		size, shift = size*2, shift-1
 	}
-	n.table, n.shift = make([]uint8, size), shift
+	n.table, n.shift = make([]uint16, size), shift
 	mask := uint32(size - 1)
 	for i, sig := range n.sigs {
 		h := (sig * 0x9e3779b1) >> shift
 		for n.table[h&mask] != 0 {
 			h++
 		}
-		n.table[h&mask] = uint8(i + 1)
+		n.table[h&mask] = uint16(i + 1)
 	}
 	for _, k := range n.kids {
 		if err := k.build(); err != nil {

@@ -20,8 +20,8 @@ func TestCompile(t *testing.T) {
 		{name: "duplicates and prefixes", paths: [][]string{{"a"}, {"a", "b"}, {"a"}, {"a", "b", "c"}}, wantLen: 4},
 		{name: "empty key is a key", paths: [][]string{{""}}, wantLen: 1},
 		{name: "empty path", paths: [][]string{{"a"}, {}}, wantErr: "path 1: empty path"},
-		{name: "127 keys in one object", paths: manyKeys(127), wantLen: 127},
-		{name: "128 keys in one object", paths: manyKeys(128), wantErr: "128 different keys below one object"},
+		{name: "many keys in one object", paths: manyKeys(maxKids), wantLen: maxKids},
+		{name: "too many keys in one object", paths: manyKeys(maxKids + 1), wantErr: "32768 different keys below one object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,11 +54,11 @@ func manyKeys(n int) [][]string {
 func TestExtractManyKeys(t *testing.T) {
 	// Enough keys of equal length and equal first and last bytes to make
 	// the hash table probe past collisions.
-	paths := manyKeys(125)
+	paths := manyKeys(300)
 	paths = append(paths, []string{"k", "1x1"}, []string{"k", "1y1"}, []string{"k"})
 	var b strings.Builder
 	b.WriteString(`{"k":{`)
-	for i := 126; i >= 0; i-- {
+	for i := 299; i >= 0; i-- {
 		fmt.Fprintf(&b, `"%d":%d,`, i, i)
 	}
 	b.WriteString(`"1z1":0,"1y1":"y"}}`)
