@@ -82,6 +82,42 @@ var entityEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 // not neutralise *, _, ~ or `: use code for attacker-controlled values.
 func escapeText(s string) string { return entityEscaper.Replace(s) }
 
+// MaxValueBytes caps the escaped form of one event value in bytes. With
+// at most three values per section field it keeps every field inside
+// Slack's 2000-character limit even when a value is all '<' or '&' (each
+// escaped to 4 or 5 bytes), so that an attacker cannot get an alert
+// rejected as invalid_blocks.
+const MaxValueBytes = 600
+
+// escapeCapped escapes s like escapeText and cuts the result, at a rune
+// and entity boundary, so that it is at most max bytes plus
+// truncationMarker.
+func escapeCapped(s string, max int) string {
+	var b strings.Builder
+	for i, r := range s {
+		var piece string
+		switch r {
+		case '&':
+			piece = "&amp;"
+		case '<':
+			piece = "&lt;"
+		case '>':
+			piece = "&gt;"
+		default:
+			piece = s[i : i+utf8.RuneLen(r)]
+		}
+		if b.Len()+len(piece) > max {
+			out := b.String()
+			if strings.HasSuffix(out, truncationMarker) {
+				return out
+			}
+			return out + truncationMarker
+		}
+		b.WriteString(piece)
+	}
+	return b.String()
+}
+
 // code renders an attacker-controlled value for mrkdwn as an inline code
 // span: sanitized, cut, with Slack's reserved characters escaped, and with
 // backticks replaced by U+02CB (ˋ, a look-alike) because a backtick would
@@ -94,7 +130,7 @@ func code(s string) string {
 		return "_none_"
 	}
 	s = strings.ReplaceAll(s, "`", "\u02CB")
-	return "`" + escapeText(s) + "`"
+	return "`" + escapeCapped(s, MaxValueBytes) + "`"
 }
 
 // plain renders a value for Slack text that is shown without mrkdwn
@@ -105,7 +141,7 @@ func plain(s string) string {
 	if strings.TrimSpace(s) == "" {
 		return "none"
 	}
-	return escapeText(s)
+	return escapeCapped(s, MaxValueBytes)
 }
 
 // headerText prepares s for a plain_text object (the header block), which

@@ -37,8 +37,8 @@ func FuzzCode(f *testing.F) {
 		if !utf8.ValidString(out) {
 			t.Fatalf("code(%q) is not valid UTF-8", in)
 		}
-		if n := utf8.RuneCountInString(out); n > MaxFieldRunes*4+2 {
-			t.Fatalf("code(%q) has %d runes", in, n)
+		if n := len(out); n > MaxValueBytes+len(truncationMarker)+2 {
+			t.Fatalf("code(%q) is %d bytes", in, n)
 		}
 	})
 }

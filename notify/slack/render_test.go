@@ -71,12 +71,18 @@ func marshalMessage(t *testing.T, m Message) []byte {
 
 func TestRenderGolden(t *testing.T) {
 	r := renderer{now: fixedClock}
-	for _, rule := range builtinRules {
-		t.Run(rule, func(t *testing.T) {
+	for _, name := range append(builtinRules, "test-alert") {
+		t.Run(name, func(t *testing.T) {
+			rule := name
+			if name == "test-alert" {
+				rule = "root-console-login"
+			}
 			a := loadAlert(t, filepath.Join("testdata", "detections", rule+".json"))
 			if a.Rule != rule {
 				t.Fatalf("fixture rule = %q, want %q", a.Rule, rule)
 			}
+			a.Test = name == "test-alert"
+			rule = name
 			got := marshalMessage(t, r.Render(a))
 			golden := filepath.Join("testdata", "golden", rule+".json")
 			if *update {
@@ -270,7 +276,9 @@ func TestCode(t *testing.T) {
 		{"abc\u202Edef\u2066", "`abc\uFFFDdef\uFFFD`"},
 		{"bad\xffutf8", "`bad\uFFFDutf8`"},
 		{strings.Repeat("é", 300), "`" + strings.Repeat("é", 255) + "…`"},
-		{strings.Repeat("<", 300), "`" + strings.Repeat("&lt;", 255) + "…`"},
+		{strings.Repeat("<", 300), "`" + strings.Repeat("&lt;", 150) + "…`"},
+		{strings.Repeat("&", 300), "`" + strings.Repeat("&amp;", 120) + "…`"},
+		{strings.Repeat("語", 300), "`" + strings.Repeat("語", 200) + "…`"},
 	}
 	for _, tt := range tests {
 		if got := code(tt.in); got != tt.want {
@@ -355,6 +363,62 @@ func TestStyleFor(t *testing.T) {
 	for _, tt := range tests {
 		if s := styleFor(tt.level); s.Emoji != tt.emoji || s.Color != tt.color {
 			t.Errorf("%s: got %s %s, want %s %s", tt.level, s.Emoji, s.Color, tt.emoji, tt.color)
+		}
+	}
+}
+
+// TestRenderWithinSlackLimits renders a detection whose every event value
+// is as long and as escape-heavy as possible and checks Slack's limits
+// (header 150 characters, section text 3000, field 2000, at most 10
+// fields), so a crafted event cannot get its alert rejected.
+func TestRenderWithinSlackLimits(t *testing.T) {
+	worst := strings.Repeat("&", 5000)
+	mfa := false
+	a := &notify.Alert{
+		Detection: detector.Detection{
+			Rule: "root-api-call", Level: detector.LevelHigh, Title: strings.Repeat("T", 400),
+			EventID: worst, EventName: worst, EventSource: worst, EventTime: fixedNow, AccountID: worst,
+			Region: worst, SourceIP: worst, UserAgent: worst, Principal: worst, InvokedBy: worst,
+			MFAUsed: &mfa, Outcome: worst, ErrorCode: worst, ErrorMessage: worst, Target: worst,
+		},
+		AccountName: worst,
+		Group:       &notify.Group{Key: "k", Seq: 3, Count: 4},
+	}
+	r := renderer{now: fixedClock}
+	for name, m := range map[string]Message{"full": r.Render(a), "follow-up": r.RenderFollowUp(a), "parent": WithMoreCount(r.Render(a), 99)} {
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msg struct {
+			Blocks []struct {
+				Type   string
+				Text   *struct{ Text string }
+				Fields []struct{ Text string }
+			}
+		}
+		if err := json.Unmarshal(b, &msg); err != nil {
+			t.Fatal(err)
+		}
+		for i, blk := range msg.Blocks {
+			limit := 3000
+			if blk.Type == "header" {
+				limit = 150
+			}
+			if blk.Text != nil && len([]rune(blk.Text.Text)) > limit {
+				t.Errorf("%s block %d (%s): text has %d characters, limit %d", name, i, blk.Type, len([]rune(blk.Text.Text)), limit)
+			}
+			if len(blk.Fields) > 10 {
+				t.Errorf("%s block %d: %d fields", name, i, len(blk.Fields))
+			}
+			for j, f := range blk.Fields {
+				if len(f.Text) > 2000 {
+					t.Errorf("%s block %d field %d: %d bytes", name, i, j, len(f.Text))
+				}
+			}
+		}
+		if len(m.Text) > 4000 {
+			t.Errorf("%s: fallback text is %d bytes", name, len(m.Text))
 		}
 	}
 }

@@ -295,12 +295,11 @@ func TestBotUpdateFailureDoesNotFailSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.mu.Lock()
-	f.script = []func(http.ResponseWriter, *http.Request){nil, replyAPIError("cant_update_message")}
-	f.mu.Unlock()
-	// The scripted nil lets the reply through with the default answer.
-	f.mu.Lock()
-	f.script[0] = func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": "C1", "ts": "1764183600.999999"})
+	f.script = []func(http.ResponseWriter, *http.Request){
+		func(w http.ResponseWriter, _ *http.Request) { // the reply is accepted
+			writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": "C1", "ts": "1764183600.999999"})
+		},
+		replyAPIError("cant_update_message"), // the count update is not
 	}
 	f.mu.Unlock()
 	if err := s.Send(ctx, second); err != nil {
@@ -703,5 +702,54 @@ func TestBotPacing(t *testing.T) {
 	}
 	if n := len(f.Calls()); n != 1 {
 		t.Errorf("got %d posts, want 1", n)
+	}
+}
+
+// TestBotConcurrentSends sends alerts of several bursts at once (run with
+// -race): each burst gets one top-level message and its replies.
+func TestBotConcurrentSends(t *testing.T) {
+	s, f := startSlack(t, Config{})
+	const bursts, perBurst = 4, 3
+	// First alerts first, so that every later one finds its parent.
+	for b := range bursts {
+		a := fixture(t, "root-api-call")
+		a.EventID = fmt.Sprintf("00000000-0000-4000-8000-0000000000%d0", b)
+		a.Group = &notify.Group{Key: fmt.Sprintf("burst-%d", b), Seq: 0, Count: 1}
+		if err := s.Send(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, bursts*perBurst)
+	for b := range bursts {
+		for seq := 1; seq < perBurst; seq++ {
+			a := fixture(t, "root-api-call")
+			a.EventID = fmt.Sprintf("00000000-0000-4000-8000-0000000000%d%d", b, seq)
+			a.Group = &notify.Group{Key: fmt.Sprintf("burst-%d", b), Seq: seq, Count: seq + 1}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- s.Send(context.Background(), a)
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	top, replies := 0, 0
+	for _, c := range f.Calls() {
+		switch {
+		case c.Method == "chat.postMessage" && c.ThreadTS == "":
+			top++
+		case c.Method == "chat.postMessage":
+			replies++
+		}
+	}
+	if top != bursts || replies != bursts*(perBurst-1) {
+		t.Errorf("got %d top-level posts and %d replies, want %d and %d", top, replies, bursts, bursts*(perBurst-1))
 	}
 }
