@@ -76,11 +76,12 @@ func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 			return
 		}
 		if err := f.Value.Set(v); err != nil {
-			shown := fmt.Sprintf("%q", v)
 			if s.Secret {
-				shown = "(redacted)"
+				// The parser's error quotes the value: say nothing of it.
+				errs = append(errs, fmt.Sprintf("%s: invalid value (redacted)", s.Env))
+				return
 			}
-			errs = append(errs, fmt.Sprintf("%s: invalid value %s: %v", s.Env, shown, err))
+			errs = append(errs, fmt.Sprintf("%s: invalid value %q: %v", s.Env, v, err))
 		}
 	})
 	if len(errs) > 0 {

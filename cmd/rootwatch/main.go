@@ -13,6 +13,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -51,5 +53,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "rootwatch: %v\n", err)
+		var ee *exitError
+		if !errors.As(err, &ee) {
+			fmt.Fprintln(stderr, "Run 'rootwatch --help' for usage.")
+		}
+	}
 	return exitCode(err)
 }

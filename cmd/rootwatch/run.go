@@ -1,0 +1,388 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/ingest"
+	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
+	"github.com/rootwatch/rootwatch/ingest/s3object"
+	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/notify"
+	"github.com/rootwatch/rootwatch/notify/dedupe"
+	"github.com/rootwatch/rootwatch/notify/jsonl"
+	"github.com/rootwatch/rootwatch/notify/pagerduty"
+	"github.com/rootwatch/rootwatch/notify/route"
+	"github.com/rootwatch/rootwatch/notify/slack"
+)
+
+// notifyFlags are the alerting settings shared by `run` and `notify test`.
+type notifyFlags struct {
+	routes             string
+	slackBotToken      string
+	slackChannel       string
+	slackWebhookURL    string
+	slackAPIURL        string
+	pagerDutyKey       string
+	pagerDutyEventsURL string
+}
+
+func (f *notifyFlags) add(c *cobra.Command) {
+	fs := c.Flags()
+	fs.StringVar(&f.routes, "routes", "", settingUsage("routes"))
+	fs.StringVar(&f.slackBotToken, "slack-bot-token", "", settingUsage("slack-bot-token"))
+	fs.StringVar(&f.slackChannel, "slack-channel", "", settingUsage("slack-channel"))
+	fs.StringVar(&f.slackWebhookURL, "slack-webhook-url", "", settingUsage("slack-webhook-url"))
+	fs.StringVar(&f.slackAPIURL, "slack-api-url", slack.DefaultAPIURL, settingUsage("slack-api-url"))
+	fs.StringVar(&f.pagerDutyKey, "pagerduty-routing-key", "", settingUsage("pagerduty-routing-key"))
+	fs.StringVar(&f.pagerDutyEventsURL, "pagerduty-events-url", pagerduty.DefaultEventsURL, settingUsage("pagerduty-events-url"))
+}
+
+// sinks builds the configured alert sinks (Slack and PagerDuty when their
+// secrets are set, the stdout audit sink when audit is not nil).
+func (f *notifyFlags) sinks(log *zap.Logger, audit *jsonl.Sink) ([]notify.SinkConfig, error) {
+	var out []notify.SinkConfig
+	if f.slackBotToken != "" || f.slackWebhookURL != "" || f.slackChannel != "" {
+		s, err := slack.New(slack.Config{
+			BotToken:   f.slackBotToken,
+			Channel:    f.slackChannel,
+			WebhookURL: f.slackWebhookURL,
+			APIURL:     f.slackAPIURL,
+		}, slack.WithLogger(log.Named("slack")))
+		if err != nil {
+			return nil, usageErr("Slack settings: %v", err)
+		}
+		out = append(out, notify.SinkConfig{Sink: s, Kind: notify.KindChat})
+	}
+	if f.pagerDutyKey != "" {
+		p, err := pagerduty.New(pagerduty.Config{RoutingKey: f.pagerDutyKey, EventsURL: f.pagerDutyEventsURL},
+			pagerduty.WithLogger(log.Named("pagerduty")))
+		if err != nil {
+			return nil, usageErr("PagerDuty settings: %v", err)
+		}
+		out = append(out, notify.SinkConfig{Sink: p, Kind: notify.KindPaging})
+	}
+	if audit != nil {
+		out = append(out, notify.SinkConfig{Sink: audit, Kind: notify.KindAudit})
+	}
+	return out, nil
+}
+
+func (f *notifyFlags) loadRoutes() (*route.Config, error) {
+	if f.routes == "" {
+		return nil, nil
+	}
+	rc, err := route.Load(f.routes)
+	if err != nil {
+		return nil, usageErr("ROOTWATCH_ROUTES: %v", err)
+	}
+	return rc, nil
+}
+
+type runFlags struct {
+	queueURLs      []string
+	workers        int
+	listen         string
+	ruleDirs       []string
+	noBuiltin      bool
+	maxObjectBytes int64
+	maxDecompBytes int64
+	s3PathStyle    bool
+	visibility     time.Duration
+	shutdown       time.Duration
+	stdoutAlerts   bool
+	dedupeTable    string
+	dedupeTTL      time.Duration
+	groupWindow    time.Duration
+	logLevel       string
+	logFormat      string
+	notify         notifyFlags
+}
+
+func newRunCmd(e *env) *cobra.Command {
+	f := &runFlags{}
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Run the service: consume SQS notifications of CloudTrail objects, detect, alert",
+		Long: `Run long-polls the SQS queue(s) that receive notifications of new CloudTrail
+log objects (S3 event notifications, direct or through SNS; CloudTrail's SNS
+notifications; EventBridge Object Created events) and EventBridge CloudTrail
+events, streams each object from S3 through the rules, and sends every
+detection to the configured sinks (Slack, PagerDuty, and one JSON line on
+stdout). A message is deleted only after every alert from it was accepted by
+every sink it was routed to. SIGTERM drains in-flight work and exits 0.
+
+Every setting is a flag and an environment variable: see "rootwatch config".`,
+		Example: `  ROOTWATCH_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/111122223333/rootwatch \
+  SLACK_BOT_TOKEN=xoxb-... SLACK_CHANNEL=C0123456789 rootwatch run`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.logLevel, _ = cmd.Flags().GetString("log-level")
+			f.logFormat, _ = cmd.Flags().GetString("log-format")
+			return runService(cmd.Context(), e, f)
+		},
+	}
+	fs := c.Flags()
+	fs.StringSliceVar(&f.queueURLs, "queue-url", nil, settingUsage("queue-url"))
+	fs.IntVar(&f.workers, "workers", 4, settingUsage("workers"))
+	fs.StringVar(&f.listen, "listen", ":9090", settingUsage("listen"))
+	fs.StringSliceVar(&f.ruleDirs, "rules", nil, settingUsage("rules"))
+	fs.BoolVar(&f.noBuiltin, "no-builtin", false, settingUsage("no-builtin"))
+	fs.Int64Var(&f.maxObjectBytes, "max-object-bytes", 4<<30, settingUsage("max-object-bytes"))
+	fs.Int64Var(&f.maxDecompBytes, "max-decompressed-bytes", cloudtrail.DefaultMaxDecompressedBytes, settingUsage("max-decompressed-bytes"))
+	fs.BoolVar(&f.s3PathStyle, "s3-path-style", false, settingUsage("s3-path-style"))
+	fs.DurationVar(&f.visibility, "visibility-timeout", 5*time.Minute, settingUsage("visibility-timeout"))
+	fs.DurationVar(&f.shutdown, "shutdown-timeout", 25*time.Second, settingUsage("shutdown-timeout"))
+	fs.BoolVar(&f.stdoutAlerts, "stdout-alerts", true, settingUsage("stdout-alerts"))
+	fs.StringVar(&f.dedupeTable, "dedupe-table", "", settingUsage("dedupe-table"))
+	fs.DurationVar(&f.dedupeTTL, "dedupe-ttl", dedupe.DefaultTTL, settingUsage("dedupe-ttl"))
+	fs.DurationVar(&f.groupWindow, "group-window", notify.DefaultGroupWindow, settingUsage("group-window"))
+	f.notify.add(c)
+	return c
+}
+
+func (f *runFlags) validate() error {
+	switch {
+	case len(f.queueURLs) == 0:
+		return usageErr("ROOTWATCH_QUEUE_URL is required (the SQS queue URL(s) to consume)")
+	case f.workers < 1 || f.workers > 256:
+		return usageErr("ROOTWATCH_WORKERS: %d is out of range 1-256", f.workers)
+	case f.maxObjectBytes <= 0:
+		return usageErr("ROOTWATCH_MAX_OBJECT_BYTES: must be positive")
+	case f.maxDecompBytes <= 0:
+		return usageErr("ROOTWATCH_MAX_DECOMPRESSED_BYTES: must be positive")
+	case f.visibility < 10*time.Second || f.visibility > 12*time.Hour:
+		return usageErr("ROOTWATCH_VISIBILITY_TIMEOUT: %s is out of range 10s-12h", f.visibility)
+	case f.shutdown <= 0:
+		return usageErr("ROOTWATCH_SHUTDOWN_TIMEOUT: must be positive")
+	case f.dedupeTTL <= 0:
+		return usageErr("ROOTWATCH_DEDUPE_TTL: must be positive")
+	case f.groupWindow <= 0:
+		return usageErr("ROOTWATCH_GROUP_WINDOW: must be positive")
+	}
+	for _, u := range f.queueURLs {
+		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			return usageErr("ROOTWATCH_QUEUE_URL: %q is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", u)
+		}
+	}
+	return nil
+}
+
+func runService(ctx context.Context, e *env, f *runFlags) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(f.logLevel, f.logFormat, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	eng, rs, err := loadEngine(f.ruleDirs, f.noBuiltin, detector.LevelInformational)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	ruleNames := make([]string, 0, len(rs))
+	for _, r := range rs {
+		ruleNames = append(ruleNames, r.Name)
+	}
+
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return usageErr("AWS configuration: %v", err)
+	}
+	if awsCfg.Region == "" {
+		return usageErr("AWS region is not set: set AWS_REGION (or AWS_DEFAULT_REGION)")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var audit *jsonl.Sink
+	if f.stdoutAlerts {
+		audit = jsonl.New(e.stdout)
+	}
+	sinks, err := f.notify.sinks(log, audit)
+	if err != nil {
+		return err
+	}
+	routes, err := f.notify.loadRoutes()
+	if err != nil {
+		return err
+	}
+	var ledger dedupe.Ledger
+	if f.dedupeTable != "" {
+		ledger, err = dedupe.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), f.dedupeTable)
+		if err != nil {
+			return usageErr("ROOTWATCH_DEDUPE_TABLE: %v", err)
+		}
+	}
+	disp, err := notify.NewDispatcher(notify.Config{
+		Sinks:       sinks,
+		Routes:      routes,
+		Rules:       ruleNames,
+		Ledger:      ledger,
+		LedgerTTL:   f.dedupeTTL,
+		GroupWindow: f.groupWindow,
+		Logger:      log.Named("notify"),
+		Registerer:  reg,
+	})
+	if err != nil {
+		return usageErr("alerting configuration: %v", err)
+	}
+	if len(sinks) == 0 || (len(sinks) == 1 && audit != nil) {
+		log.Warn("no Slack or PagerDuty sink configured: detections go to stdout only",
+			zap.String("hint", "set SLACK_BOT_TOKEN and SLACK_CHANNEL, SLACK_WEBHOOK_URL, or PAGERDUTY_ROUTING_KEY"))
+	}
+
+	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = f.s3PathStyle })
+	pipe, err := ingest.NewPipeline(ingest.Config{
+		Matcher:              eng,
+		Deliverer:            disp,
+		Opener:               s3object.NewOpener(s3c, f.maxObjectBytes),
+		MaxDecompressedBytes: f.maxDecompBytes,
+		Logger:               log.Named("ingest"),
+		Metrics:              ingest.NewMetrics(reg),
+	})
+	if err != nil {
+		return usageErr("%v", err)
+	}
+
+	sqsc := awssqs.NewFromConfig(awsCfg)
+	sqsMetrics := sqs.NewMetrics(reg)
+	consumers := make([]*sqs.Consumer, 0, len(f.queueURLs))
+	for _, u := range f.queueURLs {
+		c, err := sqs.New(sqsc, sqs.Config{
+			QueueURL:          u,
+			Handler:           pipe.Handle,
+			Workers:           f.workers,
+			VisibilityTimeout: f.visibility,
+			DrainTimeout:      f.shutdown,
+			Logger:            log.Named("sqs").With(zap.String("queue_url", u)),
+			Metrics:           sqsMetrics,
+		})
+		if err != nil {
+			return usageErr("ROOTWATCH_QUEUE_URL: %v", err)
+		}
+		consumers = append(consumers, c)
+	}
+
+	var ops *opsServer
+	if f.listen != "" {
+		ops, err = newOpsServer(f.listen, reg, func() error {
+			return sqs.Ready(time.Now(), time.Minute, consumers...)
+		}, log.Named("http"))
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := ops.serve(); err != nil {
+				log.Error("ops HTTP server stopped", zap.Error(err))
+			}
+		}()
+	}
+	log.Info("rootwatch started",
+		zap.String("version", version),
+		zap.Strings("queues", f.queueURLs),
+		zap.Int("workers", f.workers),
+		zap.Int("rules", len(rs)),
+		zap.Strings("sinks", disp.Sinks()),
+		zap.String("region", awsCfg.Region),
+		zap.String("listen", f.listen),
+		zap.Bool("shared_dedupe", f.dedupeTable != ""))
+
+	runErr := sqs.RunAll(ctx, consumers...)
+
+	if ops != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		if err := ops.shutdown(sctx); err != nil {
+			log.Warn("ops HTTP server shutdown", zap.Error(err))
+		}
+		cancel()
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		log.Error("rootwatch stopped with errors", zap.Error(runErr))
+		return &exitError{code: exitPartial, err: runErr}
+	}
+	log.Info("rootwatch stopped")
+	return nil
+}
+
+func newNotifyCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "notify",
+		Short:   "Check alert delivery",
+		Example: `  SLACK_BOT_TOKEN=xoxb-... SLACK_CHANNEL=C0123456789 rootwatch notify test`,
+	}
+	c.AddCommand(newNotifyTestCmd(e))
+	return c
+}
+
+func newNotifyTestCmd(e *env) *cobra.Command {
+	var nf notifyFlags
+	c := &cobra.Command{
+		Use:   "test",
+		Short: "Send a clearly marked test alert through every configured sink",
+		Long: `Send one test alert, marked "TEST ALERT — not a real detection", through every
+configured sink (Slack, PagerDuty), bypassing routes and dedupe, and report
+each sink's result. Use it after deploying to check the wiring.
+
+Exit status: 0 when every sink accepted the alert, 1 when any failed, 2 when no
+sink is configured or a setting is malformed.`,
+		Example: `  SLACK_WEBHOOK_URL=https://hooks.slack.com/services/... rootwatch notify test
+  PAGERDUTY_ROUTING_KEY=... PAGERDUTY_EVENTS_URL=https://events.eu.pagerduty.com rootwatch notify test`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level, _ := cmd.Flags().GetString("log-level")
+			format, _ := cmd.Flags().GetString("log-format")
+			log, err := newLogger(level, format, e.stderr)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			sinks, err := nf.sinks(log, nil)
+			if err != nil {
+				return err
+			}
+			if len(sinks) == 0 {
+				return usageErr("no sink configured: set SLACK_BOT_TOKEN and SLACK_CHANNEL, SLACK_WEBHOOK_URL, or PAGERDUTY_ROUTING_KEY")
+			}
+			routes, err := nf.loadRoutes()
+			if err != nil {
+				return err
+			}
+			disp, err := notify.NewDispatcher(notify.Config{Sinks: sinks, Routes: routes, Logger: log.Named("notify")})
+			if err != nil {
+				return usageErr("alerting configuration: %v", err)
+			}
+			failed := 0
+			for _, r := range disp.TestAll(cmd.Context()) {
+				if r.Err != nil {
+					failed++
+					fmt.Fprintf(e.stdout, "%-10s FAILED after %s: %v\n", r.Sink, r.Duration.Round(time.Millisecond), r.Err)
+					continue
+				}
+				fmt.Fprintf(e.stdout, "%-10s ok (%s)\n", r.Sink, r.Duration.Round(time.Millisecond))
+			}
+			if failed > 0 {
+				return &exitError{code: exitPartial, err: fmt.Errorf("%d sink(s) did not accept the test alert", failed)}
+			}
+			return nil
+		},
+	}
+	nf.add(c)
+	return c
+}
