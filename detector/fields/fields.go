@@ -66,9 +66,8 @@ type Value struct {
 // Paths is a compiled set of key paths. It is immutable and safe for
 // concurrent use; each goroutine extracts with its own [Extractor].
 type Paths struct {
-	root  *node
-	lens  []int // number of keys of each path
-	nodes int
+	root *node
+	lens []int // number of keys of each path
 }
 
 // node is one trie node: the object reached after depth keys.
@@ -148,7 +147,12 @@ func keySig[T string | []byte](key T) uint32 {
 // in the same order. Duplicate paths and paths that are prefixes of others
 // are allowed. An empty path is an error.
 func Compile(paths [][]string) (*Paths, error) {
-	p := &Paths{root: &node{}, lens: make([]int, len(paths)), nodes: 1}
+	p := &Paths{root: &node{}, lens: make([]int, len(paths))}
+	type edge struct {
+		from *node
+		key  string
+	}
+	edges := make(map[edge]*node)
 	for i, path := range paths {
 		if len(path) == 0 {
 			return nil, fmt.Errorf("fields: compile path %d: empty path", i)
@@ -164,20 +168,14 @@ func Compile(paths [][]string) (*Paths, error) {
 				key = "\"\xff" + key
 			}
 			n.below = append(n.below, i)
-			var next *node
-			for j, k := range n.keys {
-				if k == key {
-					next = n.kids[j]
-					break
-				}
-			}
+			next := edges[edge{n, key}]
 			if next == nil {
 				next = &node{depth: d + 1}
 				n.sigs = append(n.sigs, keySig(key))
 				n.keys = append(n.keys, key)
 				n.repl = n.repl || strings.ContainsRune(key, utf8.RuneError)
 				n.kids = append(n.kids, next)
-				p.nodes++
+				edges[edge{n, key}] = next
 			}
 			n = next
 		}
