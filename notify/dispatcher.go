@@ -381,7 +381,7 @@ func (d *Dispatcher) deliverOne(ctx context.Context, s *sinkState, a *Alert, use
 	// An alert without an event id has no identity to dedupe on: never
 	// risk folding distinct events together.
 	useLedger = useLedger && s.kind != KindAudit && a.EventID != ""
-	log := s.log.With(zap.String("rule", a.Rule), zap.String("event_id", a.EventID))
+	log := s.log.WithLazy(zap.String("rule", a.Rule), zap.String("event_id", a.EventID))
 	start := d.now()
 	counted := false
 	var lastErr error
