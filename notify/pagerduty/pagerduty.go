@@ -149,7 +149,8 @@ func severity(l detector.Level) string {
 
 // DedupKey returns the dedup key of a: its burst key, else its detection
 // key; test alerts get their own keys so that they never fold into a real
-// incident. Keys longer than PagerDuty's limit are hashed.
+// incident. Keys longer than PagerDuty's limit, or with invalid UTF-8 or
+// control characters (an event id is event data), are hashed.
 func DedupKey(a *notify.Alert) string {
 	k := a.Key()
 	if a.Group != nil && a.Group.Key != "" {
@@ -159,7 +160,7 @@ func DedupKey(a *notify.Alert) string {
 	if a.Test {
 		k = "rootwatch-test/" + a.Key()
 	}
-	if len(k) > maxDedupKey || !utf8.ValidString(k) {
+	if len(k) > maxDedupKey || !utf8.ValidString(k) || strings.IndexFunc(k, unicode.IsControl) >= 0 {
 		sum := sha256.Sum256([]byte(k))
 		k = "rootwatch/sha256/" + hex.EncodeToString(sum[:])
 	}

@@ -247,6 +247,8 @@ func TestDedupKey(t *testing.T) {
 		{"group", &notify.Alert{Detection: det, Group: &notify.Group{Key: "111122223333/AKIA1", Seq: 3}}, "rootwatch/session/111122223333/AKIA1"},
 		{"test alert", &notify.Alert{Detection: det, Test: true, Group: &notify.Group{Key: "g"}}, "rootwatch-test/root-api-call/e1"},
 		{"long key hashed", &notify.Alert{Detection: det, Group: &notify.Group{Key: long}}, "rootwatch/sha256/"},
+		{"control characters hashed", &notify.Alert{Detection: detector.Detection{Rule: "r", EventID: "e\n1"}}, "rootwatch/sha256/"},
+		{"dispatcher group key", &notify.Alert{Detection: det, Group: &notify.Group{Key: "rw-0123456789abcdef01234567"}}, "rootwatch/session/rw-0123456789abcdef01234567"},
 	}
 	for _, tt := range tests {
 		got := DedupKey(tt.a)

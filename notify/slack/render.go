@@ -17,8 +17,11 @@ const TestHeader = "🧪 TEST ALERT — not a real detection"
 // notifications and where blocks cannot be shown, the Block Kit blocks, and
 // one attachment that carries the level's colour bar.
 type Message struct {
-	Text        string             `json:"text"`
-	Blocks      []slack.Block      `json:"blocks"`
+	// Text is the fallback text, with every event value escaped.
+	Text string `json:"text"`
+	// Blocks are the Block Kit blocks of the message body.
+	Blocks []slack.Block `json:"blocks"`
+	// Attachments holds one attachment: the level's colour bar.
 	Attachments []slack.Attachment `json:"attachments,omitempty"`
 }
 

@@ -39,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,10 +177,21 @@ func (s *Sink) Send(ctx context.Context, a *notify.Alert) error {
 	case len(causes) == 1:
 		return notify.Retryable(causes[0], after)
 	case permanent:
-		return notify.Permanent(errors.Join(causes...))
+		return notify.Permanent(joinErrors(causes))
 	default:
-		return notify.Retryable(errors.Join(causes...), after)
+		return notify.Retryable(joinErrors(causes), after)
 	}
+}
+
+// joinErrors wraps errs in one error whose text is theirs separated by
+// "; " (errors.Join would put line breaks in log lines).
+func joinErrors(errs []error) error {
+	format := strings.TrimSuffix(strings.Repeat("%w; ", len(errs)), "; ")
+	args := make([]any, len(errs))
+	for i, e := range errs {
+		args[i] = e
+	}
+	return fmt.Errorf(format, args...)
 }
 
 // client returns a Web API client and the recorder of its responses, for
@@ -196,7 +208,9 @@ type thread struct {
 	ts      string
 	parent  Message
 
-	// mu serialises edits of the parent; shown is the count it shows.
+	// mu is a one-slot semaphore serialising edits of the parent (a
+	// channel, so waiting for it can end with the caller's context);
+	// shown is the count the parent shows.
 	mu    chan struct{}
 	shown int
 }
