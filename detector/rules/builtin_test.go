@@ -152,13 +152,13 @@ func TestTrickyOverlaps(t *testing.T) {
 
 // TestSampleExpected scans the bundled sample (testdata/sample at the
 // repository root) with the built-in rules and compares the (rule, event)
-// pairs with its expected-detections.ndjson.
+// pairs with its expected.jsonl.
 func TestSampleExpected(t *testing.T) {
 	e := builtinEngine(t)
 	root := filepath.Join("..", "..", "testdata", "sample")
 	type pair struct{ Rule, EventID, File string }
 	var want []pair
-	f, err := os.Open(filepath.Join(root, "expected-detections.ndjson"))
+	f, err := os.Open(filepath.Join(root, "expected.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestSampleExpected(t *testing.T) {
 			File    string `json:"file"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
-			t.Fatalf("expected-detections.ndjson: %v", err)
+			t.Fatalf("expected.jsonl: %v", err)
 		}
 		want = append(want, pair{p.Rule, p.EventID, p.File})
 	}
@@ -209,7 +209,7 @@ func TestSampleExpected(t *testing.T) {
 	slices.SortFunc(got, less)
 	slices.SortFunc(want, less)
 	if !slices.Equal(got, want) {
-		t.Errorf("sample detections differ from expected-detections.ndjson\ngot  %v\nwant %v", got, want)
+		t.Errorf("sample detections differ from expected.jsonl\ngot  %v\nwant %v", got, want)
 	}
 	if records < 200 {
 		t.Errorf("sample has %d records, want a realistic mix of at least 200", records)

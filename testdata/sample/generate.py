@@ -245,7 +245,7 @@ write(f6, r6)
 f7 = key(ACCT, "us-east-1", "20261120T1000Z", kind="CloudTrail-Insight")
 write(f7, [{"eventVersion": "1.08", "eventTime": t(9, 59, 0), "awsRegion": "us-east-1", "eventID": uid(), "eventType": "AwsCloudTrailInsight", "recipientAccountId": ACCT, "sharedEventID": uid(), "insightDetails": {"state": "Start", "eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey", "insightType": "ApiCallRateInsight", "insightContext": {"statistics": {"baseline": {"average": 0.0}, "insight": {"average": 1.0}, "insightDuration": 1}, "attributions": [{"attribute": "userIdentityArn", "insight": [{"value": "arn:aws:iam::%s:root" % ACCT, "average": 1.0}], "baseline": []}]}}, "eventCategory": "Insight"}])
 
-with open(os.path.join(OUT, "expected-detections.ndjson"), "w") as f:
+with open(os.path.join(OUT, "expected.jsonl"), "w") as f:
     for rule, eid, name, rel in sorted(EXPECTED, key=lambda x: (x[3], x[1], x[0])):
         f.write(json.dumps({"rule": rule, "event_id": eid, "event_name": name, "file": rel}, separators=(",", ":")) + "\n")
 print("%d detections expected" % len(EXPECTED))
