@@ -83,7 +83,8 @@ func (c *Case) String() string { return fmt.Sprintf("%s:%d: %s", c.File, c.Line,
 
 // LoadDir loads every test file under dir, recursively (hidden files and
 // directories are skipped), in path order, each file's cases in file order.
-// Errors name the test file and, where it applies, the line.
+// When dir is itself a directory named tests, every YAML file in it is a
+// test file. Errors name the test file and, where it applies, the line.
 func LoadDir(dir string) ([]Case, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
@@ -92,9 +93,18 @@ func LoadDir(dir string) ([]Case, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("rule tests directory %s: not a directory", dir)
 	}
+	accept := rules.IsTestPath
+	if abs, err := filepath.Abs(dir); err == nil && filepath.Base(abs) == "tests" {
+		accept = isYAML // dir is itself a tests directory: every YAML file in it is a test file
+	}
 	return load(os.DirFS(dir), ".", func(rel string) string {
 		return filepath.Join(dir, filepath.FromSlash(rel))
-	}, rules.IsTestPath)
+	}, accept)
+}
+
+func isYAML(p string) bool {
+	ext := path.Ext(p)
+	return ext == ".yml" || ext == ".yaml"
 }
 
 // LoadFS loads test files from fsys under root (slash-separated, "." for
@@ -105,10 +115,7 @@ func LoadDir(dir string) ([]Case, error) {
 func LoadFS(fsys fs.FS, root, prefix string, all bool) ([]Case, error) {
 	accept := rules.IsTestPath
 	if all {
-		accept = func(p string) bool {
-			ext := path.Ext(p)
-			return ext == ".yml" || ext == ".yaml"
-		}
+		accept = isYAML
 	}
 	return load(fsys, root, func(rel string) string { return path.Join(prefix, rel) }, accept)
 }

@@ -294,3 +294,14 @@ func TestDocExampleShape(t *testing.T) {
 		t.Errorf("Parse: %v", err)
 	}
 }
+
+func TestLoadDirOfTestsDirectory(t *testing.T) {
+	dir := filepath.Join("testdata", "load", "tests")
+	cases, err := ruletest.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) != 4 || cases[0].File != filepath.Join(dir, "basic.yml") {
+		t.Errorf("LoadDir(%s) = %d cases (first %+v), want the 4 cases of basic.yml", dir, len(cases), cases[0])
+	}
+}
