@@ -301,7 +301,10 @@ func TestLoadDirOfTestsDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cases) != 4 || cases[0].File != filepath.Join(dir, "basic.yml") {
-		t.Errorf("LoadDir(%s) = %d cases (first %+v), want the 4 cases of basic.yml", dir, len(cases), cases[0])
+	if len(cases) != 4 {
+		t.Fatalf("LoadDir(%s) = %d cases, want the 4 cases of basic.yml", dir, len(cases))
+	}
+	if want := filepath.Join(dir, "basic.yml"); cases[0].File != want {
+		t.Errorf("File = %q, want %q", cases[0].File, want)
 	}
 }
