@@ -271,14 +271,20 @@ func summary(a *notify.Alert) string {
 		b.WriteString("[rootwatch] ")
 	}
 	b.WriteString(clean(d.Title, maxValueRunes))
-	b.WriteString(" in " + orUnknown(clean(d.AccountID, maxValueRunes)))
+	// A real alert always says where and from where, "unknown" included;
+	// a test alert has neither.
+	if !a.Test || d.AccountID != "" {
+		b.WriteString(" in " + orUnknown(clean(d.AccountID, maxValueRunes)))
+	}
 	if a.AccountName != "" {
 		b.WriteString(" (" + clean(a.AccountName, maxValueRunes) + ")")
 	}
 	if d.Target != "" {
 		b.WriteString(" targeting " + clean(d.Target, maxValueRunes))
 	}
-	b.WriteString(" from " + orUnknown(clean(d.SourceIP, maxValueRunes)))
+	if !a.Test || d.SourceIP != "" {
+		b.WriteString(" from " + orUnknown(clean(d.SourceIP, maxValueRunes)))
+	}
 	if a.Group != nil && a.Group.Count > 1 {
 		fmt.Fprintf(&b, " (%d events in this root session, latest %s)", a.Group.Count,
 			orUnknown(clean(d.EventSource+":"+d.EventName, maxValueRunes)))

@@ -522,3 +522,22 @@ func TestSendNilAlert(t *testing.T) {
 		t.Errorf("Send(nil) = %v, want permanent", err)
 	}
 }
+
+// TestNotifyTestAlert sends what `rootwatch notify test` sends.
+func TestNotifyTestAlert(t *testing.T) {
+	f := startPD(t)
+	s := newSink(t, Config{EventsURL: f.srv.URL})
+	a := notify.TestAlert(time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC))
+	if err := s.Send(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	ev := f.Events()[0]
+	p := ev["payload"].(map[string]any)
+	want := "[rootwatch TEST ALERT — not a real detection] rootwatch test alert: not a real detection"
+	if p["summary"] != want || p["severity"] != "info" || p["source"] != "unknown AWS account" {
+		t.Errorf("summary %q severity %v source %v", p["summary"], p["severity"], p["source"])
+	}
+	if ev["dedup_key"] != "rootwatch-test/"+a.Key() || ev["links"] != nil {
+		t.Errorf("dedup_key %v links %v", ev["dedup_key"], ev["links"])
+	}
+}

@@ -97,7 +97,7 @@ func (r *renderer) Render(a *notify.Alert) Message {
 	if link := ConsoleEventURL(r.consoleBase, d.Region, d.EventID); link != "" {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(
 			"🔎 <"+link+"|Open this event in the CloudTrail console ("+d.Region+")>"), nil, nil))
-	} else {
+	} else if !a.Test {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(
 			"No CloudTrail console link: the event's region or event id has an unexpected form."), nil, nil))
 	}
@@ -174,6 +174,11 @@ func (r *renderer) fallback(a *notify.Alert) string {
 	var b strings.Builder
 	if a.Test {
 		b.WriteString("[" + TestHeader + "] ")
+		if d.AccountID == "" {
+			// `rootwatch notify test`: no event to describe.
+			b.WriteString(plain(d.Title))
+			return b.String()
+		}
 	}
 	fmt.Fprintf(&b, "%s %s: %s in account %s", st.Emoji, st.Label, plain(d.Title), plain(d.AccountID))
 	if a.AccountName != "" {

@@ -75,13 +75,18 @@ func TestRenderGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			rule := name
 			if name == "test-alert" {
-				rule = "root-console-login"
+				rule = notify.TestRule
 			}
-			a := loadAlert(t, filepath.Join("testdata", "detections", rule+".json"))
+			var a *notify.Alert
+			if name == "test-alert" {
+				// What `rootwatch notify test` sends.
+				a = notify.TestAlert(fixedNow)
+			} else {
+				a = loadAlert(t, filepath.Join("testdata", "detections", rule+".json"))
+			}
 			if a.Rule != rule {
 				t.Fatalf("fixture rule = %q, want %q", a.Rule, rule)
 			}
-			a.Test = name == "test-alert"
 			rule = name
 			got := marshalMessage(t, r.Render(a))
 			golden := filepath.Join("testdata", "golden", rule+".json")
