@@ -93,9 +93,10 @@ func start() (*Server, error) {
 		return nil, fmt.Errorf("start moto_server: %w", err)
 	}
 	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd}
+	probe := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.Endpoint + "/moto-api/")
+		resp, err := probe.Get(s.Endpoint + "/moto-api/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -154,6 +155,8 @@ func (s *Server) S3(t testing.TB) *s3.Client {
 	return s3.NewFromConfig(s.Config(t), func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(s.Endpoint)
 		o.UsePathStyle = true
+		// moto sends no checksums; without this the SDK logs every GetObject.
+		o.DisableLogOutputChecksumValidationSkipped = true
 	})
 }
 
