@@ -96,36 +96,42 @@ func TestBuiltinRuleTestsOnDisk(t *testing.T) {
 // records the product issue singles out: overlaps and tricky negatives.
 func TestTrickyOverlaps(t *testing.T) {
 	e := builtinEngine(t)
+	no, yes := false, true
 	tests := []struct {
 		event string
 		want  []string
+		// What every detection on the record must carry, when set.
+		mfa     *bool
+		outcome string
+		target  string
+		errCode string
 	}{
-		{"signin-root-mfa", []string{"root-console-login"}},
-		{"signin-root-no-mfa", []string{"root-console-login", "root-console-login-no-mfa"}},
-		{"signin-root-failed", []string{"root-console-login-failure"}},
-		{"signin-iam-user-named-root", nil},
-		{"signin-switch-role", nil},
-		{"signin-root-checkmfa", nil},
-		{"api-root-direct", []string{"root-api-call"}},
-		{"api-root-console-invokedby-signin", []string{"root-api-call"}},
-		{"api-root-denied", []string{"root-api-call"}},
-		{"api-assumed-root-session", []string{"root-api-call"}},
-		{"api-root-invokedby-cloudtrail", nil},
-		{"service-event-root", nil},
-		{"api-iam-user-named-root", nil},
-		{"api-role-issuer-root-arn", nil},
-		{"api-root-in-parameters", nil},
-		{"insight-root", nil},
-		{"key-root-self", []string{"root-access-key-created", "root-api-call"}},
-		{"key-root-for-user", []string{"root-api-call"}},
-		{"mfa-root-deactivate", []string{"root-api-call", "root-mfa-change"}},
-		{"password-root-updated", []string{"root-password-change"}},
-		{"password-root-update-failed", nil},
-		{"password-recovery-requested", []string{"root-password-change"}},
-		{"settings-root-alternate-contact", []string{"root-account-settings-change", "root-api-call"}},
-		{"settings-root-security-questions-console", []string{"root-account-settings-change"}},
-		{"assume-root-granted", []string{"assume-root"}},
-		{"assume-root-denied", []string{"assume-root"}},
+		{"signin-root-mfa", []string{"root-console-login"}, &yes, "Success", "", ""},
+		{"signin-root-no-mfa", []string{"root-console-login", "root-console-login-no-mfa"}, &no, "Success", "", ""},
+		{"signin-root-failed", []string{"root-console-login-failure"}, &no, "Failure", "", ""},
+		{"signin-iam-user-named-root", nil, nil, "", "", ""},
+		{"signin-switch-role", nil, nil, "", "", ""},
+		{"signin-root-checkmfa", nil, nil, "", "", ""},
+		{"api-root-direct", []string{"root-api-call"}, nil, "", "", ""},
+		{"api-root-console-invokedby-signin", []string{"root-api-call"}, nil, "", "", ""},
+		{"api-root-denied", []string{"root-api-call"}, nil, "", "", "AccessDenied"},
+		{"api-assumed-root-session", []string{"root-api-call"}, nil, "", "", ""},
+		{"api-root-invokedby-cloudtrail", nil, nil, "", "", ""},
+		{"service-event-root", nil, nil, "", "", ""},
+		{"api-iam-user-named-root", nil, nil, "", "", ""},
+		{"api-role-issuer-root-arn", nil, nil, "", "", ""},
+		{"api-root-in-parameters", nil, nil, "", "", ""},
+		{"insight-root", nil, nil, "", "", ""},
+		{"key-root-self", []string{"root-access-key-created", "root-api-call"}, nil, "", "", ""},
+		{"key-root-for-user", []string{"root-api-call"}, nil, "", "", ""},
+		{"mfa-root-deactivate", []string{"root-api-call", "root-mfa-change"}, nil, "", "", ""},
+		{"password-root-updated", []string{"root-password-change"}, nil, "", "", ""},
+		{"password-root-update-failed", nil, nil, "", "", ""},
+		{"password-recovery-requested", []string{"root-password-change"}, nil, "", "", ""},
+		{"settings-root-alternate-contact", []string{"root-account-settings-change", "root-api-call"}, nil, "", "", ""},
+		{"settings-root-security-questions-console", []string{"root-account-settings-change"}, nil, "", "", ""},
+		{"assume-root-granted", []string{"assume-root"}, nil, "", "777788889999", ""},
+		{"assume-root-denied", []string{"assume-root"}, nil, "", "arn:aws:iam::777788889999:root", "AccessDenied"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.event, func(t *testing.T) {
@@ -144,6 +150,15 @@ func TestTrickyOverlaps(t *testing.T) {
 			for _, d := range ds {
 				if d.Source != tt.event || d.EventID == "" || d.EventName == "" {
 					t.Errorf("detection %s: source %q, event id %q, event name %q", d.Rule, d.Source, d.EventID, d.EventName)
+				}
+				if tt.mfa != nil && (d.MFAUsed == nil || *d.MFAUsed != *tt.mfa) {
+					t.Errorf("detection %s: MFAUsed %v, want %v", d.Rule, d.MFAUsed, *tt.mfa)
+				}
+				if d.Outcome != tt.outcome || d.ErrorCode != tt.errCode {
+					t.Errorf("detection %s: outcome %q error code %q, want %q and %q", d.Rule, d.Outcome, d.ErrorCode, tt.outcome, tt.errCode)
+				}
+				if tt.target != "" && d.Target != tt.target {
+					t.Errorf("detection %s: target %q, want %q", d.Rule, d.Target, tt.target)
 				}
 			}
 		})
