@@ -99,16 +99,16 @@ func LoadFS(fsys fs.FS, root, prefix string) ([]*sigma.Rule, error) {
 // load walks root in fsys; name turns a path relative to root into the name
 // used in Rule.File and errors.
 func load(fsys fs.FS, root string, name func(rel string) string) ([]*sigma.Rule, error) {
-	displayName := func(p string) string {
-		rel := p
-		if root != "." {
-			rel = strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
+	relPath := func(p string) string {
+		if root == "." {
+			return p
 		}
-		if rel == "" {
-			rel = "."
+		if rel := strings.TrimPrefix(strings.TrimPrefix(p, root), "/"); rel != "" {
+			return rel
 		}
-		return name(rel)
+		return "."
 	}
+	displayName := func(p string) string { return name(relPath(p)) }
 	var files []string
 	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -126,7 +126,7 @@ func load(fsys fs.FS, root string, name func(rel string) string) ([]*sigma.Rule,
 			}
 			return nil
 		}
-		if !isRuleFile(d.Name()) || IsTestPath(p) {
+		if !isRuleFile(d.Name()) || IsTestPath(relPath(p)) {
 			return nil
 		}
 		if !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
