@@ -14,8 +14,7 @@ import (
 // MaxFieldRunes is the most runes of one event value (user agent, principal,
 // error message, ...) that a message shows. Longer values are cut and end
 // with truncationMarker, so an attacker cannot push the rest of the alert out
-// of view or past Slack's block limits (3000 characters per text object;
-// escaping can grow a value fivefold, 256*5 stays well inside).
+// of view; MaxValueBytes then bounds the escaped form.
 const MaxFieldRunes = 256
 
 // truncationMarker ends a value that was cut to MaxFieldRunes.
