@@ -165,7 +165,11 @@ type scratch struct {
 // exactly one valid JSON object.
 func (e *Engine) Match(rec []byte, source string, dst []detector.Detection) ([]detector.Detection, error) {
 	s := e.pool.Get().(*scratch)
-	defer e.pool.Put(s)
+	defer func() {
+		s.vals = nil // do not keep the record reachable from the pool
+		clear(s.lowCache)
+		e.pool.Put(s)
+	}()
 	vals, err := s.x.Extract(rec)
 	if err != nil {
 		return dst, fmt.Errorf("engine: record from %s: %w", source, err)
@@ -203,6 +207,10 @@ func (e *Engine) Match(rec []byte, source string, dst []detector.Detection) ([]d
 	base := detectionFields(&s.dp, recCopy, source)
 	for _, i := range s.hits {
 		d := base
+		if base.MFAUsed != nil { // each detection owns its values
+			mfa := *base.MFAUsed
+			d.MFAUsed = &mfa
+		}
 		r := e.rules[i]
 		d.Rule, d.RuleID, d.Level, d.Title = r.Name, r.ID, r.Level, r.Title
 		dst = append(dst, d)

@@ -397,7 +397,7 @@ func TestIndexedEqualsBruteForce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	fired := map[string]int{}
 	var a, b []detector.Detection
-	for i := 0; i < 20000; i++ {
+	for i := 0; i < 6000; i++ {
 		rec := randRecord(rng)
 		a, err = indexed.Match(rec, "p", a[:0])
 		if err != nil {
