@@ -22,14 +22,10 @@ const (
 // structural marks the bytes that matter outside strings.
 var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
 
-// inString marks the bytes that matter inside strings.
-var inString = [256]bool{'"': true, '\\': true}
-
 const (
 	lsb   = 0x0101010101010101
 	msb   = 0x8080808080808080
 	quote = '"' * lsb
-	bslsh = '\\' * lsb
 )
 
 // scanner finds the end of one JSON value (an object, an array or a
@@ -46,7 +42,6 @@ type scanner struct {
 	stack []byte // open brackets of the current value, innermost last
 	base  int    // nesting depth outside the value, for the maxDepth limit
 	inStr bool   // inside a string
-	esc   bool   // the previous byte was a backslash inside a string
 }
 
 // reset prepares s to scan a value whose first byte is b[i] at nesting depth
@@ -56,60 +51,55 @@ func (s *scanner) reset(base int) {
 	s.stack = s.stack[:0]
 	s.base = base
 	s.inStr = false
-	s.esc = false
 }
 
 // scan continues scanning b from index i. It returns the index just past the
 // value (scanDone), len(b) (scanMore), or the index of the offending byte.
+//
+// Inside strings it looks only for '"', eight bytes at a time, and decides
+// whether a quote is escaped by counting the backslashes before it: an odd
+// run escapes it. The run never extends before the string's opening quote,
+// which the caller keeps in b across refills, so no escape state is carried
+// between calls.
 func (s *scanner) scan(b []byte, i int) (int, scanStatus) {
 	stack := s.stack
 	inStr := s.inStr
 	n := len(b)
-	if s.esc {
-		if i >= n {
-			return i, scanMore
-		}
-		s.esc = false
-		i++
-	}
 	for {
 		if inStr {
-			// Skip ordinary string bytes eight at a time: a byte equal to
-			// '"' or '\\' makes the corresponding lane of x zero. The lowest
-			// flagged lane is always a true match.
-			for i+8 <= n {
-				v := binary.LittleEndian.Uint64(b[i:])
-				x, y := v^quote, v^bslsh
-				m := ((x - lsb) &^ x & msb) | ((y - lsb) &^ y & msb)
-				if m != 0 {
-					i += bits.TrailingZeros64(m) >> 3
-					goto special
+			for {
+				// A byte equal to '"' makes its lane of x zero; the lowest
+				// flagged lane is always a true match.
+				for i+8 <= n {
+					x := binary.LittleEndian.Uint64(b[i:]) ^ quote
+					if m := (x - lsb) &^ x & msb; m != 0 {
+						i += bits.TrailingZeros64(m) >> 3
+						goto found
+					}
+					i += 8
 				}
-				i += 8
-			}
-			for i < n && !inString[b[i]] {
-				i++
-			}
-			if i >= n {
-				s.stack, s.inStr = stack, true
-				return n, scanMore
-			}
-		special:
-			if b[i] == '"' {
-				inStr = false
-				i++
-				if len(stack) == 0 {
-					s.stack, s.inStr = stack, false
-					return i, scanDone
+				for i < n && b[i] != '"' {
+					i++
 				}
-				continue
+				if i >= n {
+					s.stack, s.inStr = stack, true
+					return n, scanMore
+				}
+			found:
+				k := i - 1
+				for k >= 0 && b[k] == '\\' {
+					k--
+				}
+				i++
+				if (i-k)&1 == 0 { // i-1-k backslashes, an even number
+					break
+				}
 			}
-			// A backslash: the next byte is escaped, whatever it is.
-			if i+1 >= n {
-				s.stack, s.inStr, s.esc = stack, true, true
-				return n, scanMore
+			inStr = false
+			if len(stack) == 0 {
+				s.stack, s.inStr = stack, false
+				return i, scanDone
 			}
-			i += 2
 			continue
 		}
 		for i < n && !structural[b[i]] {
