@@ -132,6 +132,10 @@ type Config struct {
 	DrainTimeout time.Duration
 	// APITimeout bounds each delete and visibility call. Default 10s.
 	APITimeout time.Duration
+	// HandlerTimeout bounds one Handler call: past it the Handler's context
+	// is cancelled (it then returns Retry), so a stalled S3 stream cannot
+	// keep a message invisible forever through the heartbeat. Default 15m.
+	HandlerTimeout time.Duration
 	// Logger receives the Consumer's logs. Default: no logs.
 	Logger *zap.Logger
 	// Metrics, when not nil, receives the Consumer's metrics; one Metrics
@@ -169,6 +173,7 @@ func (c *Config) setDefaults() error {
 	def(&c.RetryMax, 15*time.Minute)
 	def(&c.DrainTimeout, 25*time.Second)
 	def(&c.APITimeout, 10*time.Second)
+	def(&c.HandlerTimeout, 15*time.Minute)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -183,8 +188,8 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("sqs consumer: WaitTime %s is outside 1s-20s", c.WaitTime)
 	case c.RetryBase < 0 || c.RetryMax < c.RetryBase || c.RetryMax > maxVisibility:
 		return fmt.Errorf("sqs consumer: RetryBase %s / RetryMax %s are inconsistent (0 <= base <= max <= 12h)", c.RetryBase, c.RetryMax)
-	case c.FlushInterval < 0 || c.DrainTimeout < 0 || c.APITimeout < 0:
-		return errors.New("sqs consumer: negative FlushInterval, DrainTimeout or APITimeout")
+	case c.FlushInterval < 0 || c.DrainTimeout < 0 || c.APITimeout < 0 || c.HandlerTimeout < 0:
+		return errors.New("sqs consumer: negative FlushInterval, DrainTimeout, APITimeout or HandlerTimeout")
 	}
 	return nil
 }
@@ -198,6 +203,8 @@ type Consumer struct {
 	tracker *tracker
 
 	lastReceive atomic.Int64 // unix nanoseconds of the last successful ReceiveMessage
+	lastFailed  atomic.Bool  // the last ReceiveMessage failed
+	saturated   atomic.Bool  // the receive loop is waiting for a free worker
 	running     atomic.Bool
 
 	ackMu      sync.Mutex
@@ -250,6 +257,26 @@ func (c *Consumer) LastReceive() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, ns)
+}
+
+// Ready reports whether the Consumer is consuming its queue: its last
+// ReceiveMessage succeeded, either within maxAge of now or before all its
+// workers became busy (a Consumer saturated with long objects is healthy
+// even though it is not polling). The error says why not. Use it for
+// /readyz.
+func (c *Consumer) Ready(now time.Time, maxAge time.Duration) error {
+	last := c.LastReceive()
+	switch {
+	case last.IsZero():
+		return fmt.Errorf("queue %s has not been polled successfully yet", c.queueName)
+	case c.lastFailed.Load():
+		return fmt.Errorf("queue %s: polling fails (last success %s ago)", c.queueName, now.Sub(last).Truncate(time.Second))
+	case c.saturated.Load():
+		return nil
+	case now.Sub(last) > maxAge:
+		return fmt.Errorf("queue %s last polled successfully %s ago", c.queueName, now.Sub(last).Truncate(time.Second))
+	}
+	return nil
 }
 
 // InFlight returns how many messages are currently being handled or
@@ -317,8 +344,15 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, handlers *sync.Wait
 		// received message is never left waiting for a worker.
 		select {
 		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil
+		default:
+			c.saturated.Store(true)
+			select {
+			case slots <- struct{}{}:
+				c.saturated.Store(false)
+			case <-ctx.Done():
+				c.saturated.Store(false)
+				return nil
+			}
 		}
 		n := 1
 	grab:
@@ -381,9 +415,11 @@ func (c *Consumer) receive(ctx context.Context, n int) ([]types.Message, error) 
 	if err != nil {
 		if ctx.Err() == nil {
 			c.m.apiError("receive")
+			c.lastFailed.Store(true)
 		}
 		return nil, fmt.Errorf("receive from %s: %w", c.cfg.QueueURL, err)
 	}
+	c.lastFailed.Store(false)
 	c.lastReceive.Store(time.Now().UnixNano())
 	c.m.lastReceive()
 	return out.Messages, nil
@@ -426,7 +462,9 @@ func (c *Consumer) accept(m types.Message) (*entry, Message, bool) {
 // handle runs the handler on one message and carries out its outcome.
 func (c *Consumer) handle(ctx context.Context, e *entry, msg Message) {
 	log := c.log.With(zap.String("msg_id", msg.ID))
-	out := c.callHandler(ctx, log, msg)
+	hctx, cancel := context.WithTimeout(ctx, c.cfg.HandlerTimeout)
+	out := c.callHandler(hctx, log, msg)
+	cancel()
 	switch out {
 	case Ack:
 		c.enqueueDelete(e)

@@ -411,3 +411,46 @@ func TestConsumerMissingQueue(t *testing.T) {
 		t.Error("Ready reports a consumer that never polled as ready")
 	}
 }
+
+// A Consumer whose workers are all busy is ready even though it is not
+// polling; HandlerTimeout then cancels the stalled handler, whose message
+// is released and handled again.
+func TestConsumerSaturatedReadyAndHandlerTimeout(t *testing.T) {
+	srv := moto.Require(t)
+	leakCheck(t)
+	client := srv.SQS(t)
+	q := moto.CreateQueue(t, client, "saturated", nil)
+	id := q.Send(t, client, "stalls")
+	proceed := make(chan struct{})
+	rec := newRecorder(func(ctx context.Context, _ sqs.Message, n int) sqs.Outcome {
+		if n > 1 {
+			return sqs.Ack
+		}
+		<-proceed
+		<-ctx.Done()
+		return sqs.Retry
+	})
+	c, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, Workers: 1, WaitTime: time.Second,
+		VisibilityTimeout: 30 * time.Second, HandlerTimeout: 3 * time.Second, RetryBase: time.Second, RetryMax: time.Second})
+	rec.waitFor(t, "message in flight", func(ms []sqs.Message) bool { return len(ms) == 1 })
+	// The only worker is busy: the loop waits for it instead of polling.
+	deadline := time.Now().Add(30 * time.Second)
+	for sqs.Ready(time.Now().Add(time.Hour), time.Minute, c) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("saturated consumer not ready: %v", sqs.Ready(time.Now().Add(time.Hour), time.Minute, c))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(proceed)
+	rec.waitFor(t, "redelivery after the handler timeout", func(ms []sqs.Message) bool { return len(ms) == 2 })
+	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.snapshot(); got[1].ID != id || got[1].ReceiveCount != 2 {
+		t.Errorf("second delivery: %s count %d", got[1].ID, got[1].ReceiveCount)
+	}
+	if err := sqs.Ready(time.Now().Add(time.Hour), time.Minute, c); err == nil {
+		t.Error("a stopped consumer that last polled an hour ago is ready")
+	}
+}

@@ -21,17 +21,12 @@ func RunAll(ctx context.Context, consumers ...*Consumer) error {
 	return errors.Join(errs...)
 }
 
-// Ready reports whether every Consumer received from its queue
-// successfully within maxAge of now; the error names the first one that
-// did not. Use it for /readyz.
+// Ready reports whether every Consumer is ready (see Consumer.Ready); the
+// error names the first one that is not. Use it for /readyz.
 func Ready(now time.Time, maxAge time.Duration, consumers ...*Consumer) error {
 	for _, c := range consumers {
-		last := c.LastReceive()
-		if last.IsZero() {
-			return errors.New("queue " + c.queueName + " has not been polled successfully yet")
-		}
-		if age := now.Sub(last); age > maxAge {
-			return errors.New("queue " + c.queueName + " last polled successfully " + age.Truncate(time.Second).String() + " ago")
+		if err := c.Ready(now, maxAge); err != nil {
+			return err
 		}
 	}
 	return nil
