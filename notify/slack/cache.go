@@ -66,6 +66,13 @@ func (c *ttlCache[V]) put(key string, v V) {
 	c.m[key] = ttlEntry[V]{v: v, expires: now.Add(c.ttl)}
 }
 
+// delete forgets key.
+func (c *ttlCache[V]) delete(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, key)
+}
+
 // len returns the number of entries held, expired or not.
 func (c *ttlCache[V]) len() int {
 	c.mu.Lock()

@@ -258,11 +258,28 @@ func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 
 	opts := append(msgOptions(msg), slack.MsgOptionTS(th.ts))
 	if _, _, err := api.PostMessageContext(ctx, th.channel, opts...); err != nil {
+		if isGoneParent(err) {
+			// The first message was deleted: forget it, so that the
+			// Dispatcher's retry posts this alert as a new message.
+			s.threads.delete(groupKey)
+			return notify.Retryable(fmt.Errorf("slack chat.postMessage: the burst's first message is gone: %w", errParentGone), 0)
+		}
 		return classify(ctx, "chat.postMessage", err, rec)
 	}
 	more := max(a.Group.Count-1, a.Group.Seq)
-	s.updateCount(ctx, th, more)
+	s.updateCount(ctx, groupKey, th, more)
 	return nil
+}
+
+// errParentGone is the cause of a reply that failed because the thread's
+// first message no longer exists.
+var errParentGone = errors.New("thread parent not found")
+
+// isGoneParent reports whether err is Slack saying a message or thread
+// does not exist.
+func isGoneParent(err error) bool {
+	var apiErr slack.SlackErrorResponse
+	return errors.As(err, &apiErr) && (apiErr.Err == "thread_not_found" || apiErr.Err == "message_not_found")
 }
 
 // pace waits for the next chat.postMessage slot: at most one post per
@@ -299,7 +316,7 @@ func (s *Sink) pace(ctx context.Context) error {
 // The reply that triggered it is already posted, so a failure is logged,
 // not returned (returning it would make the Dispatcher post the reply
 // again); the next reply retries the edit with its higher count.
-func (s *Sink) updateCount(ctx context.Context, th *thread, more int) {
+func (s *Sink) updateCount(ctx context.Context, groupKey string, th *thread, more int) {
 	select {
 	case th.mu <- struct{}{}:
 	case <-ctx.Done():
@@ -312,6 +329,9 @@ func (s *Sink) updateCount(ctx context.Context, th *thread, more int) {
 	api, rec := s.client()
 	upd := WithMoreCount(th.parent, more)
 	if _, _, _, err := api.UpdateMessageContext(ctx, th.channel, th.ts, msgOptions(upd)...); err != nil {
+		if isGoneParent(err) {
+			s.threads.delete(groupKey)
+		}
 		err = scrub(classify(ctx, "chat.update", err, rec), s.cfg.BotToken, s.cfg.WebhookURL)
 		s.log.Warn("slack: could not update the burst count of a thread's first message",
 			zap.String("channel", th.channel), zap.String("ts", th.ts), zap.Int("more", more), zap.Error(err))

@@ -753,3 +753,30 @@ func TestBotConcurrentSends(t *testing.T) {
 		t.Errorf("got %d top-level posts and %d replies, want %d and %d", top, replies, bursts, bursts*(perBurst-1))
 	}
 }
+
+// TestBotParentDeleted checks that a reply to a deleted first message is
+// retryable and that the retry starts a new message.
+func TestBotParentDeleted(t *testing.T) {
+	s, f := startSlack(t, Config{})
+	ctx := context.Background()
+	first := fixture(t, "root-console-login")
+	if err := s.Send(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	second := fixture(t, "root-api-call")
+	second.Group = &notify.Group{Key: first.Group.Key, Seq: 1, Count: 2}
+	f.mu.Lock()
+	f.script = append(f.script, replyAPIError("thread_not_found"))
+	f.mu.Unlock()
+	err := s.Send(ctx, second)
+	if err == nil || notify.IsPermanent(err) {
+		t.Fatalf("Send = %v, want retryable", err)
+	}
+	if err := s.Send(ctx, second); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	calls := f.Calls()
+	if len(calls) != 3 || calls[1].ThreadTS == "" || calls[2].ThreadTS != "" {
+		t.Errorf("want post, failed reply, new top-level post; got %+v", calls)
+	}
+}
