@@ -204,3 +204,15 @@ func FuzzExtract(f *testing.F) {
 		}
 	})
 }
+
+// FuzzExtractPath lets the fuzzer choose the keys of the paths too, so that
+// it can find keys that match only after unescaping or replacement.
+func FuzzExtractPath(f *testing.F) {
+	f.Add([]byte(`{"a":{"b":"c"}}`), "a", "b")
+	f.Add([]byte(`{"\u0061":[{"\u0062":1}]}`), "a", "b")
+	f.Add([]byte("{\"\xff\":{\"\\ud800\":2}}"), "\ufffd", "\ufffd")
+	f.Add([]byte(`{"":{"":null},"":{"x":true}}`), "", "x")
+	f.Fuzz(func(t *testing.T, rec []byte, a, b string) {
+		checkAgainstStdlib(t, [][]string{{a}, {a, b}, {b}, {a, b, a}, {b, a}}, rec)
+	})
+}
