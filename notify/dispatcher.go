@@ -24,6 +24,8 @@ const (
 	DefaultInitialBackoff = 500 * time.Millisecond
 	DefaultMaxBackoff     = 15 * time.Second
 
+	DefaultCooldown = 30 * time.Second
+
 	// leaseMargin is added to a sink's per-call timeout to make its ledger
 	// lease: a lease must outlive the send it protects.
 	leaseMargin = 30 * time.Second
@@ -103,8 +105,18 @@ type SinkConfig struct {
 	Retry RetryPolicy
 	// MinInterval, when positive, spaces Send calls to this sink at least
 	// this far apart across all concurrent deliveries (Slack asks for about
-	// one message per second per channel: use time.Second).
+	// one message per second per channel: use time.Second). The wait is not
+	// part of the per-call timeout.
 	MinInterval time.Duration
+	// Cooldown is how long the sink counts as down after an alert exhausted
+	// its retry budget on it (default DefaultCooldown; negative disables).
+	// Meanwhile alerts routed to it fail at once, without a Send, so that a
+	// dead sink costs each message one fast error rather than a full retry
+	// budget per batch (their messages are redelivered later). A longer
+	// Retry-After extends it. After it, the next delivery probes the sink
+	// with the normal retry budget; a success closes it. SendTest ignores
+	// it.
+	Cooldown time.Duration
 }
 
 // Config configures a Dispatcher. Only Sinks is required.
@@ -158,7 +170,12 @@ type Config struct {
 // dead-letter queue through the redrive policy, where it waits for replay
 // once the sink is fixed. Sinks that accepted an alert are not sent it
 // again on redelivery or replay (per-sink ledger). Use IsPermanent on the
-// result to tell the two apart.
+// result to tell the two apart, and RetryAfter for a hint of when a sink in
+// its cooldown (SinkConfig.Cooldown) will be tried again.
+//
+// The ledger fails open: when it cannot be read or written, the alert is
+// sent anyway (a possible duplicate beats a missed or late page), and the
+// failure is logged and counted (rootwatch_dedupe_ledger_errors_total).
 //
 // A Dispatcher is safe for concurrent use and starts no goroutines that
 // outlive a call.
@@ -185,6 +202,38 @@ type sinkState struct {
 	retry   RetryPolicy
 	pace    *pacer
 	log     *zap.Logger
+
+	cooldown  time.Duration
+	mu        sync.Mutex
+	downUntil time.Time
+}
+
+// down reports whether the sink is cooling down at now, and until when.
+func (s *sinkState) down(now time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.downUntil, now.Before(s.downUntil)
+}
+
+// trip marks the sink down from now for its cooldown, or for after if
+// longer.
+func (s *sinkState) trip(now time.Time, after time.Duration) {
+	if s.cooldown <= 0 {
+		return
+	}
+	until := now.Add(max(s.cooldown, after))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if until.After(s.downUntil) {
+		s.downUntil = until
+	}
+}
+
+// up clears the cooldown after a success.
+func (s *sinkState) up() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.downUntil = time.Time{}
 }
 
 // NewDispatcher checks cfg and returns a Dispatcher.
@@ -245,6 +294,11 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 			timeout: sc.Timeout,
 			retry:   sc.Retry.withDefaults(),
 			log:     d.log.With(zap.String("sink", name)),
+
+			cooldown: sc.Cooldown,
+		}
+		if s.cooldown == 0 {
+			s.cooldown = DefaultCooldown
 		}
 		if s.timeout <= 0 {
 			s.timeout = DefaultTimeout
@@ -375,9 +429,10 @@ func (d *Dispatcher) deliverSink(ctx context.Context, s *sinkState, alerts []*Al
 var errInFlight = errors.New("alert is being delivered by another worker")
 
 // deliverOne runs the claim/send/mark loop for one alert and one sink.
-// useLedger is false for test alerts.
+// useLedger is false for test alerts, which also ignore the cooldown.
 func (d *Dispatcher) deliverOne(ctx context.Context, s *sinkState, a *Alert, useLedger bool) error {
 	key := a.Key()
+	useBreaker := useLedger
 	// An alert without an event id has no identity to dedupe on: never
 	// risk folding distinct events together.
 	useLedger = useLedger && s.kind != KindAudit && a.EventID != ""
@@ -408,6 +463,14 @@ func (d *Dispatcher) deliverOne(ctx context.Context, s *sinkState, a *Alert, use
 			d.metrics.Notifications.WithLabelValues(s.name).Inc()
 			counted = true
 		}
+		if until, down := s.down(d.now()); down && useBreaker {
+			if claim.Token != "" {
+				d.release(ctx, s, log, key, claim.Token)
+			}
+			d.metrics.Failed.WithLabelValues(s.name, ReasonSinkDown).Inc()
+			down := Retryable(&sinkDownError{sink: s.name, until: until}, until.Sub(d.now()))
+			return fmt.Errorf("notify: %s: alert %s: %w", s.name, key, down)
+		}
 		var err error
 		if claim.State == dedupe.Busy {
 			err = Retryable(errInFlight, 0)
@@ -425,18 +488,12 @@ func (d *Dispatcher) deliverOne(ctx context.Context, s *sinkState, a *Alert, use
 						log.Warn("dedupe ledger mark failed; a redelivery may resend this alert", zap.Error(merr))
 					}
 				}
+				s.up()
 				log.Debug("delivered", zap.Int("attempt", attempt))
 				return nil
 			}
-			if useLedger && claim.Token != "" {
-				// The context may be done; a release must still happen.
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
-				rerr := d.ledger.Release(rctx, s.name, key, claim.Token)
-				cancel()
-				if rerr != nil {
-					d.metrics.LedgerErrors.WithLabelValues("release").Inc()
-					log.Warn("dedupe ledger release failed; the lease will expire", zap.Error(rerr))
-				}
+			if claim.Token != "" {
+				d.release(ctx, s, log, key, claim.Token)
 			}
 		}
 		lastErr = err
@@ -446,15 +503,16 @@ func (d *Dispatcher) deliverOne(ctx context.Context, s *sinkState, a *Alert, use
 		if ctx.Err() != nil {
 			return d.fail(s, a, log, attempt, ReasonCanceled, err)
 		}
-		if attempt >= s.retry.MaxAttempts {
-			return d.fail(s, a, log, attempt, reason(err), err)
-		}
 		delay := RetryAfter(err)
 		if delay <= 0 {
 			delay = d.backoff(s.retry, attempt)
 		}
-		if d.now().Add(delay).Sub(start) > s.retry.MaxElapsed {
-			return d.fail(s, a, log, attempt, reason(err), err)
+		if attempt >= s.retry.MaxAttempts || d.now().Add(delay).Sub(start) > s.retry.MaxElapsed {
+			why := reason(err)
+			if useBreaker && why != ReasonInFlight {
+				s.trip(d.now(), RetryAfter(err))
+			}
+			return d.fail(s, a, log, attempt, why, err)
 		}
 		d.metrics.Retries.WithLabelValues(s.name).Inc()
 		log.Warn("delivery failed; retrying", zap.Int("attempt", attempt), zap.Duration("delay", delay), zap.Error(err))
@@ -462,6 +520,27 @@ func (d *Dispatcher) deliverOne(ctx context.Context, s *sinkState, a *Alert, use
 			return d.fail(s, a, log, attempt, ReasonCanceled, err)
 		}
 	}
+}
+
+// release drops a lease after a failed send, even if ctx has ended.
+func (d *Dispatcher) release(ctx context.Context, s *sinkState, log *zap.Logger, key, token string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	if err := d.ledger.Release(rctx, s.name, key, token); err != nil {
+		d.metrics.LedgerErrors.WithLabelValues("release").Inc()
+		log.Warn("dedupe ledger release failed; the lease will expire", zap.Error(err))
+	}
+}
+
+// sinkDownError is returned, wrapped in a RetryableError whose After is
+// the rest of the cooldown, for alerts to a sink in its cooldown.
+type sinkDownError struct {
+	sink  string
+	until time.Time
+}
+
+func (e *sinkDownError) Error() string {
+	return fmt.Sprintf("%s is down after exhausting its retry budget; not attempted until %s", e.sink, e.until.UTC().Format(time.RFC3339))
 }
 
 func lastErrOr(last, err error) error {

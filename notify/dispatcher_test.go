@@ -315,7 +315,8 @@ func TestOneSinkDown(t *testing.T) {
 				t.Errorf("pagerduty calls during outage = %d, want %d", got, tt.wantCalls)
 			}
 
-			pd.set(nil) // recovered
+			pd.set(nil)                      // recovered
+			h.clock.Advance(DefaultCooldown) // the message comes back after a visibility backoff
 			before := pd.Calls()
 			if err := h.d.Deliver(context.Background(), ds); err != nil {
 				t.Fatalf("redelivery: %v", err)
@@ -784,5 +785,65 @@ func TestCrashBetweenSendAndMark(t *testing.T) {
 	}
 	if s.Calls() != 2 {
 		t.Errorf("calls = %d after the lease, want 2 (one resend)", s.Calls())
+	}
+}
+
+// TestCooldown: after a sink exhausted its retry budget, further alerts to
+// it fail at once without a Send (and say when to come back) while the
+// other sinks carry on; after the cooldown a delivery probes it again.
+func TestCooldown(t *testing.T) {
+	slack, pd := newSink("slack"), newSink("pagerduty")
+	pd.set(always(Retryable(errUnavailable, 0)))
+	h := newHarness(t, Config{Sinks: []SinkConfig{
+		{Sink: slack},
+		{Sink: pd, Kind: KindPaging, Retry: RetryPolicy{MaxAttempts: 2}, Cooldown: time.Minute},
+	}})
+	ctx := context.Background()
+	if err := h.d.Deliver(ctx, dets(1, detector.LevelCritical)); err == nil {
+		t.Fatal("Deliver succeeded with PagerDuty down")
+	}
+	if pd.Calls() != 2 {
+		t.Fatalf("pagerduty calls = %d, want 2", pd.Calls())
+	}
+	h.clock.Advance(10 * time.Second)
+	err := h.d.Deliver(ctx, []detector.Detection{det(1, detector.LevelCritical), det(2, detector.LevelCritical)})
+	if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "is down") {
+		t.Fatalf("Deliver during cooldown = %v, want a retryable sink-down error", err)
+	}
+	if got := RetryAfter(err); got != 50*time.Second {
+		t.Errorf("RetryAfter = %v, want the rest of the cooldown (50s)", got)
+	}
+	if pd.Calls() != 2 {
+		t.Errorf("pagerduty calls during cooldown = %d, want still 2", pd.Calls())
+	}
+	if got := h.failed(t, "pagerduty", ReasonSinkDown); got != 1 {
+		t.Errorf("failed{reason=sink_down} = %v, want 1", got)
+	}
+	if got := len(slack.Sent()); got != 3 {
+		t.Errorf("slack got %d alerts, want 3 (unaffected)", got)
+	}
+	// The test alert ignores the cooldown.
+	pd.set(nil)
+	if err := h.d.SendTest(ctx); err != nil {
+		t.Fatalf("SendTest during cooldown: %v", err)
+	}
+	h.clock.Advance(time.Minute)
+	if err := h.d.Deliver(ctx, dets(3, detector.LevelCritical)); err != nil {
+		t.Fatalf("Deliver after cooldown: %v", err)
+	}
+	if got := pd.Calls(); got != 6 {
+		t.Errorf("pagerduty calls = %d, want 6 (2 failed, 1 test, 3 delivered)", got)
+	}
+}
+
+func TestCooldownDisabled(t *testing.T) {
+	pd := newSink("pagerduty")
+	pd.set(always(Retryable(errUnavailable, 0)))
+	h := newHarness(t, Config{Sinks: []SinkConfig{{Sink: pd, Kind: KindPaging, Retry: RetryPolicy{MaxAttempts: 2}, Cooldown: -1}}})
+	for range 2 {
+		_ = h.d.Deliver(context.Background(), dets(1, detector.LevelCritical))
+	}
+	if pd.Calls() != 4 {
+		t.Errorf("pagerduty calls = %d, want 4 (no cooldown)", pd.Calls())
 	}
 }

@@ -13,6 +13,7 @@ const (
 	ReasonInFlight    = "in_flight"    // another worker held the ledger lease throughout
 	ReasonCanceled    = "canceled"     // the caller's context ended (shutdown, visibility)
 	ReasonAborted     = "aborted"      // not attempted: the sink failed earlier in the same batch
+	ReasonSinkDown    = "sink_down"    // not attempted: the sink is in its cooldown after failing
 	ReasonError       = "error"        // any other retryable error, retry budget exhausted
 )
 
@@ -74,7 +75,7 @@ func (m *Metrics) initSink(sink string) {
 	m.Notifications.WithLabelValues(sink)
 	m.Retries.WithLabelValues(sink)
 	m.Deduplicated.WithLabelValues(sink)
-	for _, r := range []string{ReasonPermanent, ReasonTimeout, ReasonRateLimited, ReasonInFlight, ReasonCanceled, ReasonAborted, ReasonError} {
+	for _, r := range []string{ReasonPermanent, ReasonTimeout, ReasonRateLimited, ReasonInFlight, ReasonCanceled, ReasonAborted, ReasonSinkDown, ReasonError} {
 		m.Failed.WithLabelValues(sink, r)
 	}
 }
