@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-
-	"go.uber.org/goleak"
 )
 
 // TestDamagedGzip checks that a damaged gzip object yields a prefix of its
@@ -154,7 +152,6 @@ func TestGzipBomb(t *testing.T) {
 // TestCloseStopsReadAhead checks that Close mid-stream stops the
 // decompressing goroutine, is idempotent, and makes Next fail.
 func TestCloseStopsReadAhead(t *testing.T) {
-	defer goleak.VerifyNone(t)
 	var body bytes.Buffer
 	body.WriteString(`{"Records":[`)
 	for i := range 20000 {
@@ -181,6 +178,26 @@ func TestCloseStopsReadAhead(t *testing.T) {
 	}
 	if rec, err := d.Next(); rec != nil || err == nil || err == io.EOF {
 		t.Fatalf("Next after Close = %q, %v; want an error", rec, err)
+	}
+}
+
+// TestErrorStopsReadAhead checks that a syntax error early in a large
+// gzip stream stops decompression (TestMain checks for leaked goroutines).
+func TestErrorStopsReadAhead(t *testing.T) {
+	var body bytes.Buffer
+	body.WriteString(`{"Records":[{"a":1},x`)
+	if _, err := io.Copy(&body, &spaceReader{n: 16 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDecoder(bytes.NewReader(gz(t, body.Bytes())), Options{})
+	defer d.Close()
+	if _, err := d.Next(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.Next()
+	var de *Error
+	if !errors.Is(err, ErrSyntax) || !errors.As(err, &de) || de.Offset != 20 {
+		t.Fatalf("err = %v, want ErrSyntax at byte 20", err)
 	}
 }
 

@@ -37,6 +37,13 @@ func putBlock(b []byte) {
 	blockPool.Put(&b)
 }
 
+// eofReader is an empty flate.Reader (it has ReadByte, so gzip.Reader.Reset
+// wraps it in no buffer).
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+func (eofReader) ReadByte() (byte, error)  { return 0, io.EOF }
+
 // block is one filled read-ahead buffer. err, when set, is the terminal
 // error that follows the block's bytes.
 type block struct {
@@ -104,6 +111,7 @@ func (f *inflater) run(limit int64) {
 	if v, ok := gzipPool.Get().(*gzip.Reader); ok {
 		zr = v
 		if err := zr.Reset(f.src); err != nil {
+			_ = zr.Reset(eofReader{})
 			gzipPool.Put(zr)
 			f.send(block{err: f.classify(err)})
 			return
@@ -115,7 +123,12 @@ func (f *inflater) run(limit int64) {
 			return
 		}
 	}
-	defer gzipPool.Put(zr)
+	defer func() {
+		// Drop the reference to the caller's reader before pooling; the
+		// header error this causes is expected.
+		_ = zr.Reset(eofReader{})
+		gzipPool.Put(zr)
+	}()
 	zr.Multistream(true)
 	lr := &io.LimitedReader{R: zr, N: limit}
 	for {

@@ -1,0 +1,13 @@
+package cloudtrail
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests if any decompressing goroutine
+// outlives them.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
