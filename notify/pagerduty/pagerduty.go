@@ -115,7 +115,13 @@ func (s *Sink) Send(ctx context.Context, a *notify.Alert) error {
 	client := pagerduty.NewClient("", pagerduty.WithV2EventsAPIEndpoint(s.cfg.EventsURL))
 	// The per-call deadline is a context deadline, so a timeout is told
 	// apart from other failures; the client's own Timeout is a backstop.
-	client.HTTPClient = &http.Client{Transport: rec, Timeout: s.cfg.Timeout + time.Second}
+	// Redirects are not followed: they would resend the body, routing key
+	// included, to another URL; a 3xx answer is a permanent failure.
+	client.HTTPClient = &http.Client{
+		Transport:     rec,
+		Timeout:       s.cfg.Timeout + time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	callCtx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 

@@ -541,3 +541,29 @@ func TestNotifyTestAlert(t *testing.T) {
 		t.Errorf("dedup_key %v links %v", ev["dedup_key"], ev["links"])
 	}
 }
+
+func TestNoRedirects(t *testing.T) {
+	var mu sync.Mutex
+	elsewhere := 0
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		elsewhere++
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer other.Close()
+	f := startPD(t)
+	f.script = append(f.script, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/v2/enqueue", http.StatusPermanentRedirect)
+	})
+	s := newSink(t, Config{EventsURL: f.srv.URL})
+	err := s.Send(context.Background(), fixture(t, "root-console-login"))
+	if !notify.IsPermanent(err) || !strings.Contains(err.Error(), "HTTP 308") {
+		t.Errorf("Send = %v, want a permanent HTTP 308 error", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if elsewhere != 0 {
+		t.Errorf("the redirect target got %d requests", elsewhere)
+	}
+}

@@ -85,20 +85,11 @@ func parseRetryAfter(h string) time.Duration {
 	return 0
 }
 
-// permanentAPIErrors are chat.postMessage / chat.update error codes that
-// retrying cannot fix. Other codes are permanent as well unless listed in
-// retryableAPIErrors; this list documents the expected ones.
-var permanentAPIErrors = map[string]bool{
-	"invalid_auth": true, "not_authed": true, "token_revoked": true, "token_expired": true,
-	"account_inactive": true, "missing_scope": true, "no_permission": true,
-	"channel_not_found": true, "not_in_channel": true, "is_archived": true,
-	"restricted_action": true, "invalid_blocks": true, "invalid_blocks_format": true,
-	"invalid_attachments": true, "msg_too_long": true, "no_text": true, "too_many_attachments": true,
-	"invalid_arguments": true, "message_not_found": true, "cant_update_message": true,
-	"ekm_access_denied": true, "org_login_required": true, "team_access_not_granted": true,
-}
-
 // retryableAPIErrors are ok:false codes that may clear up by themselves.
+// Every other code is permanent: invalid_auth, not_authed, token_revoked,
+// token_expired, account_inactive, missing_scope, channel_not_found,
+// not_in_channel, is_archived, restricted_action, invalid_blocks,
+// invalid_attachments, msg_too_long, no_text, invalid_arguments, ...
 var retryableAPIErrors = map[string]bool{
 	"ratelimited": true, "rate_limited": true, "internal_error": true, "fatal_error": true,
 	"service_unavailable": true, "request_timeout": true, "team_added_to_org": true,

@@ -198,8 +198,18 @@ func joinErrors(errs []error) error {
 // one Send.
 func (s *Sink) client() (*slack.Client, *recorder) {
 	rec := &recorder{base: s.transport}
-	hc := &http.Client{Transport: rec, Timeout: s.cfg.Timeout}
-	return slack.New(s.cfg.BotToken, slack.OptionAPIURL(s.cfg.APIURL), slack.OptionHTTPClient(hc)), rec
+	return slack.New(s.cfg.BotToken, slack.OptionAPIURL(s.cfg.APIURL), slack.OptionHTTPClient(s.httpClient(rec))), rec
+}
+
+// httpClient returns the client for one call: the per-call timeout, and no
+// redirects, which would resend the body (with the token) to another URL;
+// a 3xx answer is then a permanent failure.
+func (s *Sink) httpClient(rec *recorder) *http.Client {
+	return &http.Client{
+		Transport:     rec,
+		Timeout:       s.cfg.Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // thread is a burst's first message, remembered to thread the rest.
@@ -361,7 +371,7 @@ func (s *Sink) sendWebhook(ctx context.Context, a *notify.Alert) error {
 	}
 
 	rec := &recorder{base: s.transport}
-	hc := &http.Client{Transport: rec, Timeout: s.cfg.Timeout}
+	hc := s.httpClient(rec)
 	off := false
 	wm := &slack.WebhookMessage{
 		Text:        msg.Text,
