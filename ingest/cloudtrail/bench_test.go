@@ -136,6 +136,28 @@ func BenchmarkDecodePlain(b *testing.B) {
 	decodeBench(b, plain, len(plain))
 }
 
+// BenchmarkDecodeLines splits the same records written as JSON Lines
+// (each top-level object is parsed member by member to tell a record from a
+// log object or an EventBridge event).
+func BenchmarkDecodeLines(b *testing.B) {
+	_, plain := loadBench(b)
+	var lines bytes.Buffer
+	d := NewDecoder(bytes.NewReader(plain), Options{})
+	for {
+		rec, err := d.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		lines.Write(rec)
+		lines.WriteByte('\n')
+	}
+	d.Close()
+	decodeBench(b, lines.Bytes(), lines.Len())
+}
+
 // BenchmarkGunzipOnly is the baseline for BenchmarkDecode: klauspost gunzip
 // of the same object to io.Discard, on one goroutine.
 func BenchmarkGunzipOnly(b *testing.B) {
