@@ -67,8 +67,9 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 }
 
 // LoadDir parses every rule file under dir, recursively: files ending in .yml
-// or .yaml, except rule tests (see IsTestPath) and anything inside a hidden
-// directory or named with a leading dot. Rules come back sorted by path, so
+// or .yaml, except rule tests (see IsTestPath), anything inside a hidden
+// directory or named with a leading dot, and subdirectories named testdata
+// (fixtures, as for the go tool). Rules come back sorted by path, so
 // the order is the same on every run. The first file that cannot be read or
 // parsed stops loading; the error names that file (and, for a rule that does
 // not parse, the line and the construct).
@@ -121,7 +122,7 @@ func load(fsys fs.FS, root string, name func(rel string) string) ([]*sigma.Rule,
 			return nil
 		}
 		if d.IsDir() {
-			if p != root && d.Name() == testsDir {
+			if p != root && (d.Name() == testsDir || d.Name() == "testdata") {
 				return fs.SkipDir
 			}
 			return nil

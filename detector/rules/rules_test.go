@@ -248,3 +248,19 @@ func files(rs []*sigma.Rule) []string {
 	}
 	return out
 }
+
+// The package directory itself loads as a rules directory: the built-in
+// rules, with tests and testdata fixtures skipped.
+func TestLoadDirSkipsTestdata(t *testing.T) {
+	rs, err := rules.LoadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, err := rules.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(names(rs), names(emb)) {
+		t.Errorf("LoadDir(.) = %v, want the built-in rules %v", names(rs), names(emb))
+	}
+}

@@ -82,7 +82,8 @@ type Case struct {
 func (c *Case) String() string { return fmt.Sprintf("%s:%d: %s", c.File, c.Line, c.Name) }
 
 // LoadDir loads every test file under dir, recursively (hidden files and
-// directories are skipped), in path order, each file's cases in file order.
+// directories, and subdirectories named testdata, are skipped), in path
+// order, each file's cases in file order.
 // When dir is itself a directory named tests, every YAML file in it is a
 // test file. Errors name the test file and, where it applies, the line.
 func LoadDir(dir string) ([]Case, error) {
@@ -141,6 +142,9 @@ func load(fsys fs.FS, root string, name func(rel string) string, accept func(p s
 				return fs.SkipDir
 			}
 			return nil
+		}
+		if d.IsDir() && p != root && d.Name() == "testdata" {
+			return fs.SkipDir
 		}
 		if d.IsDir() || !accept(rel(p)) {
 			return nil

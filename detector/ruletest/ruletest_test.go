@@ -308,3 +308,18 @@ func TestLoadDirOfTestsDirectory(t *testing.T) {
 		t.Errorf("File = %q, want %q", cases[0].File, want)
 	}
 }
+
+func TestLoadDirSkipsTestdata(t *testing.T) {
+	cases, err := ruletest.LoadDir(filepath.Join("..", "rules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		if strings.Contains(filepath.ToSlash(c.File), "/testdata/") {
+			t.Errorf("loaded a testdata fixture: %s", c.String())
+		}
+	}
+	if len(cases) < 90 {
+		t.Errorf("loaded %d cases from ../rules, want the built-in rules' tests", len(cases))
+	}
+}
