@@ -14,9 +14,9 @@ import (
 const DefaultGroupWindow = 10 * time.Minute
 
 const (
-	maxGroups       = 50_000 // open bursts remembered
-	maxGroupMembers = 10_000 // alerts per burst whose Seq is remembered
-	sweepEvery      = 256    // assignments between sweeps of closed bursts
+	maxGroups  = 50_000  // open bursts remembered
+	maxMembers = 200_000 // alerts, over all open bursts, whose Seq is remembered
+	sweepEvery = 256     // assignments between sweeps of closed bursts
 )
 
 // grouper assigns alerts to bursts: same account and same session (the
@@ -25,10 +25,13 @@ const (
 // alert, not the event time: a replay from the dead-letter queue opens a
 // new burst rather than joining one that was closed hours ago).
 type grouper struct {
-	mu      sync.Mutex
-	window  time.Duration
-	groups  map[string]*burst
-	assigns int
+	mu         sync.Mutex
+	window     time.Duration
+	maxGroups  int
+	maxMembers int
+	groups     map[string]*burst
+	members    int // sum of len(burst.members) over groups
+	assigns    int
 }
 
 type burst struct {
@@ -39,7 +42,7 @@ type burst struct {
 }
 
 func newGrouper(window time.Duration) *grouper {
-	return &grouper{window: window, groups: make(map[string]*burst)}
+	return &grouper{window: window, maxGroups: maxGroups, maxMembers: maxMembers, groups: make(map[string]*burst)}
 }
 
 // session returns the burst identity of d: account, then access key or
@@ -64,7 +67,10 @@ func groupKey(sess string, started time.Time) string {
 
 // assign places d in its burst at time now and returns a snapshot of the
 // burst as this alert sees it. The same detection (by Key) assigned again
-// within the burst gets its first Seq back.
+// within the burst gets its first Seq back. Memory is bounded: beyond
+// maxGroups open bursts a new session gets a burst of its own that is not
+// remembered, and beyond maxMembers remembered alerts a repeated detection
+// gets a new Seq; neither loses an alert.
 func (g *grouper) assign(d *detector.Detection, now time.Time) *Group {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -75,22 +81,27 @@ func (g *grouper) assign(d *detector.Detection, now time.Time) *Group {
 	sess := session(d)
 	b := g.groups[sess]
 	if b == nil || !now.Before(b.started.Add(g.window)) {
-		b = &burst{key: groupKey(sess, now), started: now, members: make(map[string]int)}
-		if len(g.groups) >= maxGroups {
+		if b != nil {
+			g.members -= len(b.members)
+			delete(g.groups, sess)
+		}
+		if len(g.groups) >= g.maxGroups {
 			g.sweep(now)
 		}
-		if len(g.groups) < maxGroups {
+		b = &burst{key: groupKey(sess, now), started: now, members: make(map[string]int)}
+		if len(g.groups) < g.maxGroups {
 			g.groups[sess] = b
 		}
 	}
 	dk := d.Key()
-	if seq, ok := b.members[dk]; ok && d.EventID != "" {
+	if seq, ok := b.members[dk]; ok {
 		return &Group{Key: b.key, Seq: seq, Count: b.count, Started: b.started}
 	}
 	seq := b.count
 	b.count++
-	if len(b.members) < maxGroupMembers && d.EventID != "" {
+	if d.EventID != "" && g.members < g.maxMembers && g.groups[sess] == b {
 		b.members[dk] = seq
+		g.members++
 	}
 	return &Group{Key: b.key, Seq: seq, Count: b.count, Started: b.started}
 }
@@ -99,6 +110,7 @@ func (g *grouper) assign(d *detector.Detection, now time.Time) *Group {
 func (g *grouper) sweep(now time.Time) {
 	for k, b := range g.groups {
 		if !now.Before(b.started.Add(g.window)) {
+			g.members -= len(b.members)
 			delete(g.groups, k)
 		}
 	}
