@@ -45,7 +45,7 @@ password and contact changes, sts:AssumeRoot) with Sigma rules, and alerts.
 
 It runs as a service (rootwatch run: SQS notifications of CloudTrail objects in
 S3, alerts to Slack and PagerDuty) or offline (rootwatch scan: local files).`,
-		Example: `  rootwatch scan testdata/sample
+		Example: `  rootwatch scan testdata/sample/AWSLogs
   rootwatch scan --format json AWSLogs/ > detections.jsonl
   rootwatch rules list
   rootwatch run --queue-url https://sqs.us-east-1.amazonaws.com/111122223333/cloudtrail-notifications`,

@@ -51,7 +51,7 @@ prints one JSON object per detection per line (the summary goes to stderr).
 Exit status: 0 after a complete scan (with or without detections), 1 if any
 input could not be read fully (everything else is still scanned), 2 for bad
 usage or a bad rule.`,
-		Example: `  rootwatch scan testdata/sample
+		Example: `  rootwatch scan testdata/sample/AWSLogs
   rootwatch scan --format json --min-level high ~/AWSLogs > detections.jsonl
   aws s3 cp s3://my-trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/x.json.gz - | rootwatch scan -
   rootwatch scan --rules ./my-rules --no-builtin logs/`,
