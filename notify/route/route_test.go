@@ -192,6 +192,9 @@ func FuzzParse(f *testing.F) {
 		}
 		r, err := c.Compile(Options{Sinks: both})
 		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Compile error %v does not wrap ErrInvalid", err)
+			}
 			return
 		}
 		for l := detector.LevelInformational; l <= detector.LevelCritical; l++ {
