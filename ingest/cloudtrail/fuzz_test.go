@@ -85,3 +85,67 @@ func checkOracle(t *testing.T, variant string, want [][]byte, werr error, recs [
 		t.Fatalf("%s: encoding/json rejects the input (%v) but the decoder accepted it: %q", variant, werr, recs)
 	}
 }
+
+// FuzzDecodeLimits checks the size limits on arbitrary input accepted by
+// encoding/json, with small limits taken from the fuzzer: the records
+// yielded are always a prefix of the oracle's, none longer than
+// MaxRecordBytes nor ending past MaxDecompressedBytes; the only errors are
+// ErrRecordTooLarge and ErrTooLarge, each only when its limit is really
+// exceeded; and input within both limits decodes completely.
+func FuzzDecodeLimits(f *testing.F) {
+	f.Add([]byte(`{"Records":[{"a":1},{"b":"xxxxxxxxxxxxxxxxxxxx"}]}`), uint16(10), uint16(40))
+	f.Add([]byte("{\"a\":1}\n{\"b\":[2,3,4,5,6]}\n"), uint16(12), uint16(0))
+	f.Add([]byte(`{"x":"yyyyyyyyyyyyyyyy","Records":[{"a":1}]}`), uint16(8), uint16(0))
+	f.Fuzz(func(t *testing.T, data []byte, maxRec, maxTotal uint16) {
+		if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
+			return
+		}
+		want, werr := oracle(data)
+		if werr != nil {
+			return
+		}
+		opts := Options{MaxRecordBytes: int64(maxRec), MaxDecompressedBytes: int64(maxTotal)}
+		d := NewDecoder(bytes.NewReader(data), opts)
+		d.initSize = 16
+		defer d.Close()
+		var n int
+		var err error
+		for {
+			var rec []byte
+			if rec, err = d.Next(); err != nil {
+				break
+			}
+			if n >= len(want) || !bytes.Equal(rec, want[n]) {
+				t.Fatalf("record %d = %q, not the oracle's %q", n, rec, want)
+			}
+			if maxRec > 0 && len(rec) > int(maxRec) {
+				t.Fatalf("record of %d bytes with MaxRecordBytes %d", len(rec), maxRec)
+			}
+			if maxTotal > 0 && d.Offset() > int64(maxTotal) {
+				t.Fatalf("record ends at %d with MaxDecompressedBytes %d", d.Offset(), maxTotal)
+			}
+			n++
+		}
+		recLimit := maxRec == 0 || len(data) <= int(maxRec) // every value fits
+		totalLimit := maxTotal == 0 || len(data) <= int(maxTotal)
+		switch {
+		case err == io.EOF:
+			if n != len(want) {
+				t.Fatalf("io.EOF after %d records, want %d", n, len(want))
+			}
+		case errors.Is(err, ErrRecordTooLarge):
+			if recLimit {
+				t.Fatalf("%v, but the whole input is %d bytes", err, len(data))
+			}
+		case errors.Is(err, ErrTooLarge):
+			if totalLimit {
+				t.Fatalf("%v, but the input is %d bytes", err, len(data))
+			}
+		default:
+			t.Fatalf("unexpected error %v", err)
+		}
+		if recLimit && totalLimit && err != io.EOF {
+			t.Fatalf("input within the limits failed: %v", err)
+		}
+	})
+}
