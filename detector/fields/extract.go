@@ -486,9 +486,29 @@ func stopMask(v uint64) uint64 {
 
 // scanString validates the string at rec[i] (which is '"') and returns the
 // index after its closing quote, and whether it contains escapes.
+//
+// The fast path, small enough to be inlined, handles a string without
+// escapes whose closing quote is at least eight bytes before the end of rec;
+// scanStringFrom handles the rest.
 func scanString(rec []byte, i int) (end int, esc bool, err error) {
-	n := len(rec)
 	j := i + 1
+	for j+8 <= len(rec) {
+		if m := stopMask(binary.LittleEndian.Uint64(rec[j:])); m != 0 {
+			j += bits.TrailingZeros64(m) >> 3
+			if rec[j] == '"' {
+				return j + 1, false, nil
+			}
+			break
+		}
+		j += 8
+	}
+	return scanStringFrom(rec, j, false)
+}
+
+// scanStringFrom continues scanString at rec[j], inside a string; esc says
+// whether an escape was already seen.
+func scanStringFrom(rec []byte, j int, esc bool) (end int, escaped bool, err error) {
+	n := len(rec)
 	for {
 		// Eight bytes at a time while they hold no quote, backslash or
 		// control character, then byte by byte near the end of rec.
