@@ -620,6 +620,8 @@ func TestConcurrentDeliver(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("claims that found the alert in flight and waited: slack %v, pagerduty %v",
+		counter(t, h.d.metrics.Retries.WithLabelValues("slack")), counter(t, h.d.metrics.Retries.WithLabelValues("pagerduty")))
 	for _, s := range []*scriptSink{slack, pd} {
 		seen := map[string]int{}
 		for _, a := range s.Sent() {
@@ -845,5 +847,49 @@ func TestCooldownDisabled(t *testing.T) {
 	}
 	if pd.Calls() != 4 {
 		t.Errorf("pagerduty calls = %d, want 4 (no cooldown)", pd.Calls())
+	}
+}
+
+// TestInFlightWaitsThenDedupes: worker B gets an alert that worker A is
+// sending right now (same event by S3 and EventBridge). B waits instead of
+// sending it too, then finds it delivered and succeeds without a send.
+func TestInFlightWaitsThenDedupes(t *testing.T) {
+	s := newSink("slack")
+	started, release := make(chan struct{}), make(chan struct{})
+	s.set(func(_ context.Context, call int, _ *Alert) error {
+		if call == 1 {
+			close(started)
+			<-release
+		}
+		return nil
+	})
+	aDone := make(chan error, 1)
+	var once sync.Once
+	waits := 0
+	h := newHarness(t, Config{
+		Sinks: []SinkConfig{{Sink: s}},
+		// B's wait: let A finish, then look again.
+		Sleep: func(context.Context, time.Duration) error {
+			waits++
+			once.Do(func() { close(release) })
+			err := <-aDone
+			aDone <- err // keep it for the test
+			return nil
+		},
+	})
+	ds := dets(1, detector.LevelHigh)
+	go func() { aDone <- h.d.Deliver(context.Background(), ds) }()
+	<-started
+	if err := h.d.Deliver(context.Background(), ds); err != nil {
+		t.Fatalf("worker B: %v", err)
+	}
+	if err := <-aDone; err != nil {
+		t.Fatalf("worker A: %v", err)
+	}
+	if s.Calls() != 1 || waits != 1 {
+		t.Errorf("calls %d, waits %d; want 1 send and 1 wait", s.Calls(), waits)
+	}
+	if got := counter(t, h.d.metrics.Deduplicated.WithLabelValues("slack")); got != 1 {
+		t.Errorf("deduplicated = %v, want 1", got)
 	}
 }
