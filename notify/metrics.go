@@ -69,7 +69,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 }
 
-// init creates the series of a sink at zero, so dashboards and alerts on
+// initSink creates the series of a sink at zero, so dashboards and alerts on
 // rates see them before the first failure.
 func (m *Metrics) initSink(sink string) {
 	m.Notifications.WithLabelValues(sink)
