@@ -23,7 +23,7 @@ import (
 )
 
 // fakeS3 returns an S3 client on an in-process gofakes3 server.
-func fakeS3(t *testing.T) *s3.Client {
+func fakeS3(t testing.TB) *s3.Client {
 	t.Helper()
 	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
 	t.Cleanup(srv.Close)
@@ -35,6 +35,7 @@ func fakeS3(t *testing.T) *s3.Client {
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(srv.URL)
 		o.UsePathStyle = true
+		o.DisableLogOutputChecksumValidationSkipped = true
 	})
 }
 
