@@ -35,6 +35,8 @@ var settings = []setting{
 	{Env: "ROOTWATCH_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "25s", Command: "run", Usage: "how long SIGTERM waits for in-flight messages (keep under ECS stopTimeout)"},
 	{Env: "ROOTWATCH_STDOUT_ALERTS", Flag: "stdout-alerts", Default: "true", Command: "run", Usage: "print every detection handed to delivery as a JSON line on stdout (audit trail)"},
 	{Env: "ROOTWATCH_ROUTES", Flag: "routes", Command: "run, notify test", Usage: "routing file (YAML): which levels/rules go to which sinks, account names"},
+	{Env: "ROOTWATCH_PAGE_MIN_LEVEL", Flag: "page-min-level", Default: "high", Command: "run, notify test", Usage: "without a routes file: the lowest level that pages (PagerDuty); every level posts to Slack"},
+	{Env: "ROOTWATCH_ACCOUNTS", Flag: "accounts", Command: "run, notify test", Usage: "account names shown in alerts: 111122223333=prod-payments,444455556666=sandbox"},
 	{Env: "ROOTWATCH_DEDUPE_TABLE", Flag: "dedupe-table", Command: "run", Usage: "DynamoDB table for the shared dedupe ledger (several replicas); empty = in-memory"},
 	{Env: "ROOTWATCH_DEDUPE_TTL", Flag: "dedupe-ttl", Default: "24h", Command: "run", Usage: "how long a delivered (rule, event) is remembered"},
 	{Env: "ROOTWATCH_GROUP_WINDOW", Flag: "group-window", Default: "10m", Command: "run", Usage: "burst grouping window (same account and access key or source IP)"},

@@ -32,6 +32,8 @@ import (
 // notifyFlags are the alerting settings shared by `run` and `notify test`.
 type notifyFlags struct {
 	routes             string
+	pageMinLevel       string
+	accounts           string
 	slackBotToken      string
 	slackChannel       string
 	slackWebhookURL    string
@@ -43,6 +45,8 @@ type notifyFlags struct {
 func (f *notifyFlags) add(c *cobra.Command) {
 	fs := c.Flags()
 	fs.StringVar(&f.routes, "routes", "", settingUsage("routes"))
+	fs.StringVar(&f.pageMinLevel, "page-min-level", "high", settingUsage("page-min-level"))
+	fs.StringVar(&f.accounts, "accounts", "", settingUsage("accounts"))
 	fs.StringVar(&f.slackBotToken, "slack-bot-token", "", settingUsage("slack-bot-token"))
 	fs.StringVar(&f.slackChannel, "slack-channel", "", settingUsage("slack-channel"))
 	fs.StringVar(&f.slackWebhookURL, "slack-webhook-url", "", settingUsage("slack-webhook-url"))
@@ -61,11 +65,15 @@ func (f *notifyFlags) sinks(log *zap.Logger, audit *jsonl.Sink) ([]notify.SinkCo
 			Channel:    f.slackChannel,
 			WebhookURL: f.slackWebhookURL,
 			APIURL:     f.slackAPIURL,
+			// Pacing happens in the dispatcher (MinInterval), outside the
+			// per-call timeout, so waiting for a turn never times a post out.
+			PostInterval: -1,
 		}, slack.WithLogger(log.Named("slack")))
 		if err != nil {
 			return nil, usageErr("Slack settings: %v", err)
 		}
-		out = append(out, notify.SinkConfig{Sink: s, Kind: notify.KindChat})
+		// Slack asks for about one message per second per channel.
+		out = append(out, notify.SinkConfig{Sink: s, Kind: notify.KindChat, MinInterval: time.Second})
 	}
 	if f.pagerDutyKey != "" {
 		p, err := pagerduty.New(pagerduty.Config{RoutingKey: f.pagerDutyKey, EventsURL: f.pagerDutyEventsURL},
@@ -79,6 +87,23 @@ func (f *notifyFlags) sinks(log *zap.Logger, audit *jsonl.Sink) ([]notify.SinkCo
 		out = append(out, notify.SinkConfig{Sink: audit, Kind: notify.KindAudit})
 	}
 	return out, nil
+}
+
+// dispatcherConfig is the routing part of the dispatcher's configuration.
+func (f *notifyFlags) dispatcherConfig() (notify.Config, error) {
+	var c notify.Config
+	rc, err := f.loadRoutes()
+	if err != nil {
+		return c, err
+	}
+	c.Routes = rc
+	if c.PageMinLevel, err = detector.ParseLevel(f.pageMinLevel); err != nil {
+		return c, usageErr("ROOTWATCH_PAGE_MIN_LEVEL: %v", err)
+	}
+	if c.Accounts, err = route.ParseAccounts(f.accounts); err != nil {
+		return c, usageErr("ROOTWATCH_ACCOUNTS: %v", err)
+	}
+	return c, nil
 }
 
 func (f *notifyFlags) loadRoutes() (*route.Config, error) {
@@ -219,7 +244,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	if err != nil {
 		return err
 	}
-	routes, err := f.notify.loadRoutes()
+	ncfg, err := f.notify.dispatcherConfig()
 	if err != nil {
 		return err
 	}
@@ -230,16 +255,14 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 			return usageErr("ROOTWATCH_DEDUPE_TABLE: %v", err)
 		}
 	}
-	disp, err := notify.NewDispatcher(notify.Config{
-		Sinks:       sinks,
-		Routes:      routes,
-		Rules:       ruleNames,
-		Ledger:      ledger,
-		LedgerTTL:   f.dedupeTTL,
-		GroupWindow: f.groupWindow,
-		Logger:      log.Named("notify"),
-		Registerer:  reg,
-	})
+	ncfg.Sinks = sinks
+	ncfg.Rules = ruleNames
+	ncfg.Ledger = ledger
+	ncfg.LedgerTTL = f.dedupeTTL
+	ncfg.GroupWindow = f.groupWindow
+	ncfg.Logger = log.Named("notify")
+	ncfg.Registerer = reg
+	disp, err := notify.NewDispatcher(ncfg)
 	if err != nil {
 		return usageErr("alerting configuration: %v", err)
 	}
@@ -360,11 +383,13 @@ sink is configured or a setting is malformed.`,
 			if len(sinks) == 0 {
 				return usageErr("no sink configured: set SLACK_BOT_TOKEN and SLACK_CHANNEL, SLACK_WEBHOOK_URL, or PAGERDUTY_ROUTING_KEY")
 			}
-			routes, err := nf.loadRoutes()
+			ncfg, err := nf.dispatcherConfig()
 			if err != nil {
 				return err
 			}
-			disp, err := notify.NewDispatcher(notify.Config{Sinks: sinks, Routes: routes, Logger: log.Named("notify")})
+			ncfg.Sinks = sinks
+			ncfg.Logger = log.Named("notify")
+			disp, err := notify.NewDispatcher(ncfg)
 			if err != nil {
 				return usageErr("alerting configuration: %v", err)
 			}
