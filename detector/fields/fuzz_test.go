@@ -3,6 +3,7 @@ package fields
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"sort"
 	"testing"
@@ -94,7 +95,7 @@ func checkAgainstStdlib(t *testing.T, paths [][]string, rec []byte) {
 	}
 	if err != nil {
 		var se *SyntaxError
-		if !asSyntaxError(err, &se) || se.Offset < 0 || se.Offset > int64(len(rec)) {
+		if !errors.As(err, &se) || se.Offset < 0 || se.Offset > int64(len(rec)) {
 			t.Fatalf("Extract(%q): error %v is not a SyntaxError with an offset inside the input", rec, err)
 		}
 		return

@@ -1,5 +1,0 @@
-package fields
-
-import "errors"
-
-func asSyntaxError(err error, target **SyntaxError) bool { return errors.As(err, target) }
