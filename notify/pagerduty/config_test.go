@@ -79,22 +79,6 @@ func TestConfigPrintsNoSecret(t *testing.T) {
 	}
 }
 
-func TestConsoleEventURL(t *testing.T) {
-	const id = "3d4c5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
-	tests := []struct{ base, region, id, want string }{
-		{"", "us-east-1", id, "https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events/" + id},
-		{"https://console.amazonaws-us-gov.com", "us-gov-west-1", id, "https://console.amazonaws-us-gov.com/cloudtrailv2/home?region=us-gov-west-1#/events/" + id},
-		{"", "evil.example/x", id, ""},
-		{"", "us-east-1", id + "?x=1", ""},
-		{"", "us-east-1", "", ""},
-	}
-	for _, tt := range tests {
-		if got := consoleEventURL(tt.base, tt.region, tt.id); got != tt.want {
-			t.Errorf("consoleEventURL(%q, %q, %q) = %q, want %q", tt.base, tt.region, tt.id, got, tt.want)
-		}
-	}
-}
-
 func TestClean(t *testing.T) {
 	tests := []struct {
 		in   string

@@ -182,7 +182,7 @@ type link struct {
 // event builds the Events API trigger for a, within MaxEventBytes.
 func (s *Sink) event(a *notify.Alert) (*pagerduty.V2Event, error) {
 	d := &a.Detection
-	console := consoleEventURL(s.cfg.ConsoleURL, d.Region, d.EventID)
+	console := notify.ConsoleEventURL(s.cfg.ConsoleURL, d.Region, d.EventID)
 
 	sev := severity(d.Level)
 	if a.Test {

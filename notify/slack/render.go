@@ -27,7 +27,7 @@ type Message struct {
 
 // renderer turns alerts into messages.
 type renderer struct {
-	// consoleBase overrides the AWS console base URL (see ConsoleEventURL).
+	// consoleBase overrides the AWS console base URL (see notify.ConsoleEventURL).
 	consoleBase string
 	// now is the clock "N minutes ago" is measured against.
 	now func() time.Time
@@ -94,7 +94,7 @@ func (r *renderer) Render(a *notify.Alert) Message {
 		slack.NewSectionBlock(field("User agent", code(d.UserAgent)), nil, nil),
 	)
 
-	if link := ConsoleEventURL(r.consoleBase, d.Region, d.EventID); link != "" {
+	if link := notify.ConsoleEventURL(r.consoleBase, d.Region, d.EventID); link != "" {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(
 			"🔎 <"+link+"|Open this event in the CloudTrail console ("+d.Region+")>"), nil, nil))
 	} else if !a.Test {
@@ -135,7 +135,7 @@ func (r *renderer) RenderFollowUp(a *notify.Alert) Message {
 	line := fmt.Sprintf("↳ %s *%s* (event %d of this root session in %s): %s from %s, %s · Event ID %s",
 		st.Emoji, escapeText(sanitize(d.Title)), seq+1, code(d.AccountID),
 		code(d.EventSource+":"+d.EventName), code(d.SourceIP), r.when(d.EventTime), code(d.EventID))
-	if link := ConsoleEventURL(r.consoleBase, d.Region, d.EventID); link != "" {
+	if link := notify.ConsoleEventURL(r.consoleBase, d.Region, d.EventID); link != "" {
 		line += " · <" + link + "|CloudTrail>"
 	}
 	if a.Test {
