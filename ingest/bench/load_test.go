@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,8 +19,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -85,6 +90,23 @@ func object(t *testing.T, i int, root, benign string) []byte {
 	return buf.Bytes()
 }
 
+// inProcessS3 returns an S3 client on a gofakes3 server in this process.
+func inProcessS3(t *testing.T) *s3.Client {
+	t.Helper()
+	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	t.Cleanup(srv.Close)
+	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(srv.URL)
+		o.UsePathStyle = true
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+}
+
 // cpuTime returns the user+system CPU time this process used so far.
 func cpuTime(t *testing.T) time.Duration {
 	t.Helper()
@@ -121,6 +143,12 @@ func TestLoad(t *testing.T) {
 	workers := envInt(t, "ROOTWATCH_LOAD_WORKERS", 8)
 	srv := moto.Require(t)
 	sqsc, s3c := srv.SQS(t), srv.S3(t)
+	s3Backend := "moto"
+	if os.Getenv("ROOTWATCH_LOAD_S3") == "inprocess" {
+		// gofakes3 in this process: isolates the cost of moto's S3.
+		s3Backend = "gofakes3 in process"
+		s3c = inProcessS3(t)
+	}
 	ctx := context.Background()
 
 	bucket := moto.Name("load")
@@ -261,6 +289,7 @@ func TestLoad(t *testing.T) {
 		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))]
 	}
 	n := int64(len(doneAt))
+	t.Logf("S3: %s; SQS: moto", s3Backend)
 	t.Logf("sent %d messages in %s (target %d/s, %d workers); handled %d (not acked %d) in %s",
 		sent, sendDone.Round(time.Millisecond), rate, workers, n, notAcked.Load(), elapsed.Round(time.Millisecond))
 	t.Logf("throughput: %.1f objects/s, %.0f records/s, %.1f MB/s compressed; detections %d",
