@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -73,6 +75,7 @@ func object(t *testing.T, i int, root, benign string) []byte {
 	zw := gzip.NewWriter(&buf)
 	zw.Write([]byte(`{"Records":[`))
 	now := time.Now().UTC().Format(time.RFC3339)
+	rng := rand.NewChaCha8([32]byte{byte(i), byte(i >> 8)})
 	for r := range recordsPerObject {
 		if r > 0 {
 			zw.Write([]byte{','})
@@ -81,7 +84,12 @@ func object(t *testing.T, i int, root, benign string) []byte {
 		if r == (i*7)%recordsPerObject {
 			tmpl = root
 		}
-		zw.Write([]byte(strings.NewReplacer("EVENT_ID", fmt.Sprintf("load-%d-%d", i, r), "EVENT_TIME", now).Replace(tmpl)))
+		// Random request ids, as real records carry (with session tokens
+		// and x-amz-id-2), keep the compression ratio realistic.
+		var noise [48]byte
+		rng.Read(noise[:])
+		zw.Write([]byte(strings.NewReplacer("EVENT_ID", fmt.Sprintf("load-%d-%d", i, r), "EVENT_TIME", now,
+			"REQ-", "REQ-"+hex.EncodeToString(noise[:])+"-").Replace(tmpl)))
 	}
 	zw.Write([]byte(`]}`))
 	if err := zw.Close(); err != nil {
