@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -452,5 +453,104 @@ func TestConsumerSaturatedReadyAndHandlerTimeout(t *testing.T) {
 	}
 	if err := sqs.Ready(time.Now().Add(time.Hour), time.Minute, c); err == nil {
 		t.Error("a stopped consumer that last polled an hour ago is ready")
+	}
+}
+
+// corruptingAPI replaces the receipt handles of the first deletes and/or
+// all visibility extensions with invalid ones, so that SQS (moto) answers
+// with per-entry Failed results and a nil error.
+type corruptingAPI struct {
+	sqs.API
+	badDeletes atomic.Int32 // delete calls still to corrupt
+	badExtends atomic.Bool
+}
+
+func (c *corruptingAPI) DeleteMessageBatch(ctx context.Context, in *awssqs.DeleteMessageBatchInput, o ...func(*awssqs.Options)) (*awssqs.DeleteMessageBatchOutput, error) {
+	if c.badDeletes.Add(-1) >= 0 {
+		for i := range in.Entries {
+			in.Entries[i].ReceiptHandle = aws.String("invalid-" + aws.ToString(in.Entries[i].ReceiptHandle))
+		}
+	}
+	return c.API.DeleteMessageBatch(ctx, in, o...)
+}
+
+func (c *corruptingAPI) ChangeMessageVisibilityBatch(ctx context.Context, in *awssqs.ChangeMessageVisibilityBatchInput, o ...func(*awssqs.Options)) (*awssqs.ChangeMessageVisibilityBatchOutput, error) {
+	if c.badExtends.Load() {
+		for i := range in.Entries {
+			in.Entries[i].ReceiptHandle = aws.String("invalid-" + aws.ToString(in.Entries[i].ReceiptHandle))
+		}
+	}
+	return c.API.ChangeMessageVisibilityBatch(ctx, in, o...)
+}
+
+// A delete that fails per entry (nil error, Failed set) is counted and the
+// message is not lost: it comes back and is deleted the second time.
+func TestConsumerFailedDeleteEntryRedelivers(t *testing.T) {
+	srv := moto.Require(t)
+	leakCheck(t)
+	client := srv.SQS(t)
+	q := moto.CreateQueue(t, client, "faildelete", nil)
+	id := q.Send(t, client, "delete me twice")
+	api := &corruptingAPI{API: client}
+	api.badDeletes.Store(1)
+	rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.Ack })
+	reg := prometheus.NewRegistry()
+	_, stop := start(t, api, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+		VisibilityTimeout: 2 * time.Second, Metrics: sqs.NewMetrics(reg)})
+	rec.waitFor(t, "second delivery", func(ms []sqs.Message) bool { return len(ms) == 2 })
+	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.snapshot(); got[0].ID != id || got[1].ID != id {
+		t.Errorf("deliveries %v, want %s twice", got, id)
+	}
+	if v := metricSum(t, reg, "rootwatch_sqs_errors_total"); v != 1 {
+		t.Errorf("sqs_errors_total = %v, want 1 (the failed delete entry)", v)
+	}
+	if v := metricSum(t, reg, "rootwatch_messages_deleted_total"); v != 1 {
+		t.Errorf("messages_deleted_total = %v, want 1", v)
+	}
+}
+
+// When extensions fail per entry the message is redelivered while its
+// handler still runs: the Consumer does not start a second handler, and
+// the running one deletes the message with the newest receipt handle.
+func TestConsumerRedeliveryWhileInFlightUsesNewestHandle(t *testing.T) {
+	srv := moto.Require(t)
+	leakCheck(t)
+	client := srv.SQS(t)
+	q := moto.CreateQueue(t, client, "newest", nil)
+	q.Send(t, client, "slow, and its heartbeat fails")
+	api := &corruptingAPI{API: client}
+	api.badExtends.Store(true)
+	release := make(chan struct{})
+	rec := newRecorder(func(ctx context.Context, _ sqs.Message, _ int) sqs.Outcome {
+		select {
+		case <-release:
+			return sqs.Ack
+		case <-ctx.Done():
+			return sqs.Retry
+		}
+	})
+	reg := prometheus.NewRegistry()
+	c, stop := start(t, api, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+		VisibilityTimeout: 2 * time.Second, Metrics: sqs.NewMetrics(reg)})
+	rec.waitFor(t, "first delivery", func(ms []sqs.Message) bool { return len(ms) == 1 })
+	// The visibility lapses and the same consumer receives the message again.
+	waitMetric(t, reg, "rootwatch_messages_received_total", 2)
+	close(release)
+	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.snapshot(); len(got) != 1 {
+		t.Errorf("handler ran %d times, want once", len(got))
+	}
+	if v := metricSum(t, reg, "rootwatch_sqs_errors_total"); v < 1 {
+		t.Errorf("sqs_errors_total = %v, want the failed extensions counted", v)
+	}
+	if c.InFlight() != 0 {
+		t.Errorf("InFlight = %d", c.InFlight())
 	}
 }
