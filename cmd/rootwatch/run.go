@@ -225,14 +225,6 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		ruleNames = append(ruleNames, r.Name)
 	}
 
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return usageErr("AWS configuration: %v", err)
-	}
-	if awsCfg.Region == "" {
-		return usageErr("AWS region is not set: set AWS_REGION (or AWS_DEFAULT_REGION)")
-	}
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -248,6 +240,15 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	if err != nil {
 		return err
 	}
+	// Every setting is checked above; only now talk to the AWS SDK.
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return usageErr("AWS configuration: %v", err)
+	}
+	if awsCfg.Region == "" {
+		return usageErr("AWS region is not set: set AWS_REGION (or AWS_DEFAULT_REGION)")
+	}
+
 	var ledger dedupe.Ledger
 	if f.dedupeTable != "" {
 		ledger, err = dedupe.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), f.dedupeTable)
