@@ -267,10 +267,12 @@ func (c *Consumer) LastReceive() time.Time {
 func (c *Consumer) Ready(now time.Time, maxAge time.Duration) error {
 	last := c.LastReceive()
 	switch {
-	case last.IsZero():
-		return fmt.Errorf("queue %s has not been polled successfully yet", c.queueName)
+	case c.lastFailed.Load() && last.IsZero():
+		return fmt.Errorf("queue %s: polling fails, and never succeeded", c.queueName)
 	case c.lastFailed.Load():
 		return fmt.Errorf("queue %s: polling fails (last success %s ago)", c.queueName, now.Sub(last).Truncate(time.Second))
+	case last.IsZero():
+		return fmt.Errorf("queue %s has not been polled successfully yet", c.queueName)
 	case c.saturated.Load():
 		return nil
 	case now.Sub(last) > maxAge:
@@ -384,12 +386,12 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, handlers *sync.Wait
 			backoff = 0
 			continue
 		}
-		if ctx.Err() != nil {
-			return nil
-		}
 		if qe := (*types.QueueDoesNotExist)(nil); errors.As(err, &qe) {
 			c.log.Error("queue does not exist", zap.Error(err))
 			return fmt.Errorf("sqs consumer %s: %w", c.cfg.QueueURL, err)
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 		backoff = min(max(2*backoff, time.Second), 30*time.Second)
 		c.log.Warn("receive failed; backing off", zap.Error(err), zap.Duration("backoff", backoff))

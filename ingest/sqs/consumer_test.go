@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -552,5 +553,53 @@ func TestConsumerRedeliveryWhileInFlightUsesNewestHandle(t *testing.T) {
 	}
 	if c.InFlight() != 0 {
 		t.Errorf("InFlight = %d", c.InFlight())
+	}
+}
+
+// RunAll runs one Consumer per queue: a missing queue fails its Consumer
+// (and RunAll's result) without stopping the others.
+func TestRunAllKeepsHealthyQueues(t *testing.T) {
+	srv := moto.Require(t)
+	leakCheck(t)
+	client := srv.SQS(t)
+	good := moto.CreateQueue(t, client, "good", nil)
+	rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.Ack })
+	log := zaptest.NewLogger(t)
+	mk := func(url string) *sqs.Consumer {
+		c, err := sqs.New(client, sqs.Config{QueueURL: url, Handler: rec.handle, WaitTime: time.Second, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	healthy, missing := mk(good.URL), mk(srv.Endpoint+"/123456789012/"+moto.Name("absent"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- sqs.RunAll(ctx, healthy, missing) }()
+	id := good.Send(t, client, "still consumed")
+	rec.waitFor(t, "message on the healthy queue", func(ms []sqs.Message) bool { return len(ms) == 1 })
+	if err := sqs.Ready(time.Now(), time.Minute, healthy); err != nil {
+		t.Errorf("healthy consumer not ready: %v", err)
+	}
+	// Wait until the missing queue's consumer has failed its receive.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := sqs.Ready(time.Now(), time.Minute, healthy, missing)
+		if err != nil && strings.Contains(err.Error(), "polling fails") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Ready = %v, want the missing queue's polling failure", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	err := <-done
+	if err == nil || !strings.Contains(err.Error(), "absent") {
+		t.Errorf("RunAll = %v, want the missing queue's error", err)
+	}
+	if got := rec.snapshot(); got[0].ID != id {
+		t.Errorf("handled %s, want %s", got[0].ID, id)
 	}
 }
