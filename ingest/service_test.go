@@ -23,12 +23,12 @@ import (
 
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
-	"github.com/rootwatch/rootwatch/ingest/internal/moto"
+	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/ingest/sqs"
 )
 
-func TestMain(m *testing.M) { os.Exit(moto.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
 
 // service is the consumer and pipeline as `rootwatch run` wires them, on
 // moto, with a recording Deliverer.
@@ -45,7 +45,7 @@ type serviceOptions struct {
 	wrapOpener func(ingest.Opener) ingest.Opener // optional
 }
 
-func startService(t *testing.T, srv *moto.Server, queueURL string, o serviceOptions) *service {
+func startService(t *testing.T, srv *mototest.Server, queueURL string, o serviceOptions) *service {
 	t.Helper()
 	if o.visibility == 0 {
 		o.visibility = 30 * time.Second
@@ -85,7 +85,7 @@ func startService(t *testing.T, srv *moto.Server, queueURL string, o serviceOpti
 
 // waitQueue polls the queue until pred holds on its counts (generous
 // deadline).
-func waitQueue(t *testing.T, c *awssqs.Client, q *moto.Queue, what string, pred func(visible, inFlight int) bool) {
+func waitQueue(t *testing.T, c *awssqs.Client, q *mototest.Queue, what string, pred func(visible, inFlight int) bool) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -104,7 +104,7 @@ func empty(v, f int) bool { return v == 0 && f == 0 }
 
 // notifyQueue makes S3 send ObjectCreated notifications of bucket to q, as
 // a real trail bucket does.
-func notifyQueue(t *testing.T, c *s3.Client, bucket string, q *moto.Queue) {
+func notifyQueue(t *testing.T, c *s3.Client, bucket string, q *mototest.Queue) {
 	t.Helper()
 	_, err := c.PutBucketNotificationConfiguration(context.Background(), &s3.PutBucketNotificationConfigurationInput{
 		Bucket: aws.String(bucket),
@@ -133,10 +133,10 @@ func countKeys(keys []string) map[string]int {
 // event included): URL-encoded key with spaces, an org-trail key, and
 // digest and Insights objects that are skipped.
 func TestServiceBucketNotifications(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	sqsc, s3c := srv.SQS(t), srv.S3(t)
-	q := moto.CreateQueue(t, sqsc, "notify", nil)
-	bucket := moto.Name("trail")
+	q := mototest.CreateQueue(t, sqsc, "notify", nil)
+	bucket := mototest.Name("trail")
 	createBucket(t, s3c, bucket)
 	notifyQueue(t, s3c, bucket, q)
 	s := startService(t, srv, q.URL, serviceOptions{})
@@ -184,10 +184,10 @@ func waitMetric(t *testing.T, reg *prometheus.Registry, name string, want float6
 // Each body format sent to the queue as SNS, CloudTrail and EventBridge
 // deliver it.
 func TestServiceBodyFormats(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	sqsc, s3c := srv.SQS(t), srv.S3(t)
-	q := moto.CreateQueue(t, sqsc, "formats", nil)
-	bucket := moto.Name("formats")
+	q := mototest.CreateQueue(t, sqsc, "formats", nil)
+	bucket := mototest.Name("formats")
 	createBucket(t, s3c, bucket)
 	objA, idsA := logObject(t, "fmt-a", 100, 0)
 	objB, idsB := logObject(t, "fmt-b", 100, 50)
@@ -229,10 +229,10 @@ func TestServiceBodyFormats(t *testing.T) {
 // neither message is deleted, and both reach the dead-letter queue through
 // the redrive policy. An unknown body too.
 func TestServiceFailuresReachDeadLetterQueue(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	sqsc, s3c := srv.SQS(t), srv.S3(t)
-	q := moto.CreateQueueWithDLQ(t, sqsc, "fail", 2)
-	bucket := moto.Name("fail")
+	q := mototest.CreateQueueWithDLQ(t, sqsc, "fail", 2)
+	bucket := mototest.Name("fail")
 	createBucket(t, s3c, bucket)
 	big, ids := logObject(t, "corrupt", 4000, 0, 1)
 	corruptKey := keyPlain + "-corrupt.json.gz"
@@ -359,10 +359,10 @@ func (s *stallingReader) Close() error { return s.rc.Close() }
 // message comes back after its visibility timeout and the detection
 // arrives from the next consumer.
 func TestServiceRedeliveryAfterCrash(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	sqsc, s3c := srv.SQS(t), srv.S3(t)
-	q := moto.CreateQueue(t, sqsc, "crash", nil)
-	bucket := moto.Name("crash")
+	q := mototest.CreateQueue(t, sqsc, "crash", nil)
+	bucket := mototest.Name("crash")
 	createBucket(t, s3c, bucket)
 	obj, ids := logObject(t, "crash", 100, 70)
 	putObject(t, s3c, bucket, keyPlain, obj)
@@ -399,10 +399,10 @@ func TestServiceRedeliveryAfterCrash(t *testing.T) {
 // Shutdown with a message in the middle of its object: the consumer stops
 // receiving, lets the object finish, delivers and deletes.
 func TestServiceGracefulShutdownFinishesInFlight(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	sqsc, s3c := srv.SQS(t), srv.S3(t)
-	q := moto.CreateQueue(t, sqsc, "graceful", nil)
-	bucket := moto.Name("graceful")
+	q := mototest.CreateQueue(t, sqsc, "graceful", nil)
+	bucket := mototest.Name("graceful")
 	createBucket(t, s3c, bucket)
 	obj, ids := logObject(t, "graceful", 100, 99)
 	putObject(t, s3c, bucket, keyPlain, obj)
@@ -434,10 +434,10 @@ func TestServiceGracefulShutdownFinishesInFlight(t *testing.T) {
 // exactly the expected detections come out, each once, and the queue ends
 // empty.
 func TestServiceAccounting(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	sqsc, s3c := srv.SQS(t), srv.S3(t)
-	q := moto.CreateQueue(t, sqsc, "accounting", nil)
-	bucket := moto.Name("accounting")
+	q := mototest.CreateQueue(t, sqsc, "accounting", nil)
+	bucket := mototest.Name("accounting")
 	createBucket(t, s3c, bucket)
 	notifyQueue(t, s3c, bucket, q)
 	s := startService(t, srv, q.URL, serviceOptions{})

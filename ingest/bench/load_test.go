@@ -34,12 +34,12 @@ import (
 	"github.com/rootwatch/rootwatch/detector/engine"
 	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/ingest"
-	"github.com/rootwatch/rootwatch/ingest/internal/moto"
+	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/ingest/sqs"
 )
 
-func TestMain(m *testing.M) { os.Exit(moto.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
 
 const (
 	recordsPerObject = 100
@@ -149,7 +149,7 @@ func TestLoad(t *testing.T) {
 	}
 	rate := envInt(t, "ROOTWATCH_LOAD_RATE", 50)
 	workers := envInt(t, "ROOTWATCH_LOAD_WORKERS", 8)
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	sqsc, s3c := srv.SQS(t), srv.S3(t)
 	s3Backend := "moto"
 	if os.Getenv("ROOTWATCH_LOAD_S3") == "inprocess" {
@@ -159,7 +159,7 @@ func TestLoad(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	bucket := moto.Name("load")
+	bucket := mototest.Name("load")
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q := moto.CreateQueue(t, sqsc, "load", nil)
+	q := mototest.CreateQueue(t, sqsc, "load", nil)
 
 	rs, err := rules.Builtin()
 	if err != nil {

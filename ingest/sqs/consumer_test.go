@@ -16,11 +16,11 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/rootwatch/rootwatch/ingest/internal/moto"
+	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/sqs"
 )
 
-func TestMain(m *testing.M) { os.Exit(moto.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
 
 // leakCheck verifies at the end of the test that the test started no
 // goroutine that is still running (idle HTTP keep-alive connections of the
@@ -91,7 +91,7 @@ func (r *recorder) snapshot() []sqs.Message {
 }
 
 // waitQueue polls the queue's counts until pred holds (generous deadline).
-func waitQueue(t *testing.T, c *awssqs.Client, q *moto.Queue, what string, pred func(visible, inFlight int) bool) {
+func waitQueue(t *testing.T, c *awssqs.Client, q *mototest.Queue, what string, pred func(visible, inFlight int) bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -131,10 +131,10 @@ func start(t *testing.T, api sqs.API, cfg sqs.Config) (c *sqs.Consumer, stop fun
 }
 
 func TestConsumerAcksAndDeletes(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	leakCheck(t)
 	client := srv.SQS(t)
-	q := moto.CreateQueue(t, client, "ack", nil)
+	q := mototest.CreateQueue(t, client, "ack", nil)
 	const n = 25
 	sent := map[string]string{}
 	for i := range n {
@@ -201,10 +201,10 @@ func metricSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // A message handled for longer than the visibility timeout must stay
 // invisible: a second consumer on the same queue never sees it.
 func TestConsumerHeartbeatKeepsSlowMessageInvisible(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	leakCheck(t)
 	client := srv.SQS(t)
-	q := moto.CreateQueue(t, client, "heartbeat", nil)
+	q := mototest.CreateQueue(t, client, "heartbeat", nil)
 	id := q.Send(t, client, "slow")
 
 	release := make(chan struct{})
@@ -257,10 +257,10 @@ func waitMetric(t *testing.T, reg *prometheus.Registry, name string, want float6
 // Retry makes the message visible again after a backoff, with a higher
 // receive count; the next Ack deletes it.
 func TestConsumerRetryReleasesWithBackoff(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	leakCheck(t)
 	client := srv.SQS(t)
-	q := moto.CreateQueue(t, client, "retry", nil)
+	q := mototest.CreateQueue(t, client, "retry", nil)
 	id := q.Send(t, client, "flaky")
 	rec := newRecorder(func(_ context.Context, _ sqs.Message, n int) sqs.Outcome {
 		if n < 3 {
@@ -288,10 +288,10 @@ func TestConsumerRetryReleasesWithBackoff(t *testing.T) {
 
 // Leave never deletes: the redrive policy moves the message to the DLQ.
 func TestConsumerLeaveReachesDeadLetterQueue(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	leakCheck(t)
 	client := srv.SQS(t)
-	q := moto.CreateQueueWithDLQ(t, client, "leave", 2)
+	q := mototest.CreateQueueWithDLQ(t, client, "leave", 2)
 	id := q.Send(t, client, "poison")
 	rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.Leave })
 	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
@@ -315,10 +315,10 @@ func TestConsumerLeaveReachesDeadLetterQueue(t *testing.T) {
 // Shutdown with messages in flight: receiving stops, in-flight handlers
 // finish within the drain deadline and their acks are flushed.
 func TestConsumerGracefulShutdownDrains(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	leakCheck(t)
 	client := srv.SQS(t)
-	q := moto.CreateQueue(t, client, "drain", nil)
+	q := mototest.CreateQueue(t, client, "drain", nil)
 	for i := range 3 {
 		q.Send(t, client, "in flight "+strconv.Itoa(i))
 	}
@@ -363,10 +363,10 @@ func TestConsumerGracefulShutdownDrains(t *testing.T) {
 // Past the drain deadline the handlers are cancelled and their messages
 // released, never deleted.
 func TestConsumerShutdownDeadlineReleases(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	leakCheck(t)
 	client := srv.SQS(t)
-	q := moto.CreateQueue(t, client, "deadline", nil)
+	q := mototest.CreateQueue(t, client, "deadline", nil)
 	id := q.Send(t, client, "stuck")
 	rec := newRecorder(func(ctx context.Context, _ sqs.Message, n int) sqs.Outcome {
 		if n > 1 {
@@ -397,10 +397,10 @@ func TestConsumerShutdownDeadlineReleases(t *testing.T) {
 
 // A queue that does not exist stops Run with an error.
 func TestConsumerMissingQueue(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	leakCheck(t)
 	client := srv.SQS(t)
-	c, err := sqs.New(client, sqs.Config{QueueURL: srv.Endpoint + "/123456789012/" + moto.Name("missing"),
+	c, err := sqs.New(client, sqs.Config{QueueURL: srv.Endpoint + "/123456789012/" + mototest.Name("missing"),
 		Handler: func(context.Context, sqs.Message) sqs.Outcome { return sqs.Ack }, WaitTime: time.Second,
 		Logger: zaptest.NewLogger(t)})
 	if err != nil {
@@ -418,10 +418,10 @@ func TestConsumerMissingQueue(t *testing.T) {
 // polling; HandlerTimeout then cancels the stalled handler, whose message
 // is released and handled again.
 func TestConsumerSaturatedReadyAndHandlerTimeout(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	leakCheck(t)
 	client := srv.SQS(t)
-	q := moto.CreateQueue(t, client, "saturated", nil)
+	q := mototest.CreateQueue(t, client, "saturated", nil)
 	id := q.Send(t, client, "stalls")
 	proceed := make(chan struct{})
 	rec := newRecorder(func(ctx context.Context, _ sqs.Message, n int) sqs.Outcome {
@@ -487,10 +487,10 @@ func (c *corruptingAPI) ChangeMessageVisibilityBatch(ctx context.Context, in *aw
 // A delete that fails per entry (nil error, Failed set) is counted and the
 // message is not lost: it comes back and is deleted the second time.
 func TestConsumerFailedDeleteEntryRedelivers(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	leakCheck(t)
 	client := srv.SQS(t)
-	q := moto.CreateQueue(t, client, "faildelete", nil)
+	q := mototest.CreateQueue(t, client, "faildelete", nil)
 	id := q.Send(t, client, "delete me twice")
 	api := &corruptingAPI{API: client}
 	api.badDeletes.Store(1)
@@ -518,10 +518,10 @@ func TestConsumerFailedDeleteEntryRedelivers(t *testing.T) {
 // handler still runs: the Consumer does not start a second handler, and
 // the running one deletes the message with the newest receipt handle.
 func TestConsumerRedeliveryWhileInFlightUsesNewestHandle(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	leakCheck(t)
 	client := srv.SQS(t)
-	q := moto.CreateQueue(t, client, "newest", nil)
+	q := mototest.CreateQueue(t, client, "newest", nil)
 	q.Send(t, client, "slow, and its heartbeat fails")
 	api := &corruptingAPI{API: client}
 	api.badExtends.Store(true)
@@ -559,10 +559,10 @@ func TestConsumerRedeliveryWhileInFlightUsesNewestHandle(t *testing.T) {
 // RunAll runs one Consumer per queue: a missing queue fails its Consumer
 // (and RunAll's result) without stopping the others.
 func TestRunAllKeepsHealthyQueues(t *testing.T) {
-	srv := moto.Require(t)
+	srv := mototest.Require(t)
 	leakCheck(t)
 	client := srv.SQS(t)
-	good := moto.CreateQueue(t, client, "good", nil)
+	good := mototest.CreateQueue(t, client, "good", nil)
 	rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.Ack })
 	log := zaptest.NewLogger(t)
 	mk := func(url string) *sqs.Consumer {
@@ -572,7 +572,7 @@ func TestRunAllKeepsHealthyQueues(t *testing.T) {
 		}
 		return c
 	}
-	healthy, missing := mk(good.URL), mk(srv.Endpoint+"/123456789012/"+moto.Name("absent"))
+	healthy, missing := mk(good.URL), mk(srv.Endpoint+"/123456789012/"+mototest.Name("absent"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

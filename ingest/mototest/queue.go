@@ -1,4 +1,4 @@
-package moto
+package mototest
 
 import (
 	"context"

@@ -1,13 +1,16 @@
-// Package moto starts one moto_server (a local AWS emulator) per test
+// Package mototest starts one moto_server (a local AWS emulator) per test
 // binary and gives tests real aws-sdk-go-v2 clients pointed at it.
 //
 // Use it from TestMain:
 //
-//	func TestMain(m *testing.M) { os.Exit(moto.Main(m)) }
+//	func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
 //
-// and in each test `srv := moto.Require(t)`, which skips the test when
+// and in each test `srv := mototest.Require(t)`, which skips the test when
 // moto_server is not on PATH, or fails it when ROOTWATCH_REQUIRE_EMULATORS=1.
-package moto
+//
+// It is a helper for tests only (of ingest and of cmd/rootwatch); no
+// service code imports it.
+package mototest
 
 import (
 	"context"
