@@ -372,7 +372,7 @@ func (p *Pipeline) classify(ctx context.Context, log *zap.Logger, err error) res
 			return result{sqs.Leave, reasonObjectPermanent}
 		}
 		return result{sqs.Retry, reasonObjectTransient}
-	case errors.As(err, &ctErr):
+	case errors.As(err, &ctErr) && isCorrupt(err):
 		// The bytes arrived but are not a valid CloudTrail object:
 		// corrupt or truncated gzip, invalid JSON, over the limits.
 		return result{sqs.Leave, reasonObjectPermanent}
@@ -380,6 +380,18 @@ func (p *Pipeline) classify(ctx context.Context, log *zap.Logger, err error) res
 		log.Debug("unclassified object error treated as transient", zap.Error(err))
 		return result{sqs.Retry, reasonObjectTransient}
 	}
+}
+
+// isCorrupt reports whether a decoder error says the object's bytes are
+// bad (retrying cannot help), as opposed to an I/O failure while reading
+// them, which is retried.
+func isCorrupt(err error) bool {
+	for _, e := range []error{cloudtrail.ErrGzip, cloudtrail.ErrTruncated, cloudtrail.ErrSyntax, cloudtrail.ErrRecordTooLarge, cloudtrail.ErrTooLarge} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // countingReader counts the bytes read through it.
