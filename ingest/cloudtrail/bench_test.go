@@ -18,7 +18,7 @@ import (
 // shared deterministic generator (../shared/tools/gen, about 8.5 MB
 // compressed, 81 MB of JSON), cached under the temp directory.
 const (
-	genDir     = "/work/shared/tools/gen"
+	genDir     = "../../../shared/tools/gen" // shared/ sits beside the project root
 	benchFile  = "rootwatch-cloudtrail-bench-50k-seed1.json.gz"
 	benchCount = 50000
 )
