@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/rootwatch/rootwatch/notify"
 )
 
 // Endpoints and defaults.
@@ -77,24 +78,9 @@ func (c Config) Validate() error {
 		if u.v == "" {
 			continue
 		}
-		if err := checkURL(u.v); err != nil {
+		if err := notify.CheckURL(u.v); err != nil {
 			return fmt.Errorf("pagerduty: %s: %w", u.name, err)
 		}
-	}
-	return nil
-}
-
-// checkURL accepts an absolute http(s) URL.
-func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return errors.New("not a valid URL")
-	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return errors.New("scheme must be https (or http for tests)")
-	}
-	if u.Host == "" {
-		return errors.New("no host")
 	}
 	return nil
 }

@@ -9,10 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/rootwatch/rootwatch/notify"
 )
@@ -82,7 +80,7 @@ func classify(ctx, callCtx context.Context, err error, rec *recorder) error {
 	rec.mu.Lock()
 	status, ra, body, terr := rec.status, rec.retryAfter, rec.body, rec.err
 	rec.mu.Unlock()
-	after := parseRetryAfter(ra)
+	after := notify.ParseRetryAfter(ra)
 
 	switch {
 	case status == http.StatusTooManyRequests:
@@ -109,24 +107,6 @@ func classify(ctx, callCtx context.Context, err error, rec *recorder) error {
 		return notify.Retryable(fmt.Errorf("pagerduty: request failed: timed out: %w", cause), 0)
 	}
 	return notify.Retryable(fmt.Errorf("pagerduty: request failed: %w", cause), 0)
-}
-
-// parseRetryAfter reads a Retry-After header in seconds or as an HTTP date;
-// 0 when absent or unreadable.
-func parseRetryAfter(h string) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(h, 10, 64); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // reason explains an Events API error body: its status, message and first

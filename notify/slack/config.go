@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/rootwatch/rootwatch/notify"
 )
 
 // Defaults for Config fields left zero.
@@ -109,35 +111,19 @@ func (c Config) Validate() error {
 		return errors.New("slack: bot token is set but the channel is empty")
 	}
 	if c.WebhookURL != "" {
-		if err := checkURL(c.WebhookURL); err != nil {
+		if err := notify.CheckURL(c.WebhookURL); err != nil {
 			return fmt.Errorf("slack: webhook URL: %w", err)
 		}
 	}
 	if c.APIURL != "" {
-		if err := checkURL(c.APIURL); err != nil {
+		if err := notify.CheckURL(c.APIURL); err != nil {
 			return fmt.Errorf("slack: API URL: %w", err)
 		}
 	}
 	if c.ConsoleURL != "" {
-		if err := checkURL(c.ConsoleURL); err != nil {
+		if err := notify.CheckURL(c.ConsoleURL); err != nil {
 			return fmt.Errorf("slack: console URL: %w", err)
 		}
-	}
-	return nil
-}
-
-// checkURL accepts an absolute http(s) URL. Its errors do not quote the
-// URL, which may be a secret.
-func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return errors.New("not a valid URL")
-	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return errors.New("scheme must be https (or http for tests)")
-	}
-	if u.Host == "" {
-		return errors.New("no host")
 	}
 	return nil
 }

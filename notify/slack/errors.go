@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,25 +63,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 func (r *recorder) result() (status int, retryAfter time.Duration, body string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status, parseRetryAfter(r.retryAfter), r.body
-}
-
-// parseRetryAfter reads a Retry-After header in seconds or as an HTTP date;
-// 0 when absent or unreadable.
-func parseRetryAfter(h string) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(h, 10, 64); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
+	return r.status, notify.ParseRetryAfter(r.retryAfter), r.body
 }
 
 // retryableAPIErrors are ok:false codes that may clear up by themselves.
