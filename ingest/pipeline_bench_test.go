@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/rootwatch/rootwatch/ingest"
+	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/ingest/sqs"
 )
@@ -15,7 +16,7 @@ import (
 //
 //	go test -run '^$' -bench PipelineHandle -benchtime 2s ./ingest
 func BenchmarkPipelineHandle(b *testing.B) {
-	client := fakeS3(b)
+	client := mototest.FakeS3(b)
 	createBucket(b, client, "bench")
 	obj, _ := logObject(b, "bench", 100, 42)
 	putObject(b, client, "bench", keyPlain, obj)

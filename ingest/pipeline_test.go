@@ -2,42 +2,19 @@ package ingest_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/rootwatch/rootwatch/ingest"
+	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/ingest/sqs"
 )
-
-// fakeS3 returns an S3 client on an in-process gofakes3 server.
-func fakeS3(t testing.TB) *s3.Client {
-	t.Helper()
-	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(srv.Close)
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
-		o.BaseEndpoint = aws.String(srv.URL)
-		o.UsePathStyle = true
-		o.DisableLogOutputChecksumValidationSkipped = true
-	})
-}
 
 // truncate returns the first frac of b.
 func truncate(b []byte, frac float64) []byte { return b[:int(float64(len(b))*frac)] }
@@ -101,7 +78,7 @@ func TestPipelineHandle(t *testing.T) {
 		{name: "inline delivery failure retried", body: "eventbridge_cloudtrail.json", failDeliver: 1,
 			want: sqs.Retry, wantFailed: "delivery"},
 	}
-	client := fakeS3(t)
+	client := mototest.FakeS3(t)
 	createBucket(t, client, bucket)
 	for k, v := range objects {
 		putObject(t, client, bucket, k, v)
@@ -164,7 +141,7 @@ func seq(n int) []int {
 // skipped classes, detections by rule and the event lag.
 func TestPipelineMetrics(t *testing.T) {
 	const bucket = "metrics"
-	client := fakeS3(t)
+	client := mototest.FakeS3(t)
 	createBucket(t, client, bucket)
 	obj, ids := logObject(t, "m", 100, 3, 4)
 	putObject(t, client, bucket, keyPlain, obj)
@@ -209,7 +186,7 @@ func TestPipelineMetrics(t *testing.T) {
 
 // A cancelled context (shutdown) makes the message a Retry, not a Leave.
 func TestPipelineCancelledIsRetried(t *testing.T) {
-	client := fakeS3(t)
+	client := mototest.FakeS3(t)
 	createBucket(t, client, "cancel")
 	obj, _ := logObject(t, "c", 10, 1)
 	putObject(t, client, "cancel", keyPlain, obj)
@@ -228,7 +205,7 @@ func TestPipelineCancelledIsRetried(t *testing.T) {
 
 // An object over the Opener's size limit is permanent.
 func TestPipelineObjectTooLarge(t *testing.T) {
-	client := fakeS3(t)
+	client := mototest.FakeS3(t)
 	createBucket(t, client, "large")
 	obj, _ := logObject(t, "l", 100, 1)
 	putObject(t, client, "large", keyPlain, obj)

@@ -83,23 +83,6 @@ func startService(t *testing.T, srv *mototest.Server, queueURL string, o service
 	return s
 }
 
-// waitQueue polls the queue until pred holds on its counts (generous
-// deadline).
-func waitQueue(t *testing.T, c *awssqs.Client, q *mototest.Queue, what string, pred func(visible, inFlight int) bool) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		v, f := q.Counts(t, c)
-		if pred(v, f) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (visible %d, in flight %d)", what, v, f)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 func empty(v, f int) bool { return v == 0 && f == 0 }
 
 // notifyQueue makes S3 send ObjectCreated notifications of bucket to q, as
@@ -151,7 +134,7 @@ func TestServiceBucketNotifications(t *testing.T) {
 	want := apiCalls(append(idsA, idsB...)...)
 	slices.Sort(want)
 	s.del.waitKeys(t, want)
-	waitQueue(t, sqsc, q, "queue empty", empty)
+	q.Wait(t, sqsc, "queue empty", empty)
 	waitMetric(t, s.reg, "rootwatch_messages_deleted_total", 5) // test event + 4 objects
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
@@ -215,7 +198,7 @@ func TestServiceBodyFormats(t *testing.T) {
 	}
 	slices.Sort(want)
 	s.del.waitKeys(t, want)
-	waitQueue(t, sqsc, q, "queue empty", empty)
+	q.Wait(t, sqsc, "queue empty", empty)
 	waitMetric(t, s.reg, "rootwatch_messages_deleted_total", float64(len(sends)))
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
@@ -244,8 +227,8 @@ func TestServiceFailuresReachDeadLetterQueue(t *testing.T) {
 	unknownID := q.Send(t, sqsc, body(t, "unknown.json", bucket, nil, nil))
 
 	s.del.waitKeys(t, apiCalls(ids...))
-	waitQueue(t, sqsc, q.DLQ, "3 messages in the DLQ", func(v, _ int) bool { return v == 3 })
-	waitQueue(t, sqsc, q, "main queue empty", empty)
+	q.DLQ.Wait(t, sqsc, "3 messages in the DLQ", func(v, _ int) bool { return v == 3 })
+	q.Wait(t, sqsc, "main queue empty", empty)
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +373,7 @@ func TestServiceRedeliveryAfterCrash(t *testing.T) {
 
 	second := startService(t, srv, q.URL, serviceOptions{})
 	second.del.waitKeys(t, apiCalls(ids...))
-	waitQueue(t, sqsc, q, "queue empty", empty)
+	q.Wait(t, sqsc, "queue empty", empty)
 	if err := second.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +474,7 @@ func TestServiceAccounting(t *testing.T) {
 	slices.Sort(want)
 
 	s.del.waitKeys(t, want)
-	waitQueue(t, sqsc, q, "queue empty", empty)
+	q.Wait(t, sqsc, "queue empty", empty)
 	waitMetric(t, s.reg, "rootwatch_messages_deleted_total", float64(n+objects+1)) // + s3:TestEvent
 	if err := s.stop(); err != nil {
 		t.Fatal(err)

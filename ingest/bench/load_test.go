@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,12 +20,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -98,23 +93,6 @@ func object(t *testing.T, i int, root, benign string) []byte {
 	return buf.Bytes()
 }
 
-// inProcessS3 returns an S3 client on a gofakes3 server in this process.
-func inProcessS3(t *testing.T) *s3.Client {
-	t.Helper()
-	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(srv.Close)
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
-		o.BaseEndpoint = aws.String(srv.URL)
-		o.UsePathStyle = true
-		o.DisableLogOutputChecksumValidationSkipped = true
-	})
-}
-
 // cpuTime returns the user+system CPU time this process used so far.
 func cpuTime(t *testing.T) time.Duration {
 	t.Helper()
@@ -155,7 +133,7 @@ func TestLoad(t *testing.T) {
 	if os.Getenv("ROOTWATCH_LOAD_S3") == "inprocess" {
 		// gofakes3 in this process: isolates the cost of moto's S3.
 		s3Backend = "gofakes3 in process"
-		s3c = inProcessS3(t)
+		s3c = mototest.FakeS3(t)
 	}
 	ctx := context.Background()
 

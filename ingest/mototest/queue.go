@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -76,4 +77,21 @@ func (q *Queue) Send(t testing.TB, c *sqs.Client, body string) string {
 		t.Fatalf("send message: %v", err)
 	}
 	return aws.ToString(out.MessageId)
+}
+
+// Wait polls the queue's counts until pred holds on them, failing the test
+// after a generous deadline (90 s: the machines running tests are shared).
+func (q *Queue) Wait(t testing.TB, c *sqs.Client, what string, pred func(visible, inFlight int) bool) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		v, f := q.Counts(t, c)
+		if pred(v, f) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s (visible %d, in flight %d)", what, v, f)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -90,22 +90,6 @@ func (r *recorder) snapshot() []sqs.Message {
 	return append([]sqs.Message(nil), r.calls...)
 }
 
-// waitQueue polls the queue's counts until pred holds (generous deadline).
-func waitQueue(t *testing.T, c *awssqs.Client, q *mototest.Queue, what string, pred func(visible, inFlight int) bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		v, f := q.Counts(t, c)
-		if pred(v, f) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (visible %d, in flight %d)", what, v, f)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // start runs a Consumer in the background; stop cancels it and returns
 // Run's error.
 func start(t *testing.T, api sqs.API, cfg sqs.Config) (c *sqs.Consumer, stop func() error) {
@@ -148,7 +132,7 @@ func TestConsumerAcksAndDeletes(t *testing.T) {
 		VisibilityTimeout: 30 * time.Second, Metrics: metrics})
 
 	rec.waitFor(t, "all messages handled", func(ms []sqs.Message) bool { return len(ms) >= n })
-	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	q.Wait(t, client, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -227,7 +211,7 @@ func TestConsumerHeartbeatKeepsSlowMessageInvisible(t *testing.T) {
 	// Hold the message for three visibility timeouts.
 	waitMetric(t, reg, "rootwatch_visibility_extensions_total", 4)
 	close(release)
-	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	q.Wait(t, client, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
 	if err := stopOther(); err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +255,7 @@ func TestConsumerRetryReleasesWithBackoff(t *testing.T) {
 	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
 		VisibilityTimeout: 30 * time.Second, RetryBase: time.Second, RetryMax: 2 * time.Second})
 	rec.waitFor(t, "third delivery", func(ms []sqs.Message) bool { return len(ms) >= 3 })
-	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	q.Wait(t, client, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +280,7 @@ func TestConsumerLeaveReachesDeadLetterQueue(t *testing.T) {
 	rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.Leave })
 	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
 		VisibilityTimeout: 2 * time.Second})
-	waitQueue(t, client, q.DLQ, "message in the DLQ", func(v, _ int) bool { return v == 1 })
+	q.DLQ.Wait(t, client, "message in the DLQ", func(v, _ int) bool { return v == 1 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +370,7 @@ func TestConsumerShutdownDeadlineReleases(t *testing.T) {
 	_, stop2 := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
 		VisibilityTimeout: 30 * time.Second})
 	rec.waitFor(t, "redelivery", func(ms []sqs.Message) bool { return len(ms) == 2 })
-	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	q.Wait(t, client, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
 	if err := stop2(); err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +429,7 @@ func TestConsumerSaturatedReadyAndHandlerTimeout(t *testing.T) {
 	}
 	close(proceed)
 	rec.waitFor(t, "redelivery after the handler timeout", func(ms []sqs.Message) bool { return len(ms) == 2 })
-	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	q.Wait(t, client, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +483,7 @@ func TestConsumerFailedDeleteEntryRedelivers(t *testing.T) {
 	_, stop := start(t, api, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
 		VisibilityTimeout: 2 * time.Second, Metrics: sqs.NewMetrics(reg)})
 	rec.waitFor(t, "second delivery", func(ms []sqs.Message) bool { return len(ms) == 2 })
-	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	q.Wait(t, client, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +525,7 @@ func TestConsumerRedeliveryWhileInFlightUsesNewestHandle(t *testing.T) {
 	// The visibility lapses and the same consumer receives the message again.
 	waitMetric(t, reg, "rootwatch_messages_received_total", 2)
 	close(release)
-	waitQueue(t, client, q, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
+	q.Wait(t, client, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
