@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/slack-go/slack/slacktest"
 
 	"github.com/rootwatch/rootwatch/ingest/mototest"
@@ -49,10 +50,24 @@ func (s *syncBuffer) String() string {
 // alertRecorder collects what the Slack and PagerDuty test servers received,
 // as "rule/event_id" keys.
 type alertRecorder struct {
-	mu    sync.Mutex
-	slack []string
-	pd    []string
-	raw   []string // every request body, to look for leaked secrets
+	mu     sync.Mutex
+	slack  []string
+	pd     []string // accepted PagerDuty events
+	pdDown bool     // answer 503 to every PagerDuty event
+	pdSeen int      // PagerDuty requests, accepted or not
+	raw    []string // every request body, to look for leaked secrets
+}
+
+func (r *alertRecorder) setPagerDutyDown(down bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pdDown = down
+}
+
+func (r *alertRecorder) pagerDutySeen() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pdSeen
 }
 
 func (r *alertRecorder) counts() (slack, pd int) {
@@ -113,8 +128,14 @@ func (r *alertRecorder) pagerDutyServer(t *testing.T) *httptest.Server {
 			return
 		}
 		r.mu.Lock()
-		r.pd = append(r.pd, fmt.Sprintf("%v/%v", ev.Payload.CustomDetails["rule"], ev.Payload.CustomDetails["event_id"]))
+		r.pdSeen++
 		r.raw = append(r.raw, string(body))
+		if r.pdDown {
+			r.mu.Unlock()
+			http.Error(w, `{"status":"error","message":"service unavailable"}`, http.StatusServiceUnavailable)
+			return
+		}
+		r.pd = append(r.pd, fmt.Sprintf("%v/%v", ev.Payload.CustomDetails["rule"], ev.Payload.CustomDetails["event_id"]))
 		r.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 		fmt.Fprint(w, `{"status":"success","message":"Event processed","dedup_key":"k"}`)
@@ -164,35 +185,50 @@ func s3EventBody(bucket, key string, size int) string {
 		bucket, bucket, url.QueryEscape(key), size)
 }
 
-// TestRunEndToEnd runs `rootwatch run` in process against moto (SQS, S3),
-// slacktest and a PagerDuty stand-in: root events in, exactly one Slack
-// message and one PagerDuty event per (rule, event) out, duplicates folded,
-// the queue empty, and a clean exit on cancellation (SIGTERM).
-func TestRunEndToEnd(t *testing.T) {
+const (
+	e2eKey        = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/111122223333_CloudTrail_us-east-1_20261120T0905Z_zeg8Psh4487Q7j58.json.gz"
+	e2eBotToken   = "xoxb-e2e-secret-token"
+	e2eRoutingKey = "e2e-secret-routing-key"
+)
+
+// service is `rootwatch run` running in process against moto (SQS, S3),
+// slacktest and a PagerDuty stand-in, with one sample object in the bucket.
+type service struct {
+	sqsc   *awssqs.Client
+	q      *mototest.Queue
+	bucket string
+	size   int
+	want   []string // rule/event_id expected from the object
+	rec    *alertRecorder
+	listen string
+	stdout *syncBuffer
+	stderr *syncBuffer
+	stop   context.CancelFunc
+	done   chan int
+}
+
+func startService(t *testing.T, rec *alertRecorder) *service {
 	srv := mototest.Require(t)
 	ctx := t.Context()
-	sqsc, s3c := srv.SQS(t), srv.S3(t)
-	q := mototest.CreateQueueWithDLQ(t, sqsc, "e2e", 5)
-	bucket := mototest.Name("trail")
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+	svc := &service{sqsc: srv.SQS(t), rec: rec, listen: freeAddr(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
+	s3c := srv.S3(t)
+	svc.q = mototest.CreateQueueWithDLQ(t, svc.sqsc, "e2e", 5)
+	svc.bucket = mototest.Name("trail")
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(svc.bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	const key = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/111122223333_CloudTrail_us-east-1_20261120T0905Z_zeg8Psh4487Q7j58.json.gz"
-	data, err := os.ReadFile(filepath.Join("../../testdata/sample", key))
+	data, err := os.ReadFile(filepath.Join("../../testdata/sample", e2eKey))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)}); err != nil {
+	svc.size = len(data)
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(svc.bucket), Key: aws.String(e2eKey), Body: bytes.NewReader(data)}); err != nil {
 		t.Fatal(err)
 	}
-	want := expectedFor(t, key)
-
-	rec := &alertRecorder{}
+	svc.want = expectedFor(t, e2eKey)
 	slackSrv := rec.slackServer(t)
 	pdSrv := rec.pagerDutyServer(t)
-	listen := freeAddr(t)
 
-	const botToken, routingKey = "xoxb-e2e-secret-token", "e2e-secret-routing-key"
 	for k, v := range map[string]string{
 		"AWS_ENDPOINT_URL_SQS": srv.Endpoint, "AWS_ENDPOINT_URL_S3": srv.Endpoint, "AWS_ENDPOINT_URL": srv.Endpoint,
 		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
@@ -201,17 +237,17 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	cfg := map[string]string{
-		"ROOTWATCH_QUEUE_URL":          q.URL,
+		"ROOTWATCH_QUEUE_URL":          svc.q.URL,
 		"ROOTWATCH_S3_PATH_STYLE":      "true",
-		"ROOTWATCH_LISTEN":             listen,
+		"ROOTWATCH_LISTEN":             svc.listen,
 		"ROOTWATCH_LOG_FORMAT":         "json",
 		"ROOTWATCH_VISIBILITY_TIMEOUT": "30s",
 		"ROOTWATCH_SHUTDOWN_TIMEOUT":   "10s",
 		"ROOTWATCH_ACCOUNTS":           "111122223333=prod-payments",
-		"SLACK_BOT_TOKEN":              botToken,
+		"SLACK_BOT_TOKEN":              e2eBotToken,
 		"SLACK_CHANNEL":                "C1",
 		"SLACK_API_URL":                slackSrv.GetAPIURL(),
-		"PAGERDUTY_ROUTING_KEY":        routingKey,
+		"PAGERDUTY_ROUTING_KEY":        e2eRoutingKey,
 		"PAGERDUTY_EVENTS_URL":         pdSrv.URL,
 	}
 	getenv := func(k string) string {
@@ -220,39 +256,86 @@ func TestRunEndToEnd(t *testing.T) {
 		}
 		return os.Getenv(k)
 	}
-
 	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(runCtx, []string{"run"}, getenv, strings.NewReader(""), &stdout, &stderr) }()
+	svc.stop = stop
+	t.Cleanup(stop)
+	go func() {
+		svc.done <- run(runCtx, []string{"run"}, getenv, strings.NewReader(""), svc.stdout, svc.stderr)
+	}()
+	return svc
+}
 
-	// The object is announced twice (S3 retries notifications; a second
-	// trail can write the same events), plus an s3:TestEvent.
-	q.Send(t, sqsc, s3EventBody(bucket, key, len(data)))
-	q.Send(t, sqsc, s3EventBody(bucket, key, len(data)))
-	q.Send(t, sqsc, `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-20T09:00:00.000Z","Bucket":"`+bucket+`","RequestId":"X","HostId":"Y"}`)
+// notify sends the S3 event notification of the sample object.
+func (svc *service) notify(t *testing.T) {
+	svc.q.Send(t, svc.sqsc, s3EventBody(svc.bucket, e2eKey, svc.size))
+}
 
-	// Every level posts to Slack; critical and high (all of this object's) page.
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		s, p := rec.counts()
-		vis, inflight := q.Counts(t, sqsc)
-		if s >= len(want) && p >= len(want) && vis == 0 && inflight == 0 {
-			break
-		}
+// waitFor polls cond until it holds, failing after a generous deadline or
+// if the service exits.
+func (svc *service) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(120 * time.Second)
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out: slack %d/%d, pagerduty %d/%d, queue visible %d in flight %d\nstderr:\n%s", s, len(want), p, len(want), vis, inflight, stderr.String())
+			s, p := svc.rec.counts()
+			vis, inflight := svc.q.Counts(t, svc.sqsc)
+			t.Fatalf("timed out waiting for %s: slack %d, pagerduty %d/%d seen, queue visible %d in flight %d\nstderr:\n%s",
+				what, s, p, svc.rec.pagerDutySeen(), vis, inflight, svc.stderr.String())
 		}
 		select {
-		case code := <-done:
-			t.Fatalf("rootwatch run exited early with %d:\n%s", code, stderr.String())
+		case code := <-svc.done:
+			t.Fatalf("rootwatch run exited early with %d:\n%s", code, svc.stderr.String())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
 
-	// Readiness and metrics while running.
-	resp, err := http.Get("http://" + listen + "/readyz")
+func (svc *service) queueEmpty(t *testing.T) bool {
+	vis, inflight := svc.q.Counts(t, svc.sqsc)
+	return vis == 0 && inflight == 0
+}
+
+// shutdown does what SIGTERM does and checks the exit.
+func (svc *service) shutdown(t *testing.T) {
+	t.Helper()
+	svc.stop()
+	select {
+	case code := <-svc.done:
+		if code != exitOK {
+			t.Fatalf("exit code %d after shutdown\n%s", code, svc.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("rootwatch run did not stop within 30s of cancellation")
+	}
+	for _, secret := range []string{e2eBotToken, e2eRoutingKey} {
+		if strings.Contains(svc.stderr.String(), secret) || strings.Contains(svc.stdout.String(), secret) {
+			t.Errorf("secret %q leaked into the process output", secret)
+		}
+	}
+}
+
+// TestRunEndToEnd: root events in, exactly one Slack message and one
+// PagerDuty event per (rule, event) out, duplicate notifications folded,
+// the queue empty, metrics and readiness served, and a clean exit on
+// cancellation (SIGTERM).
+func TestRunEndToEnd(t *testing.T) {
+	rec := &alertRecorder{}
+	svc := startService(t, rec)
+	want := svc.want
+
+	// The object is announced twice (S3 retries notifications; a second
+	// trail can write the same events), plus an s3:TestEvent.
+	svc.notify(t)
+	svc.notify(t)
+	svc.q.Send(t, svc.sqsc, `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-20T09:00:00.000Z","Bucket":"`+svc.bucket+`","RequestId":"X","HostId":"Y"}`)
+
+	// Every level posts to Slack; critical and high (all of this object's) page.
+	svc.waitFor(t, "every alert delivered and the queue empty", func() bool {
+		s, p := rec.counts()
+		return s >= len(want) && p >= len(want) && svc.queueEmpty(t)
+	})
+
+	resp, err := http.Get("http://" + svc.listen + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,59 +343,73 @@ func TestRunEndToEnd(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/readyz = %s", resp.Status)
 	}
-	resp, err = http.Get("http://" + listen + "/metrics")
+	resp, err = http.Get("http://" + svc.listen + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, m := range []string{"rootwatch_notifications_total", "rootwatch_"} {
+	for _, m := range []string{"rootwatch_notifications_total", "rootwatch_records_processed_total", "rootwatch_messages_received_total"} {
 		if !bytes.Contains(metrics, []byte(m)) {
 			t.Errorf("/metrics lacks %s", m)
 		}
 	}
 
-	stop() // what SIGTERM does
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Fatalf("exit code %d after shutdown\n%s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("rootwatch run did not stop within 30s of cancellation")
-	}
-
-	// Exactly one Slack message and one PagerDuty event per (rule, event).
+	svc.shutdown(t)
 	assertExactlyOnce(t, "slack", rec.slack, want)
 	assertExactlyOnce(t, "pagerduty", rec.pd, want)
 
-	// The stdout audit trail has every detection (the duplicate
-	// notification is handed to delivery again: the audit sink records
-	// every hand-off).
+	// The stdout audit trail has every detection handed to delivery.
 	audit := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
-		var d struct{ Rule, EventID string }
+	for _, line := range strings.Split(strings.TrimSpace(svc.stdout.String()), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("stdout line %q: %v", line, err)
 		}
-		d.Rule, _ = m["rule"].(string)
-		d.EventID, _ = m["event_id"].(string)
-		audit[d.Rule+"/"+d.EventID]++
+		audit[fmt.Sprintf("%v/%v", m["rule"], m["event_id"])]++
 	}
 	for _, k := range want {
 		if audit[k] == 0 {
 			t.Errorf("stdout audit trail lacks %s", k)
 		}
 	}
-	for _, secret := range []string{botToken, routingKey} {
-		if strings.Contains(stderr.String(), secret) || strings.Contains(stdout.String(), secret) {
-			t.Errorf("secret %q leaked into the process output", secret)
-		}
-	}
-	if vis, inflight := q.DLQ.Counts(t, sqsc); vis+inflight != 0 {
+	if vis, inflight := svc.q.DLQ.Counts(t, svc.sqsc); vis+inflight != 0 {
 		t.Errorf("dead-letter queue has %d messages", vis+inflight)
 	}
+}
+
+// TestRunPagerDutyDownThenRecovers: with PagerDuty down and Slack up, the
+// message is not deleted and Slack gets each alert once; after PagerDuty
+// recovers, the redelivered message pages exactly once per alert, Slack is
+// not sent anything again, and the message is deleted.
+func TestRunPagerDutyDownThenRecovers(t *testing.T) {
+	rec := &alertRecorder{}
+	rec.setPagerDutyDown(true)
+	svc := startService(t, rec)
+	want := svc.want
+	svc.notify(t)
+
+	svc.waitFor(t, "Slack delivered and PagerDuty refused", func() bool {
+		s, _ := rec.counts()
+		return s >= len(want) && rec.pagerDutySeen() >= len(want)
+	})
+	// The dispatcher gives up on PagerDuty for now: the message is released
+	// for redelivery, not deleted.
+	svc.waitFor(t, "the message released, not deleted", func() bool {
+		return bytes.Contains([]byte(svc.stderr.String()), []byte("message not acknowledged"))
+	})
+	if svc.queueEmpty(t) {
+		t.Fatal("message deleted while PagerDuty had not accepted its alerts")
+	}
+
+	rec.setPagerDutyDown(false)
+	svc.waitFor(t, "PagerDuty recovered and the queue empty", func() bool {
+		_, p := rec.counts()
+		return p >= len(want) && svc.queueEmpty(t)
+	})
+	svc.shutdown(t)
+	assertExactlyOnce(t, "slack", rec.slack, want)
+	assertExactlyOnce(t, "pagerduty", rec.pd, want)
 }
 
 func assertExactlyOnce(t *testing.T, sink string, got, want []string) {
