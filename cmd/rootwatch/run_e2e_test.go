@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/slack-go/slack/slacktest"
@@ -191,44 +193,42 @@ const (
 	e2eRoutingKey = "e2e-secret-routing-key"
 )
 
-// service is `rootwatch run` running in process against moto (SQS, S3),
-// slacktest and a PagerDuty stand-in, with one sample object in the bucket.
-type service struct {
+// fixture is what the services under test share: moto (SQS, S3), one
+// queue with a dead-letter queue, one bucket holding one sample object, and
+// the Slack and PagerDuty stand-ins.
+type fixture struct {
+	srv    *mototest.Server
 	sqsc   *awssqs.Client
 	q      *mototest.Queue
 	bucket string
 	size   int
 	want   []string // rule/event_id expected from the object
 	rec    *alertRecorder
-	listen string
-	stdout *syncBuffer
-	stderr *syncBuffer
-	stop   context.CancelFunc
-	done   chan int
+	slack  string // Slack API URL
+	pd     string // PagerDuty events URL
 }
 
-func startService(t *testing.T, rec *alertRecorder) *service {
+func newFixture(t *testing.T, rec *alertRecorder) *fixture {
 	srv := mototest.Require(t)
 	ctx := t.Context()
-	svc := &service{sqsc: srv.SQS(t), rec: rec, listen: freeAddr(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
+	f := &fixture{srv: srv, sqsc: srv.SQS(t), rec: rec}
 	s3c := srv.S3(t)
-	svc.q = mototest.CreateQueueWithDLQ(t, svc.sqsc, "e2e", 5)
-	svc.bucket = mototest.Name("trail")
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(svc.bucket)}); err != nil {
+	f.q = mototest.CreateQueueWithDLQ(t, f.sqsc, "e2e", 5)
+	f.bucket = mototest.Name("trail")
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(f.bucket)}); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(filepath.Join("../../testdata/sample", e2eKey))
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.size = len(data)
-	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(svc.bucket), Key: aws.String(e2eKey), Body: bytes.NewReader(data)}); err != nil {
+	f.size = len(data)
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(f.bucket), Key: aws.String(e2eKey), Body: bytes.NewReader(data)}); err != nil {
 		t.Fatal(err)
 	}
-	svc.want = expectedFor(t, e2eKey)
-	slackSrv := rec.slackServer(t)
-	pdSrv := rec.pagerDutyServer(t)
-
+	f.want = expectedFor(t, e2eKey)
+	f.slack = rec.slackServer(t).GetAPIURL()
+	f.pd = rec.pagerDutyServer(t).URL
 	for k, v := range map[string]string{
 		"AWS_ENDPOINT_URL_SQS": srv.Endpoint, "AWS_ENDPOINT_URL_S3": srv.Endpoint, "AWS_ENDPOINT_URL": srv.Endpoint,
 		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
@@ -236,8 +236,35 @@ func startService(t *testing.T, rec *alertRecorder) *service {
 	} {
 		t.Setenv(k, v)
 	}
+	return f
+}
+
+// notify sends the S3 event notification of the sample object.
+func (f *fixture) notify(t *testing.T) {
+	f.q.Send(t, f.sqsc, s3EventBody(f.bucket, e2eKey, f.size))
+}
+
+func (f *fixture) queueEmpty(t *testing.T) bool {
+	vis, inflight := f.q.Counts(t, f.sqsc)
+	return vis == 0 && inflight == 0
+}
+
+// service is one `rootwatch run` running in process on a fixture.
+type service struct {
+	*fixture
+	listen string
+	stdout *syncBuffer
+	stderr *syncBuffer
+	stop   context.CancelFunc
+	done   chan int
+}
+
+// start runs `rootwatch run` on the fixture; extra adds or overrides
+// settings.
+func (f *fixture) start(t *testing.T, extra map[string]string) *service {
+	svc := &service{fixture: f, listen: freeAddr(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
 	cfg := map[string]string{
-		"ROOTWATCH_QUEUE_URL":          svc.q.URL,
+		"ROOTWATCH_QUEUE_URL":          f.q.URL,
 		"ROOTWATCH_S3_PATH_STYLE":      "true",
 		"ROOTWATCH_LISTEN":             svc.listen,
 		"ROOTWATCH_LOG_FORMAT":         "json",
@@ -246,9 +273,12 @@ func startService(t *testing.T, rec *alertRecorder) *service {
 		"ROOTWATCH_ACCOUNTS":           "111122223333=prod-payments",
 		"SLACK_BOT_TOKEN":              e2eBotToken,
 		"SLACK_CHANNEL":                "C1",
-		"SLACK_API_URL":                slackSrv.GetAPIURL(),
+		"SLACK_API_URL":                f.slack,
 		"PAGERDUTY_ROUTING_KEY":        e2eRoutingKey,
-		"PAGERDUTY_EVENTS_URL":         pdSrv.URL,
+		"PAGERDUTY_EVENTS_URL":         f.pd,
+	}
+	for k, v := range extra {
+		cfg[k] = v
 	}
 	getenv := func(k string) string {
 		if v, ok := cfg[k]; ok {
@@ -256,7 +286,7 @@ func startService(t *testing.T, rec *alertRecorder) *service {
 		}
 		return os.Getenv(k)
 	}
-	runCtx, stop := context.WithCancel(ctx)
+	runCtx, stop := context.WithCancel(t.Context())
 	svc.stop = stop
 	t.Cleanup(stop)
 	go func() {
@@ -265,9 +295,8 @@ func startService(t *testing.T, rec *alertRecorder) *service {
 	return svc
 }
 
-// notify sends the S3 event notification of the sample object.
-func (svc *service) notify(t *testing.T) {
-	svc.q.Send(t, svc.sqsc, s3EventBody(svc.bucket, e2eKey, svc.size))
+func startService(t *testing.T, rec *alertRecorder) *service {
+	return newFixture(t, rec).start(t, nil)
 }
 
 // waitFor polls cond until it holds, failing after a generous deadline or
@@ -288,11 +317,6 @@ func (svc *service) waitFor(t *testing.T, what string, cond func() bool) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func (svc *service) queueEmpty(t *testing.T) bool {
-	vis, inflight := svc.q.Counts(t, svc.sqsc)
-	return vis == 0 && inflight == 0
 }
 
 // shutdown does what SIGTERM does and checks the exit.
@@ -460,4 +484,36 @@ func TestRunConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunReplicasShareDedupe: two replicas behind one queue, sharing the
+// DynamoDB dedupe table, each handling copies of the same notification at
+// the same time, alert exactly once per (rule, event) per sink.
+func TestRunReplicasShareDedupe(t *testing.T) {
+	rec := &alertRecorder{}
+	f := newFixture(t, rec)
+	table := mototest.Name("dedupe")
+	ddb := dynamodb.NewFromConfig(f.srv.Config(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(f.srv.Endpoint) })
+	_, err := ddb.CreateTable(t.Context(), &dynamodb.CreateTableInput{
+		TableName:            aws.String(table),
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}},
+		BillingMode:          ddbtypes.BillingModePayPerRequest,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := map[string]string{"ROOTWATCH_DEDUPE_TABLE": table, "ROOTWATCH_WORKERS": "2"}
+	a, b := f.start(t, extra), f.start(t, extra)
+	for range 4 {
+		f.notify(t)
+	}
+	a.waitFor(t, "every alert delivered and the queue empty", func() bool {
+		s, p := rec.counts()
+		return s >= len(f.want) && p >= len(f.want) && f.queueEmpty(t)
+	})
+	a.shutdown(t)
+	b.shutdown(t)
+	assertExactlyOnce(t, "slack", rec.slack, f.want)
+	assertExactlyOnce(t, "pagerduty", rec.pd, f.want)
 }
