@@ -20,6 +20,7 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/notify"
+	"github.com/rootwatch/rootwatch/notify/notifytest"
 )
 
 const testRoutingKey = "R0UT1NGKEYsecret0123456789abcdef"
@@ -62,7 +63,7 @@ func startPD(t *testing.T) *fakePD {
 			reply(w, r)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, map[string]any{"status": "success", "message": "Event processed", "dedup_key": ev["dedup_key"]})
+		notifytest.WriteJSON(w, http.StatusAccepted, map[string]any{"status": "success", "message": "Event processed", "dedup_key": ev["dedup_key"]})
 	}))
 	t.Cleanup(func() {
 		close(f.release)
@@ -81,22 +82,6 @@ func (f *fakePD) hang(_ http.ResponseWriter, r *http.Request) {
 	select {
 	case <-r.Context().Done():
 	case <-f.release:
-	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func reply(status int, header map[string]string, body string) func(http.ResponseWriter, *http.Request) {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(body))
 	}
 }
 
@@ -133,9 +118,7 @@ func fixture(t *testing.T, rule string) *notify.Alert {
 
 func assertNoSecret(t *testing.T, what, s string) {
 	t.Helper()
-	if strings.Contains(s, testRoutingKey) {
-		t.Errorf("%s leaks the routing key: %s", what, s)
-	}
+	notifytest.AssertNoSecret(t, what, s, testRoutingKey)
 }
 
 func TestSendTriggers(t *testing.T) {
@@ -375,22 +358,22 @@ func TestErrorClassification(t *testing.T) {
 		contains  string
 	}{
 		{"400 invalid event", func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, 400, map[string]any{"status": "invalid event", "message": "Event object is invalid",
+			notifytest.WriteJSON(w, 400, map[string]any{"status": "invalid event", "message": "Event object is invalid",
 				"errors": []string{"Length of 'routing_key' is incorrect (should be 32 characters)"}})
 		}, true, 0, "HTTP 400 (invalid event: Event object is invalid: Length of 'routing_key' is incorrect"},
-		{"400 not json", reply(400, nil, "bad request"), true, 0, "HTTP 400 (bad request)"},
-		{"403", reply(403, nil, ""), true, 0, "HTTP 403"},
-		{"404", reply(404, nil, "not found"), true, 0, "HTTP 404"},
-		{"413", reply(413, nil, ""), true, 0, "HTTP 413"},
-		{"429 with retry-after", reply(429, map[string]string{"Retry-After": "12"}, ""), false, 12 * time.Second, "rate limited"},
+		{"400 not json", notifytest.Reply(400, nil, "bad request"), true, 0, "HTTP 400 (bad request)"},
+		{"403", notifytest.Reply(403, nil, ""), true, 0, "HTTP 403"},
+		{"404", notifytest.Reply(404, nil, "not found"), true, 0, "HTTP 404"},
+		{"413", notifytest.Reply(413, nil, ""), true, 0, "HTTP 413"},
+		{"429 with retry-after", notifytest.Reply(429, map[string]string{"Retry-After": "12"}, ""), false, 12 * time.Second, "rate limited"},
 		{"429 without retry-after", func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, 429, map[string]any{"status": "throttle event", "message": "Requests for this service are arriving too quickly."})
+			notifytest.WriteJSON(w, 429, map[string]any{"status": "throttle event", "message": "Requests for this service are arriving too quickly."})
 		}, false, 0, "rate limited (HTTP 429) (throttle event"},
-		{"408", reply(408, nil, ""), false, 0, "HTTP 408"},
-		{"500", reply(500, nil, "oops"), false, 0, "HTTP 500 (oops)"},
-		{"502", reply(502, nil, "<html>bad gateway</html>"), false, 0, "HTTP 502"},
-		{"503 with retry-after", reply(503, map[string]string{"Retry-After": "5"}, ""), false, 5 * time.Second, "HTTP 503"},
-		{"echoes routing key", reply(400, nil, `{"status":"invalid event","message":"bad key `+testRoutingKey+`"}`), true, 0, "bad key <redacted>"},
+		{"408", notifytest.Reply(408, nil, ""), false, 0, "HTTP 408"},
+		{"500", notifytest.Reply(500, nil, "oops"), false, 0, "HTTP 500 (oops)"},
+		{"502", notifytest.Reply(502, nil, "<html>bad gateway</html>"), false, 0, "HTTP 502"},
+		{"503 with retry-after", notifytest.Reply(503, map[string]string{"Retry-After": "5"}, ""), false, 5 * time.Second, "HTTP 503"},
+		{"echoes routing key", notifytest.Reply(400, nil, `{"status":"invalid event","message":"bad key `+testRoutingKey+`"}`), true, 0, "bad key <redacted>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -398,26 +381,14 @@ func TestErrorClassification(t *testing.T) {
 			f.script = append(f.script, tt.reply)
 			s := newSink(t, Config{EventsURL: f.srv.URL})
 			err := s.Send(context.Background(), fixture(t, "root-console-login"))
-			if err == nil {
-				t.Fatal("Send succeeded, want an error")
-			}
-			if got := notify.IsPermanent(err); got != tt.permanent {
-				t.Errorf("IsPermanent = %v, want %v (%v)", got, tt.permanent, err)
-			}
-			if got := notify.RetryAfter(err); got != tt.after {
-				t.Errorf("RetryAfter = %s, want %s", got, tt.after)
-			}
-			if !strings.Contains(err.Error(), tt.contains) {
-				t.Errorf("error %q lacks %q", err, tt.contains)
-			}
-			assertNoSecret(t, "error", fmt.Sprintf("%v %+v %#v", err, err, err))
+			notifytest.CheckFailure(t, err, tt.permanent, tt.after, tt.contains, testRoutingKey)
 		})
 	}
 }
 
 func TestServerErrorThenRecovery(t *testing.T) {
 	f := startPD(t)
-	f.script = append(f.script, reply(500, nil, ""))
+	f.script = append(f.script, notifytest.Reply(500, nil, ""))
 	s := newSink(t, Config{EventsURL: f.srv.URL})
 	a := fixture(t, "root-console-login")
 	if err := s.Send(context.Background(), a); err == nil || notify.IsPermanent(err) {
@@ -488,7 +459,7 @@ func TestCallerContextCancelled(t *testing.T) {
 
 func TestAcceptedWithUnreadableResponse(t *testing.T) {
 	f := startPD(t)
-	f.script = append(f.script, reply(202, nil, "not json"))
+	f.script = append(f.script, notifytest.Reply(202, nil, "not json"))
 	s := newSink(t, Config{EventsURL: f.srv.URL})
 	if err := s.Send(context.Background(), fixture(t, "root-console-login")); err != nil {
 		t.Fatalf("Send = %v, want nil for an accepted event", err)
@@ -502,7 +473,7 @@ func TestAcceptedWithUnreadableResponse(t *testing.T) {
 // this test shows why.
 func TestClientErrorType(t *testing.T) {
 	f := startPD(t)
-	f.script = append(f.script, reply(429, map[string]string{"Retry-After": "9"}, ""))
+	f.script = append(f.script, notifytest.Reply(429, map[string]string{"Retry-After": "9"}, ""))
 	c := pagerduty.NewClient("", pagerduty.WithV2EventsAPIEndpoint(f.srv.URL))
 	c.HTTPClient = &http.Client{Timeout: 5 * time.Second}
 	_, err := c.ManageEventWithContext(context.Background(), &pagerduty.V2Event{RoutingKey: testRoutingKey, Action: "trigger"})

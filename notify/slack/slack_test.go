@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/rootwatch/rootwatch/notify"
+	"github.com/rootwatch/rootwatch/notify/notifytest"
 )
 
 // The slacktest server keeps package-global state, so these tests do not
@@ -82,7 +83,7 @@ func (f *fakeSlack) handler(method string) http.HandlerFunc {
 			reply(w, r)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": "C1", "ts": ts})
+		notifytest.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": "C1", "ts": ts})
 	}
 }
 
@@ -92,25 +93,9 @@ func (f *fakeSlack) Calls() []apiCall {
 	return append([]apiCall(nil), f.calls...)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func replyStatus(status int, header map[string]string, body string) func(http.ResponseWriter, *http.Request) {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(body))
-	}
-}
-
 func replyAPIError(code string) func(http.ResponseWriter, *http.Request) {
 	return func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": code})
+		notifytest.WriteJSON(w, http.StatusOK, map[string]any{"ok": false, "error": code})
 	}
 }
 
@@ -154,14 +139,13 @@ func fixture(t *testing.T, rule string) *notify.Alert {
 	return loadAlert(t, filepath.Join("testdata", "detections", rule+".json"))
 }
 
+// secrets are every secret the tests configure.
+var secrets = []string{testToken, "SeCrEtBoTtOkEnVaLuE", webhookPath, "SeCrEtWeBhOoKpAtH"}
+
 // assertNoSecret fails if any of the sink's secrets appears in s.
 func assertNoSecret(t *testing.T, what, s string) {
 	t.Helper()
-	for _, secret := range []string{testToken, "SeCrEtBoTtOkEnVaLuE", webhookPath, "SeCrEtWeBhOoKpAtH"} {
-		if strings.Contains(s, secret) {
-			t.Errorf("%s leaks a secret (%q): %s", what, secret, s)
-		}
-	}
+	notifytest.AssertNoSecret(t, what, s, secrets...)
 }
 
 func TestBotPostsRenderedAlert(t *testing.T) {
@@ -297,7 +281,7 @@ func TestBotUpdateFailureDoesNotFailSend(t *testing.T) {
 	f.mu.Lock()
 	f.script = []func(http.ResponseWriter, *http.Request){
 		func(w http.ResponseWriter, _ *http.Request) { // the reply is accepted
-			writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": "C1", "ts": "1764183600.999999"})
+			notifytest.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": "C1", "ts": "1764183600.999999"})
 		},
 		replyAPIError("cant_update_message"), // the count update is not
 	}
@@ -327,13 +311,13 @@ func TestBotErrorClassification(t *testing.T) {
 		after     time.Duration
 		contains  string
 	}{
-		{"500", replyStatus(500, nil, "<html>oops</html>"), false, 0, "HTTP 500"},
-		{"502", replyStatus(502, nil, ""), false, 0, "HTTP 502"},
-		{"503 with retry-after", replyStatus(503, map[string]string{"Retry-After": "3"}, ""), false, 3 * time.Second, "HTTP 503"},
-		{"429 with retry-after", replyStatus(429, map[string]string{"Retry-After": "7"}, ""), false, 7 * time.Second, "rate limited"},
-		{"429 without retry-after", replyStatus(429, nil, ""), false, 0, "rate limited"},
-		{"429 unreadable retry-after", replyStatus(429, map[string]string{"Retry-After": "soon"}, ""), false, 0, "rate limited"},
-		{"404", replyStatus(404, nil, "not found"), true, 0, "HTTP 404"},
+		{"500", notifytest.Reply(500, nil, "<html>oops</html>"), false, 0, "HTTP 500"},
+		{"502", notifytest.Reply(502, nil, ""), false, 0, "HTTP 502"},
+		{"503 with retry-after", notifytest.Reply(503, map[string]string{"Retry-After": "3"}, ""), false, 3 * time.Second, "HTTP 503"},
+		{"429 with retry-after", notifytest.Reply(429, map[string]string{"Retry-After": "7"}, ""), false, 7 * time.Second, "rate limited"},
+		{"429 without retry-after", notifytest.Reply(429, nil, ""), false, 0, "rate limited"},
+		{"429 unreadable retry-after", notifytest.Reply(429, map[string]string{"Retry-After": "soon"}, ""), false, 0, "rate limited"},
+		{"404", notifytest.Reply(404, nil, "not found"), true, 0, "HTTP 404"},
 		{"invalid_auth", replyAPIError("invalid_auth"), true, 0, "invalid_auth"},
 		{"not_authed", replyAPIError("not_authed"), true, 0, "not_authed"},
 		{"token_revoked", replyAPIError("token_revoked"), true, 0, "token_revoked"},
@@ -344,7 +328,7 @@ func TestBotErrorClassification(t *testing.T) {
 		{"unknown ok:false code", replyAPIError("some_new_error"), true, 0, "some_new_error"},
 		{"ratelimited ok:false", replyAPIError("ratelimited"), false, 0, "ratelimited"},
 		{"internal_error ok:false", replyAPIError("internal_error"), false, 0, "internal_error"},
-		{"garbage 200", replyStatus(200, nil, "not json"), false, 0, "reading response"},
+		{"garbage 200", notifytest.Reply(200, nil, "not json"), false, 0, "reading response"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -375,7 +359,7 @@ func TestBotErrorClassification(t *testing.T) {
 
 func TestBotServerErrorThenRecovery(t *testing.T) {
 	s, f := startSlack(t, Config{})
-	f.script = append(f.script, replyStatus(500, nil, ""))
+	f.script = append(f.script, notifytest.Reply(500, nil, ""))
 	a := fixture(t, "root-password-change")
 	err := s.Send(context.Background(), a)
 	if err == nil || notify.IsPermanent(err) {
@@ -544,14 +528,14 @@ func TestWebhookErrorClassification(t *testing.T) {
 		after     time.Duration
 		contains  string
 	}{
-		{"404 no_service", replyStatus(404, nil, "no_service"), true, 0, "HTTP 404 (no_service)"},
-		{"403 invalid_token", replyStatus(403, nil, "invalid_token"), true, 0, "HTTP 403 (invalid_token)"},
-		{"400 invalid_payload", replyStatus(400, nil, "invalid_payload"), true, 0, "HTTP 400 (invalid_payload)"},
-		{"410 channel_is_archived", replyStatus(410, nil, "channel_is_archived"), true, 0, "HTTP 410"},
-		{"500 rollup_error", replyStatus(500, nil, "rollup_error"), false, 0, "HTTP 500 (rollup_error)"},
-		{"503", replyStatus(503, nil, ""), false, 0, "HTTP 503"},
-		{"429 with retry-after", replyStatus(429, map[string]string{"Retry-After": "30"}, "rate_limited"), false, 30 * time.Second, "rate limited"},
-		{"429 without retry-after", replyStatus(429, nil, ""), false, 0, "rate limited"},
+		{"404 no_service", notifytest.Reply(404, nil, "no_service"), true, 0, "HTTP 404 (no_service)"},
+		{"403 invalid_token", notifytest.Reply(403, nil, "invalid_token"), true, 0, "HTTP 403 (invalid_token)"},
+		{"400 invalid_payload", notifytest.Reply(400, nil, "invalid_payload"), true, 0, "HTTP 400 (invalid_payload)"},
+		{"410 channel_is_archived", notifytest.Reply(410, nil, "channel_is_archived"), true, 0, "HTTP 410"},
+		{"500 rollup_error", notifytest.Reply(500, nil, "rollup_error"), false, 0, "HTTP 500 (rollup_error)"},
+		{"503", notifytest.Reply(503, nil, ""), false, 0, "HTTP 503"},
+		{"429 with retry-after", notifytest.Reply(429, map[string]string{"Retry-After": "30"}, "rate_limited"), false, 30 * time.Second, "rate limited"},
+		{"429 without retry-after", notifytest.Reply(429, nil, ""), false, 0, "rate limited"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -559,19 +543,7 @@ func TestWebhookErrorClassification(t *testing.T) {
 			w.script = append(w.script, tt.reply)
 			s := newWebhookSink(t, Config{WebhookURL: w.URL()})
 			err := s.Send(context.Background(), fixture(t, "root-console-login"))
-			if err == nil {
-				t.Fatal("Send succeeded, want an error")
-			}
-			if got := notify.IsPermanent(err); got != tt.permanent {
-				t.Errorf("IsPermanent = %v, want %v (%v)", got, tt.permanent, err)
-			}
-			if got := notify.RetryAfter(err); got != tt.after {
-				t.Errorf("RetryAfter = %s, want %s", got, tt.after)
-			}
-			if !strings.Contains(err.Error(), tt.contains) {
-				t.Errorf("error %q lacks %q", err, tt.contains)
-			}
-			assertNoSecret(t, "error", fmt.Sprintf("%v %+v %#v", err, err, err))
+			notifytest.CheckFailure(t, err, tt.permanent, tt.after, tt.contains, secrets...)
 		})
 	}
 }
@@ -630,7 +602,7 @@ func TestWebhookNetworkErrorsLeakNoSecret(t *testing.T) {
 // failed does not post to the channel again.
 func TestBothDestinationsPartialFailure(t *testing.T) {
 	w := startWebhook(t)
-	w.script = append(w.script, replyStatus(503, nil, ""))
+	w.script = append(w.script, notifytest.Reply(503, nil, ""))
 	s, f := startSlack(t, Config{WebhookURL: w.URL()})
 	a := fixture(t, "root-console-login")
 	err := s.Send(context.Background(), a)
@@ -654,9 +626,9 @@ func TestBothDestinationsClassification(t *testing.T) {
 		bot, webhook func(http.ResponseWriter, *http.Request)
 		permanent    bool
 	}{
-		{"both permanent", replyAPIError("channel_not_found"), replyStatus(404, nil, "no_service"), true},
-		{"one permanent one retryable", replyAPIError("channel_not_found"), replyStatus(500, nil, ""), false},
-		{"one retryable one ok", replyStatus(500, nil, ""), nil, false},
+		{"both permanent", replyAPIError("channel_not_found"), notifytest.Reply(404, nil, "no_service"), true},
+		{"one permanent one retryable", replyAPIError("channel_not_found"), notifytest.Reply(500, nil, ""), false},
+		{"one retryable one ok", notifytest.Reply(500, nil, ""), nil, false},
 		{"one permanent one ok", replyAPIError("invalid_auth"), nil, true},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,65 @@
+// Package notifytest holds what the tests of the notify integrations
+// share: canned HTTP replies for their fake servers, and checks that a
+// failed Send is classified as expected and leaks no secret (as
+// Alertmanager's AssertNotifyLeaksNoSecret does).
+package notifytest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rootwatch/rootwatch/notify"
+)
+
+// WriteJSON answers with status and v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Reply returns a handler that answers with status, the headers and body.
+func Reply(status int, header map[string]string, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+// CheckFailure checks a failed Send: err is not nil, permanent or retryable
+// as wanted, asks for the wanted Retry-After, mentions contains, and quotes
+// none of the secrets in any of its printed forms.
+func CheckFailure(t testing.TB, err error, permanent bool, after time.Duration, contains string, secrets ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("Send succeeded, want an error")
+	}
+	if got := notify.IsPermanent(err); got != permanent {
+		t.Errorf("IsPermanent = %v, want %v (%v)", got, permanent, err)
+	}
+	if got := notify.RetryAfter(err); got != after {
+		t.Errorf("RetryAfter = %s, want %s", got, after)
+	}
+	if !strings.Contains(err.Error(), contains) {
+		t.Errorf("error %q lacks %q", err, contains)
+	}
+	AssertNoSecret(t, "error", fmt.Sprintf("%v %+v %#v", err, err, err), secrets...)
+}
+
+// AssertNoSecret fails the test if s, described by what, contains any of
+// the secrets.
+func AssertNoSecret(t testing.TB, what, s string, secrets ...string) {
+	t.Helper()
+	for _, secret := range secrets {
+		if secret != "" && strings.Contains(s, secret) {
+			t.Errorf("%s leaks a secret (%q): %s", what, secret, s)
+		}
+	}
+}
