@@ -65,6 +65,18 @@ func groupKey(sess string, started time.Time) string {
 	return "rw-" + hex.EncodeToString(h[:12])
 }
 
+// incidentKey derives Group.IncidentKey: the session and the
+// window-aligned slot of the event time, hashed, so every replica computes
+// the same key for the same events.
+func incidentKey(sess string, eventTime time.Time, window time.Duration) string {
+	if eventTime.IsZero() || window <= 0 {
+		return ""
+	}
+	slot := eventTime.UTC().Truncate(window).Unix()
+	h := sha256.Sum256([]byte(sess + "\x00slot\x00" + strconv.FormatInt(slot, 10)))
+	return "rw-i-" + hex.EncodeToString(h[:12])
+}
+
 // assign places d in its burst at time now and returns a snapshot of the
 // burst as this alert sees it. The same detection (by Key) assigned again
 // within the burst gets its first Seq back. Memory is bounded: beyond
@@ -94,8 +106,9 @@ func (g *grouper) assign(d *detector.Detection, now time.Time) *Group {
 		}
 	}
 	dk := d.Key()
+	ik := incidentKey(sess, d.EventTime, g.window)
 	if seq, ok := b.members[dk]; ok {
-		return &Group{Key: b.key, Seq: seq, Count: b.count, Started: b.started}
+		return &Group{Key: b.key, IncidentKey: ik, Seq: seq, Count: b.count, Started: b.started}
 	}
 	seq := b.count
 	b.count++
@@ -103,7 +116,7 @@ func (g *grouper) assign(d *detector.Detection, now time.Time) *Group {
 		b.members[dk] = seq
 		g.members++
 	}
-	return &Group{Key: b.key, Seq: seq, Count: b.count, Started: b.started}
+	return &Group{Key: b.key, IncidentKey: ik, Seq: seq, Count: b.count, Started: b.started}
 }
 
 // sweep forgets closed bursts. Callers hold g.mu.

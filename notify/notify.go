@@ -36,8 +36,15 @@ type Alert struct {
 // window share a Key. Sinks use it to fold a burst into one thread or one
 // incident.
 type Group struct {
-	// Key identifies the burst; stable for every alert in it.
+	// Key identifies the burst; stable for every alert in it, as this
+	// process sees it (Slack threads hang off it).
 	Key string
+	// IncidentKey is the same for every alert of the session whose event
+	// times fall in the same window-aligned slot, on every replica and
+	// after restarts, so that replicas behind one queue fold a burst into
+	// one incident (the PagerDuty dedup key). A burst that straddles a
+	// slot edge gets two. Empty when the event time is unknown.
+	IncidentKey string
 	// Seq is the alert's position in the burst: 0 for the first alert.
 	Seq int
 	// Count is the number of alerts in the burst so far, this one included.

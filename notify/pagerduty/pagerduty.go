@@ -153,13 +153,18 @@ func severity(l detector.Level) string {
 	}
 }
 
-// DedupKey returns the dedup key of a: its burst key, else its detection
+// DedupKey returns the dedup key of a: its session's incident key (the same
+// on every replica), else its burst key, else its detection
 // key; test alerts get their own keys so that they never fold into a real
 // incident. Keys longer than PagerDuty's limit, or with invalid UTF-8 or
 // control characters (an event id is event data), are hashed.
 func DedupKey(a *notify.Alert) string {
 	k := a.Key()
-	if a.Group != nil && a.Group.Key != "" {
+	switch {
+	case a.Group != nil && a.Group.IncidentKey != "":
+		// The same on every replica: one incident per root session.
+		k = "session/" + a.Group.IncidentKey
+	case a.Group != nil && a.Group.Key != "":
 		k = "session/" + a.Group.Key
 	}
 	k = "rootwatch/" + k

@@ -232,6 +232,7 @@ func TestDedupKey(t *testing.T) {
 		{"long key hashed", &notify.Alert{Detection: det, Group: &notify.Group{Key: long}}, "rootwatch/sha256/"},
 		{"control characters hashed", &notify.Alert{Detection: detector.Detection{Rule: "r", EventID: "e\n1"}}, "rootwatch/sha256/"},
 		{"dispatcher group key", &notify.Alert{Detection: det, Group: &notify.Group{Key: "rw-0123456789abcdef01234567"}}, "rootwatch/session/rw-0123456789abcdef01234567"},
+		{"incident key wins over the per-replica burst key", &notify.Alert{Detection: det, Group: &notify.Group{Key: "rw-0123", IncidentKey: "rw-i-4567"}}, "rootwatch/session/rw-i-4567"},
 	}
 	for _, tt := range tests {
 		got := DedupKey(tt.a)
