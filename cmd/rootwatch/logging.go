@@ -35,8 +35,11 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 	} else {
 		enc = zapcore.NewJSONEncoder(encCfg)
 	}
-	core := zapcore.NewCore(enc, zapcore.AddSync(w), lvl)
-	return zap.New(core, zap.AddCaller(), zap.ErrorOutput(zapcore.AddSync(w))), nil
+	// Lock: loggers on many goroutines write to w, and an io.Writer is not
+	// safe for concurrent use unless it says so.
+	ws := zapcore.Lock(zapcore.AddSync(w))
+	core := zapcore.NewCore(enc, ws, lvl)
+	return zap.New(core, zap.AddCaller(), zap.ErrorOutput(ws)), nil
 }
 
 // isTerminal reports whether w is a character device (a terminal).
