@@ -272,7 +272,13 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 			zap.String("hint", "set SLACK_BOT_TOKEN and SLACK_CHANNEL, SLACK_WEBHOOK_URL, or PAGERDUTY_ROUTING_KEY"))
 	}
 
-	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = f.s3PathStyle })
+	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.UsePathStyle = f.s3PathStyle
+		// CloudTrail objects often carry no checksum; the SDK would print an
+		// unstructured line to stderr for each GetObject, breaking the JSON
+		// log stream.
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
 	pipe, err := ingest.NewPipeline(ingest.Config{
 		Matcher:              eng,
 		Deliverer:            disp,

@@ -383,6 +383,13 @@ func TestRunEndToEnd(t *testing.T) {
 	assertExactlyOnce(t, "slack", rec.slack, want)
 	assertExactlyOnce(t, "pagerduty", rec.pd, want)
 
+	// Logs are structured: every stderr line is one JSON object.
+	for _, line := range strings.Split(strings.TrimSpace(svc.stderr.String()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("unstructured log line on stderr: %q", line)
+		}
+	}
+
 	// The stdout audit trail has every detection handed to delivery.
 	audit := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(svc.stdout.String()), "\n") {
