@@ -301,7 +301,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 			Workers:           f.workers,
 			VisibilityTimeout: f.visibility,
 			DrainTimeout:      f.shutdown,
-			Logger:            log.Named("sqs").With(zap.String("queue_url", u)),
+			Logger:            log.Named("sqs"),
 			Metrics:           sqsMetrics,
 		})
 		if err != nil {
