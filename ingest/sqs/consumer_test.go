@@ -49,6 +49,19 @@ func newRecorder(decide func(ctx context.Context, m sqs.Message, n int) sqs.Outc
 	return &recorder{decide: decide, cond: make(chan struct{})}
 }
 
+// ackWhenReleased decides Ack once release is closed, or Retry if the
+// handler's context ends first (shutdown, drain deadline).
+func ackWhenReleased(release <-chan struct{}) func(context.Context, sqs.Message, int) sqs.Outcome {
+	return func(ctx context.Context, _ sqs.Message, _ int) sqs.Outcome {
+		select {
+		case <-release:
+			return sqs.Ack
+		case <-ctx.Done():
+			return sqs.Retry
+		}
+	}
+}
+
 func (r *recorder) handle(ctx context.Context, m sqs.Message) sqs.Outcome {
 	r.mu.Lock()
 	n := 0
@@ -192,14 +205,7 @@ func TestConsumerHeartbeatKeepsSlowMessageInvisible(t *testing.T) {
 	id := q.Send(t, client, "slow")
 
 	release := make(chan struct{})
-	slow := newRecorder(func(ctx context.Context, m sqs.Message, _ int) sqs.Outcome {
-		select {
-		case <-release:
-			return sqs.Ack
-		case <-ctx.Done():
-			return sqs.Retry
-		}
-	})
+	slow := newRecorder(ackWhenReleased(release))
 	reg := prometheus.NewRegistry()
 	_, stopSlow := start(t, client, sqs.Config{QueueURL: q.URL, Handler: slow.handle, WaitTime: time.Second,
 		VisibilityTimeout: 2 * time.Second, Metrics: sqs.NewMetrics(reg)})
@@ -307,14 +313,7 @@ func TestConsumerGracefulShutdownDrains(t *testing.T) {
 		q.Send(t, client, "in flight "+strconv.Itoa(i))
 	}
 	release := make(chan struct{})
-	rec := newRecorder(func(ctx context.Context, _ sqs.Message, _ int) sqs.Outcome {
-		select {
-		case <-release:
-			return sqs.Ack
-		case <-ctx.Done():
-			return sqs.Retry
-		}
-	})
+	rec := newRecorder(ackWhenReleased(release))
 	// Three workers, all busy: the receive loop waits for a free one, so
 	// the late message below cannot be received before shutdown begins.
 	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second, Workers: 3,
@@ -510,14 +509,7 @@ func TestConsumerRedeliveryWhileInFlightUsesNewestHandle(t *testing.T) {
 	api := &corruptingAPI{API: client}
 	api.badExtends.Store(true)
 	release := make(chan struct{})
-	rec := newRecorder(func(ctx context.Context, _ sqs.Message, _ int) sqs.Outcome {
-		select {
-		case <-release:
-			return sqs.Ack
-		case <-ctx.Done():
-			return sqs.Retry
-		}
-	})
+	rec := newRecorder(ackWhenReleased(release))
 	reg := prometheus.NewRegistry()
 	c, stop := start(t, api, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
 		VisibilityTimeout: 2 * time.Second, Metrics: sqs.NewMetrics(reg)})

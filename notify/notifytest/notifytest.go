@@ -33,6 +33,17 @@ func Reply(status int, header map[string]string, body string) http.HandlerFunc {
 	}
 }
 
+// Hang returns a handler that answers only after the client gave up or
+// release was closed (the test ended): a server that never responds.
+func Hang(release <-chan struct{}) http.HandlerFunc {
+	return func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}
+}
+
 // CheckFailure checks a failed Send: err is not nil, permanent or retryable
 // as wanted, asks for the wanted Retry-After, mentions contains, and quotes
 // none of the secrets in any of its printed forms.

@@ -78,13 +78,6 @@ func (f *fakePD) Events() []map[string]any {
 	return append([]map[string]any(nil), f.events...)
 }
 
-func (f *fakePD) hang(_ http.ResponseWriter, r *http.Request) {
-	select {
-	case <-r.Context().Done():
-	case <-f.release:
-	}
-}
-
 func newSink(t *testing.T, cfg Config, opts ...Option) *Sink {
 	t.Helper()
 	if cfg.RoutingKey == "" {
@@ -412,7 +405,7 @@ func TestNetworkFailures(t *testing.T) {
 	}{
 		{"timeout", func(t *testing.T) (string, time.Duration) {
 			f := startPD(t)
-			f.script = append(f.script, f.hang)
+			f.script = append(f.script, notifytest.Hang(f.release))
 			return f.srv.URL, 50 * time.Millisecond
 		}, "timed out"},
 		{"connection refused", func(t *testing.T) (string, time.Duration) {

@@ -99,14 +99,6 @@ func replyAPIError(code string) func(http.ResponseWriter, *http.Request) {
 	}
 }
 
-// replyHang answers only after the client gave up (or the test ended).
-func (f *fakeSlack) replyHang(w http.ResponseWriter, r *http.Request) {
-	select {
-	case <-r.Context().Done():
-	case <-f.release:
-	}
-}
-
 // startSlack starts a slacktest server whose chat.postMessage and
 // chat.update are answered by a fakeSlack, and a sink using it.
 func startSlack(t *testing.T, cfg Config, opts ...Option) (*Sink, *fakeSlack) {
@@ -375,7 +367,7 @@ func TestBotServerErrorThenRecovery(t *testing.T) {
 
 func TestBotTimeout(t *testing.T) {
 	s, f := startSlack(t, Config{Timeout: 50 * time.Millisecond})
-	f.script = append(f.script, f.replyHang)
+	f.script = append(f.script, notifytest.Hang(f.release))
 	err := s.Send(context.Background(), fixture(t, "root-console-login"))
 	if err == nil || notify.IsPermanent(err) {
 		t.Fatalf("Send = %v, want a retryable error", err)
@@ -442,13 +434,6 @@ func (w *webhookServer) Bodies() []map[string]any {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]map[string]any(nil), w.bodies...)
-}
-
-func (w *webhookServer) hang(_ http.ResponseWriter, r *http.Request) {
-	select {
-	case <-r.Context().Done():
-	case <-w.release:
-	}
 }
 
 func newWebhookSink(t *testing.T, cfg Config, opts ...Option) *Sink {
@@ -564,7 +549,7 @@ func TestWebhookNetworkErrorsLeakNoSecret(t *testing.T) {
 		}},
 		{"timeout", func(t *testing.T) (string, time.Duration) {
 			w := startWebhook(t)
-			w.script = append(w.script, w.hang)
+			w.script = append(w.script, notifytest.Hang(w.release))
 			return w.URL(), 50 * time.Millisecond
 		}},
 		{"server closes connection", func(t *testing.T) (string, time.Duration) {
