@@ -2,6 +2,7 @@ package notify
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -25,6 +26,32 @@ func CheckURL(raw string) error {
 		return errors.New("no host")
 	}
 	return nil
+}
+
+// CheckSecretURL is CheckURL for an endpoint that is sent a secret (a bot
+// token, a routing key) or whose URL is one (a webhook): it must be https,
+// except to a loopback address (localhost, 127.0.0.0/8, ::1: tests, a
+// local proxy), so that a typo never sends the secret in clear text. Its
+// errors do not quote the URL.
+func CheckSecretURL(raw string) error {
+	if err := CheckURL(raw); err != nil {
+		return err
+	}
+	u, _ := url.Parse(raw) // parsed by CheckURL
+	if u.Scheme == "https" || isLoopback(u.Hostname()) {
+		return nil
+	}
+	return errors.New("plain http would send the secret in clear text: use https (plain http is accepted only to localhost or a loopback address)")
+}
+
+// isLoopback reports whether host is "localhost" or a loopback IP address.
+// Other names are not resolved: what a name resolves to can change.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ParseRetryAfter reads a Retry-After header in seconds or as an HTTP date;

@@ -59,3 +59,38 @@ func TestCheckURL(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckSecretURL(t *testing.T) {
+	tests := []struct {
+		in      string
+		wantErr string
+	}{
+		{"https://hooks.slack.com/services/T000/B000/very-secret", ""},
+		{"http://127.0.0.1:8080/very-secret", ""},
+		{"http://127.8.9.10/very-secret", ""},
+		{"http://localhost:3000/very-secret", ""},
+		{"http://LOCALHOST/very-secret", ""},
+		{"http://[::1]:8080/very-secret", ""},
+		{"http://hooks.slack.com/services/T000/B000/very-secret", "plain http"},
+		{"http://localhost.evil.example/very-secret", "plain http"},
+		{"http://10.1.2.3/very-secret", "plain http"},
+		{"http://[::ffff:10.1.2.3]/very-secret", "plain http"},
+		{"http://0.0.0.0/very-secret", "plain http"},
+		{"ftp://127.0.0.1/very-secret", "scheme"},
+	}
+	for _, tt := range tests {
+		err := CheckSecretURL(tt.in)
+		if tt.wantErr == "" {
+			if err != nil {
+				t.Errorf("CheckSecretURL(%q) = %v, want nil", tt.in, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("CheckSecretURL(%q) = %v, want %q", tt.in, err, tt.wantErr)
+		}
+		if err != nil && strings.Contains(err.Error(), "very-secret") {
+			t.Errorf("CheckSecretURL error quotes the URL: %v", err)
+		}
+	}
+}

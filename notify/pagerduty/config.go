@@ -32,7 +32,8 @@ type Config struct {
 	RoutingKey string
 	// EventsURL is the Events API base URL, without "/v2/enqueue"
 	// (PAGERDUTY_EVENTS_URL); DefaultEventsURL when empty, EUEventsURL for EU
-	// accounts.
+	// accounts. It must be https (plain http only to a loopback address):
+	// the routing key is in every request.
 	EventsURL string
 	// Timeout bounds each HTTP call; DefaultTimeout when zero.
 	Timeout time.Duration
@@ -72,13 +73,19 @@ func (c Config) Validate() error {
 	if strings.ContainsAny(c.RoutingKey, " \t\r\n") {
 		return errors.New("pagerduty: routing key contains white space")
 	}
-	for _, u := range []struct{ name, v string }{
-		{"events URL", c.EventsURL}, {"client URL", c.ClientURL}, {"console URL", c.ConsoleURL},
+	for _, u := range []struct {
+		name, v string
+		check   func(string) error
+	}{
+		// The events URL is sent the routing key: https only (but loopback).
+		{"events URL", c.EventsURL, notify.CheckSecretURL},
+		{"client URL", c.ClientURL, notify.CheckURL},
+		{"console URL", c.ConsoleURL, notify.CheckURL},
 	} {
 		if u.v == "" {
 			continue
 		}
-		if err := notify.CheckURL(u.v); err != nil {
+		if err := u.check(u.v); err != nil {
 			return fmt.Errorf("pagerduty: %s: %w", u.name, err)
 		}
 	}

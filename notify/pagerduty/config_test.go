@@ -25,6 +25,14 @@ func TestConfigValidate(t *testing.T) {
 		{"events url scheme", Config{RoutingKey: testRoutingKey, EventsURL: "events.pagerduty.com"}, "events URL: scheme"},
 		{"client url host", Config{RoutingKey: testRoutingKey, ClientURL: "https://"}, "client URL: no host"},
 		{"console url scheme", Config{RoutingKey: testRoutingKey, ConsoleURL: "javascript:x"}, "console URL: scheme"},
+		// Item 14: the routing key must never travel in clear text.
+		{"events url plain http", Config{RoutingKey: testRoutingKey, EventsURL: "http://events.pagerduty.com"}, "events URL: plain http"},
+		{"events url http to a private address", Config{RoutingKey: testRoutingKey, EventsURL: "http://192.168.1.10:8080"}, "events URL: plain http"},
+		{"events url http loopback", Config{RoutingKey: testRoutingKey, EventsURL: "http://127.0.0.1:4010"}, ""},
+		{"events url http localhost", Config{RoutingKey: testRoutingKey, EventsURL: "http://localhost:4010"}, ""},
+		{"events url http loopback v6", Config{RoutingKey: testRoutingKey, EventsURL: "http://[::1]:4010"}, ""},
+		// Links shown to people carry no secret: http stays allowed there.
+		{"client url http", Config{RoutingKey: testRoutingKey, ClientURL: "http://rootwatch.internal/"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,10 +43,12 @@ type Config struct {
 	// Channel is the channel id or name to post to (SLACK_CHANNEL). The bot
 	// must be a member of it.
 	Channel string
-	// WebhookURL is an incoming webhook URL (SLACK_WEBHOOK_URL).
+	// WebhookURL is an incoming webhook URL (SLACK_WEBHOOK_URL). It must be
+	// https (plain http only to a loopback address).
 	WebhookURL string
 	// APIURL is the Web API base URL, ending in "/" (SLACK_API_URL);
-	// DefaultAPIURL when empty.
+	// DefaultAPIURL when empty. It must be https (plain http only to a
+	// loopback address): the bot token is sent with every call.
 	APIURL string
 	// Timeout bounds each HTTP call; DefaultTimeout when zero.
 	Timeout time.Duration
@@ -111,12 +113,12 @@ func (c Config) Validate() error {
 		return errors.New("slack: bot token is set but the channel is empty")
 	}
 	if c.WebhookURL != "" {
-		if err := notify.CheckURL(c.WebhookURL); err != nil {
+		if err := notify.CheckSecretURL(c.WebhookURL); err != nil {
 			return fmt.Errorf("slack: webhook URL: %w", err)
 		}
 	}
 	if c.APIURL != "" {
-		if err := notify.CheckURL(c.APIURL); err != nil {
+		if err := notify.CheckSecretURL(c.APIURL); err != nil {
 			return fmt.Errorf("slack: API URL: %w", err)
 		}
 	}

@@ -29,6 +29,16 @@ func TestConfigValidate(t *testing.T) {
 		{"webhook unparsable", Config{WebhookURL: "https://hooks.slack.com/%zz" + webhookPath}, "webhook URL: not a valid URL"},
 		{"api url without host", Config{BotToken: testToken, Channel: "C1", APIURL: "https:///api/"}, "API URL: no host"},
 		{"console url", Config{WebhookURL: hook, ConsoleURL: "javascript:alert(1)"}, "console URL: scheme"},
+		// Item 14: the token or webhook secret must never travel in clear
+		// text: plain http only to loopback (tests, a local proxy).
+		{"webhook plain http", Config{WebhookURL: "http://hooks.slack.com" + webhookPath}, "webhook URL: plain http"},
+		{"api url plain http", Config{BotToken: testToken, Channel: "C1", APIURL: "http://slack.com/api/"}, "API URL: plain http"},
+		{"api url http to a name that looks local", Config{BotToken: testToken, Channel: "C1", APIURL: "http://localhost.example.com/api/"}, "API URL: plain http"},
+		{"api url http to a private address", Config{BotToken: testToken, Channel: "C1", APIURL: "http://10.0.0.8/api/"}, "API URL: plain http"},
+		{"webhook http loopback v4", Config{WebhookURL: "http://127.0.0.1:8080" + webhookPath}, ""},
+		{"webhook http loopback 127/8", Config{WebhookURL: "http://127.0.0.53" + webhookPath}, ""},
+		{"api url http localhost", Config{BotToken: testToken, Channel: "C1", APIURL: "http://localhost:3000/api/"}, ""},
+		{"api url http loopback v6", Config{BotToken: testToken, Channel: "C1", APIURL: "http://[::1]:3000/api/"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
