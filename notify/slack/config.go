@@ -17,10 +17,6 @@ const (
 	DefaultAPIURL = "https://slack.com/api/"
 	// DefaultTimeout bounds one HTTP call to Slack.
 	DefaultTimeout = 10 * time.Second
-	// DefaultWebhookFollowUps is how many later alerts of one burst an
-	// incoming webhook posts (as compact one-line messages) before it
-	// suppresses the rest of the burst.
-	DefaultWebhookFollowUps = 20
 	// DefaultThreadTTL is how long the sink remembers a burst's first
 	// message, to thread the burst's later alerts under it.
 	DefaultThreadTTL = 24 * time.Hour
@@ -56,11 +52,6 @@ type Config struct {
 	// partitions other than aws (e.g. "https://console.amazonaws-us-gov.com").
 	// Empty means "https://<region>.console.aws.amazon.com".
 	ConsoleURL string
-	// WebhookFollowUps is how many later alerts of a burst the webhook posts
-	// as compact one-line messages; later ones are accepted and not posted
-	// (they are still in the stdout audit log and any other sink). Zero means
-	// DefaultWebhookFollowUps; negative means no limit.
-	WebhookFollowUps int
 	// ThreadTTL is how long a burst's first message is remembered for
 	// threading; DefaultThreadTTL when zero.
 	ThreadTTL time.Duration
@@ -83,9 +74,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
-	}
-	if c.WebhookFollowUps == 0 {
-		c.WebhookFollowUps = DefaultWebhookFollowUps
 	}
 	if c.ThreadTTL <= 0 {
 		c.ThreadTTL = DefaultThreadTTL
@@ -156,27 +144,25 @@ func maskURL(raw string) string {
 
 // redacted is Config with its secrets masked, for printing.
 type redacted struct {
-	BotToken         string `json:"bot_token,omitempty"`
-	Channel          string `json:"channel,omitempty"`
-	WebhookURL       string `json:"webhook_url,omitempty"`
-	APIURL           string `json:"api_url,omitempty"`
-	Timeout          string `json:"timeout,omitempty"`
-	ConsoleURL       string `json:"console_url,omitempty"`
-	WebhookFollowUps int    `json:"webhook_follow_ups,omitempty"`
-	ThreadTTL        string `json:"thread_ttl,omitempty"`
-	MaxThreads       int    `json:"max_threads,omitempty"`
-	PostInterval     string `json:"post_interval,omitempty"`
+	BotToken     string `json:"bot_token,omitempty"`
+	Channel      string `json:"channel,omitempty"`
+	WebhookURL   string `json:"webhook_url,omitempty"`
+	APIURL       string `json:"api_url,omitempty"`
+	Timeout      string `json:"timeout,omitempty"`
+	ConsoleURL   string `json:"console_url,omitempty"`
+	ThreadTTL    string `json:"thread_ttl,omitempty"`
+	MaxThreads   int    `json:"max_threads,omitempty"`
+	PostInterval string `json:"post_interval,omitempty"`
 }
 
 func (c Config) redacted() redacted {
 	r := redacted{
-		BotToken:         maskToken(c.BotToken),
-		Channel:          c.Channel,
-		WebhookURL:       maskURL(c.WebhookURL),
-		APIURL:           c.APIURL,
-		ConsoleURL:       c.ConsoleURL,
-		WebhookFollowUps: c.WebhookFollowUps,
-		MaxThreads:       c.MaxThreads,
+		BotToken:   maskToken(c.BotToken),
+		Channel:    c.Channel,
+		WebhookURL: maskURL(c.WebhookURL),
+		APIURL:     c.APIURL,
+		ConsoleURL: c.ConsoleURL,
+		MaxThreads: c.MaxThreads,
 	}
 	if c.Timeout != 0 {
 		r.Timeout = c.Timeout.String()
@@ -193,8 +179,8 @@ func (c Config) redacted() redacted {
 // String describes c with the bot token and webhook URL masked.
 func (c Config) String() string {
 	r := c.redacted()
-	return fmt.Sprintf("slack.Config{BotToken:%q Channel:%q WebhookURL:%q APIURL:%q Timeout:%s ConsoleURL:%q WebhookFollowUps:%d ThreadTTL:%s MaxThreads:%d PostInterval:%s}",
-		r.BotToken, r.Channel, r.WebhookURL, r.APIURL, c.Timeout, r.ConsoleURL, r.WebhookFollowUps, c.ThreadTTL, r.MaxThreads, c.PostInterval)
+	return fmt.Sprintf("slack.Config{BotToken:%q Channel:%q WebhookURL:%q APIURL:%q Timeout:%s ConsoleURL:%q ThreadTTL:%s MaxThreads:%d PostInterval:%s}",
+		r.BotToken, r.Channel, r.WebhookURL, r.APIURL, c.Timeout, r.ConsoleURL, c.ThreadTTL, r.MaxThreads, c.PostInterval)
 }
 
 // GoString is String, so that %#v does not print the secrets either.

@@ -18,9 +18,9 @@
 // session". If the first message is unknown (expired, or this process did
 // not post it) a later alert starts a new message that the rest of the
 // burst threads under. Incoming webhooks cannot reply in threads: later
-// alerts of a burst are posted as compact one-line messages, up to
-// Config.WebhookFollowUps of them; beyond that they are accepted without
-// posting (the stdout audit log and the other sinks still have them).
+// alerts of a burst are posted as compact one-line messages, every one of
+// them (Send never reports an alert accepted that it did not post; the
+// Dispatcher's pacing keeps a long burst within Slack's rate).
 //
 // Delivery. Send makes one attempt per destination and never retries: the
 // notify Dispatcher does. Errors are classified with notify.Retryable (429
@@ -77,7 +77,7 @@ type Option func(*Sink)
 func WithClock(now func() time.Time) Option { return func(s *Sink) { s.now = now } }
 
 // WithLogger sets the logger for failures that do not fail Send (a thread
-// parent's count that could not be updated, suppressed webhook follow-ups).
+// parent's count that could not be updated).
 // The default discards.
 func WithLogger(l *zap.Logger) Option { return func(s *Sink) { s.log = l } }
 
@@ -351,22 +351,15 @@ func (s *Sink) updateCount(ctx context.Context, groupKey string, th *thread, mor
 }
 
 // sendWebhook posts a to the incoming webhook: the full message for a
-// burst's first alert, a compact line for later ones, nothing past
-// Config.WebhookFollowUps.
+// burst's first alert, a compact line for later ones. It never accepts an
+// alert without posting it.
 func (s *Sink) sendWebhook(ctx context.Context, a *notify.Alert) error {
 	seq := 0
 	if a.Group != nil {
 		seq = a.Group.Seq
 	}
-	var msg Message
-	switch limit := s.cfg.WebhookFollowUps; {
-	case seq == 0:
-		msg = s.render.Render(a)
-	case limit >= 0 && seq > limit:
-		s.log.Info("slack: webhook follow-up suppressed: burst past its follow-up limit",
-			zap.String("rule", a.Rule), zap.String("event_id", a.EventID), zap.Int("seq", seq), zap.Int("limit", limit))
-		return nil
-	default:
+	msg := s.render.Render(a)
+	if seq > 0 {
 		msg = s.render.RenderFollowUp(a)
 	}
 

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/notify"
 	"github.com/rootwatch/rootwatch/notify/notifytest"
 )
@@ -475,8 +476,7 @@ func TestWebhookPostsRenderedAlert(t *testing.T) {
 
 func TestWebhookBurst(t *testing.T) {
 	w := startWebhook(t)
-	core, logs := observer.New(zap.InfoLevel)
-	s := newWebhookSink(t, Config{WebhookURL: w.URL(), WebhookFollowUps: 2}, WithLogger(zap.New(core)))
+	s := newWebhookSink(t, Config{WebhookURL: w.URL()})
 	key := "111122223333/203.0.113.7"
 	for seq := range 4 {
 		a := fixture(t, "root-api-call")
@@ -487,21 +487,74 @@ func TestWebhookBurst(t *testing.T) {
 		}
 	}
 	bodies := w.Bodies()
-	if len(bodies) != 3 {
-		t.Fatalf("got %d posts, want the first, 2 follow-ups and 1 suppressed", len(bodies))
+	if len(bodies) != 4 {
+		t.Fatalf("got %d posts, want the first and 3 follow-ups", len(bodies))
 	}
 	first, _ := json.Marshal(bodies[0]["blocks"])
 	if !strings.Contains(string(first), `"header"`) {
 		t.Errorf("first post is not the full message: %s", first)
 	}
-	for i, want := range []string{"event 2 of this root session", "event 3 of this root session"} {
+	for i, want := range []string{"event 2 of this root session", "event 3 of this root session", "event 4 of this root session"} {
 		blocks, _ := json.Marshal(bodies[i+1]["blocks"])
 		if strings.Contains(string(blocks), `"header"`) || !strings.Contains(string(blocks), want) {
 			t.Errorf("follow-up %d is not the compact line %q: %s", i+1, want, blocks)
 		}
 	}
-	if n := logs.FilterMessageSnippet("suppressed").Len(); n != 1 {
-		t.Errorf("got %d suppression logs, want 1", n)
+}
+
+// TestWebhookLongBurstSendsEveryAlert is issue 7 item 2: past 20
+// follow-ups in a burst the webhook path returned success without posting,
+// so the alerts were recorded as delivered and their message deleted.
+// Every alert Send accepts must have been posted.
+func TestWebhookLongBurstSendsEveryAlert(t *testing.T) {
+	w := startWebhook(t)
+	s := newWebhookSink(t, Config{WebhookURL: w.URL()})
+	const n = 30
+	key := "111122223333/203.0.113.7"
+	var ids []string
+	for seq := range n {
+		a := fixture(t, "root-api-call")
+		a.EventID = fmt.Sprintf("00000000-0000-4000-8000-%012d", seq)
+		a.Group = &notify.Group{Key: key, Seq: seq, Count: seq + 1}
+		if err := s.Send(context.Background(), a); err != nil {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+		ids = append(ids, a.EventID)
+	}
+	bodies := w.Bodies()
+	if len(bodies) != n {
+		t.Errorf("Send accepted %d alerts but %d were posted", n, len(bodies))
+	}
+	all, _ := json.Marshal(bodies)
+	for _, id := range ids {
+		if !strings.Contains(string(all), id) {
+			t.Errorf("alert %s was accepted but never posted", id)
+		}
+	}
+}
+
+// TestWebhookLongBurstThroughDispatcher delivers a 25-alert burst through
+// the Dispatcher: Deliver may return nil (the SQS message is deleted) only
+// if every alert was posted.
+func TestWebhookLongBurstThroughDispatcher(t *testing.T) {
+	w := startWebhook(t)
+	s := newWebhookSink(t, Config{WebhookURL: w.URL()})
+	d, err := notify.NewDispatcher(notify.Config{Sinks: []notify.SinkConfig{{Sink: s, Kind: notify.KindChat}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := fixture(t, "root-api-call").Detection
+	var ds []detector.Detection
+	for i := range 25 {
+		det := base
+		det.EventID = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		ds = append(ds, det)
+	}
+	if err := d.Deliver(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(w.Bodies()); got != len(ds) {
+		t.Errorf("Deliver returned nil (message deleted) but only %d of %d alerts were posted", got, len(ds))
 	}
 }
 
