@@ -105,8 +105,11 @@ type SinkConfig struct {
 	Retry RetryPolicy
 	// MinInterval, when positive, spaces Send calls to this sink at least
 	// this far apart across all concurrent deliveries (Slack asks for about
-	// one message per second per channel: use time.Second). The wait is not
-	// part of the per-call timeout.
+	// one message per second per channel: use time.Second). This is the
+	// only pacing of a sink: sinks do not pace themselves. The wait for a
+	// turn comes before the alert's dedupe lease is claimed, so however
+	// long the queue, the lease covers only the send; it is not part of the
+	// per-call timeout and ends with the caller's context.
 	MinInterval time.Duration
 	// Cooldown is how long the sink counts as down after an alert exhausted
 	// its retry budget on it (default DefaultCooldown; negative disables).
@@ -444,7 +447,20 @@ func (d *Dispatcher) deliverOne(ctx context.Context, s *sinkState, a *Alert, use
 		if err := ctx.Err(); err != nil {
 			return d.fail(s, a, log, attempt-1, ReasonCanceled, lastErrOr(lastErr, err))
 		}
-		var claim dedupe.Claim
+		// Wait for the sink's pace before claiming the lease: the lease
+		// must cover the send, not the wait for a turn, or it expires in
+		// a long queue and another worker sends the alert too. A sink
+		// cooling down is not paced: it fails fast below.
+		var unpace func()
+		if _, down := s.down(d.now()); !down || !useBreaker {
+			g, err := s.pace.take(ctx, d.now, d.sleep)
+			if err != nil {
+				err = fmt.Errorf("waiting for the %s send pace: %w", s.name, err)
+				return d.fail(s, a, log, attempt-1, ReasonCanceled, lastErrOr(lastErr, err))
+			}
+			unpace = g
+		}
+		claim := dedupe.Claim{State: dedupe.Claimed}
 		if useLedger {
 			c, err := d.ledger.Claim(ctx, s.name, key, s.lease)
 			if err != nil {
@@ -453,6 +469,9 @@ func (d *Dispatcher) deliverOne(ctx context.Context, s *sinkState, a *Alert, use
 				c = dedupe.Claim{State: dedupe.Claimed}
 			}
 			claim = c
+		}
+		if claim.State != dedupe.Claimed && unpace != nil {
+			unpace() // no send: the turn is someone else's
 		}
 		if claim.State == dedupe.Delivered {
 			d.metrics.Deduplicated.WithLabelValues(s.name).Inc()
@@ -550,11 +569,9 @@ func lastErrOr(last, err error) error {
 	return err
 }
 
-// send makes one Send call with the per-call timeout and pacing.
+// send makes one Send call with the per-call timeout. The caller has
+// waited for the sink's pace.
 func (d *Dispatcher) send(ctx context.Context, s *sinkState, a *Alert) (err error) {
-	if err := s.pace.wait(ctx, d.now, d.sleep); err != nil {
-		return fmt.Errorf("waiting for the %s send pace: %w", s.name, err)
-	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	t0 := time.Now()
@@ -636,16 +653,21 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// pacer spaces calls at least interval apart. A nil pacer does nothing.
+// pacer spaces calls at least interval apart, first come first served. A
+// nil pacer does nothing.
 type pacer struct {
 	mu       sync.Mutex
 	interval time.Duration
 	next     time.Time
 }
 
-func (p *pacer) wait(ctx context.Context, now func() time.Time, sleep func(context.Context, time.Duration) error) error {
+// take reserves the next slot and waits for it (or until ctx ends). The
+// returned function gives an unused slot back: the next caller may go at
+// once if nobody reserved a later slot meanwhile (an alert found already
+// delivered costs the queue nothing).
+func (p *pacer) take(ctx context.Context, now func() time.Time, sleep func(context.Context, time.Duration) error) (func(), error) {
 	if p == nil {
-		return nil
+		return func() {}, nil
 	}
 	p.mu.Lock()
 	t := now()
@@ -653,10 +675,21 @@ func (p *pacer) wait(ctx context.Context, now func() time.Time, sleep func(conte
 	if p.next.After(t) {
 		at = p.next
 	}
-	p.next = at.Add(p.interval)
+	end := at.Add(p.interval)
+	p.next = end
 	p.mu.Unlock()
-	if wait := at.Sub(t); wait > 0 {
-		return sleep(ctx, wait)
+	giveBack := func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.next.Equal(end) {
+			p.next = at
+		}
 	}
-	return nil
+	if wait := at.Sub(t); wait > 0 {
+		if err := sleep(ctx, wait); err != nil {
+			giveBack()
+			return nil, err
+		}
+	}
+	return giveBack, nil
 }

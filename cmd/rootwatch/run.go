@@ -65,14 +65,12 @@ func (f *notifyFlags) sinks(log *zap.Logger, audit *jsonl.Sink) ([]notify.SinkCo
 			Channel:    f.slackChannel,
 			WebhookURL: f.slackWebhookURL,
 			APIURL:     f.slackAPIURL,
-			// Pacing happens in the dispatcher (MinInterval), outside the
-			// per-call timeout, so waiting for a turn never times a post out.
-			PostInterval: -1,
 		}, slack.WithLogger(log.Named("slack")))
 		if err != nil {
 			return nil, usageErr("Slack settings: %v", err)
 		}
-		// Slack asks for about one message per second per channel.
+		// Slack asks for about one message per second per channel. The
+		// dispatcher is the only pacer (the sink does not pace itself).
 		out = append(out, notify.SinkConfig{Sink: s, Kind: notify.KindChat, MinInterval: time.Second})
 	}
 	if f.pagerDutyKey != "" {

@@ -23,9 +23,6 @@ const (
 	// DefaultMaxThreads bounds the bursts remembered at once (each holds
 	// its first message, a few KB).
 	DefaultMaxThreads = 2000
-	// DefaultPostInterval paces chat.postMessage calls: Slack allows about
-	// one message per second per channel, with short bursts.
-	DefaultPostInterval = time.Second
 )
 
 // Config configures the Slack sink. Set BotToken and Channel (Web API,
@@ -58,10 +55,6 @@ type Config struct {
 	// MaxThreads bounds the number of bursts remembered; DefaultMaxThreads
 	// when zero.
 	MaxThreads int
-	// PostInterval is the least time between two chat.postMessage calls;
-	// Send waits (up to its context's deadline) for its turn.
-	// DefaultPostInterval when zero; negative disables pacing.
-	PostInterval time.Duration
 }
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -80,9 +73,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxThreads <= 0 {
 		c.MaxThreads = DefaultMaxThreads
-	}
-	if c.PostInterval == 0 {
-		c.PostInterval = DefaultPostInterval
 	}
 	return c
 }
@@ -144,15 +134,14 @@ func maskURL(raw string) string {
 
 // redacted is Config with its secrets masked, for printing.
 type redacted struct {
-	BotToken     string `json:"bot_token,omitempty"`
-	Channel      string `json:"channel,omitempty"`
-	WebhookURL   string `json:"webhook_url,omitempty"`
-	APIURL       string `json:"api_url,omitempty"`
-	Timeout      string `json:"timeout,omitempty"`
-	ConsoleURL   string `json:"console_url,omitempty"`
-	ThreadTTL    string `json:"thread_ttl,omitempty"`
-	MaxThreads   int    `json:"max_threads,omitempty"`
-	PostInterval string `json:"post_interval,omitempty"`
+	BotToken   string `json:"bot_token,omitempty"`
+	Channel    string `json:"channel,omitempty"`
+	WebhookURL string `json:"webhook_url,omitempty"`
+	APIURL     string `json:"api_url,omitempty"`
+	Timeout    string `json:"timeout,omitempty"`
+	ConsoleURL string `json:"console_url,omitempty"`
+	ThreadTTL  string `json:"thread_ttl,omitempty"`
+	MaxThreads int    `json:"max_threads,omitempty"`
 }
 
 func (c Config) redacted() redacted {
@@ -170,17 +159,14 @@ func (c Config) redacted() redacted {
 	if c.ThreadTTL != 0 {
 		r.ThreadTTL = c.ThreadTTL.String()
 	}
-	if c.PostInterval != 0 {
-		r.PostInterval = c.PostInterval.String()
-	}
 	return r
 }
 
 // String describes c with the bot token and webhook URL masked.
 func (c Config) String() string {
 	r := c.redacted()
-	return fmt.Sprintf("slack.Config{BotToken:%q Channel:%q WebhookURL:%q APIURL:%q Timeout:%s ConsoleURL:%q ThreadTTL:%s MaxThreads:%d PostInterval:%s}",
-		r.BotToken, r.Channel, r.WebhookURL, r.APIURL, c.Timeout, r.ConsoleURL, c.ThreadTTL, r.MaxThreads, c.PostInterval)
+	return fmt.Sprintf("slack.Config{BotToken:%q Channel:%q WebhookURL:%q APIURL:%q Timeout:%s ConsoleURL:%q ThreadTTL:%s MaxThreads:%d}",
+		r.BotToken, r.Channel, r.WebhookURL, r.APIURL, c.Timeout, r.ConsoleURL, c.ThreadTTL, r.MaxThreads)
 }
 
 // GoString is String, so that %#v does not print the secrets either.

@@ -22,8 +22,9 @@
 // them (Send never reports an alert accepted that it did not post; the
 // Dispatcher's pacing keeps a long burst within Slack's rate).
 //
-// Delivery. Send makes one attempt per destination and never retries: the
-// notify Dispatcher does. Errors are classified with notify.Retryable (429
+// Delivery. Send makes one attempt per destination and never retries or
+// paces: the notify Dispatcher does both (notify.SinkConfig.MinInterval;
+// Slack asks for about one message per second per channel). Errors are classified with notify.Retryable (429
 // with its Retry-After, 5xx, network failures, timeouts) and
 // notify.Permanent (bad token, unknown or archived channel, rejected
 // payload, webhook 4xx). When both destinations are configured and only one
@@ -40,7 +41,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -61,10 +61,6 @@ type Sink struct {
 	// done remembers (destination, alert key) pairs already accepted, so a
 	// retry after a partial failure does not post twice.
 	done *ttlCache[struct{}]
-
-	// pace spaces chat.postMessage calls by Config.PostInterval.
-	paceMu   sync.Mutex
-	nextPost time.Time
 }
 
 var _ notify.Sink = (*Sink)(nil)
@@ -252,9 +248,6 @@ func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 		th, _ = s.threads.get(groupKey)
 	}
 
-	if err := s.pace(ctx); err != nil {
-		return err
-	}
 	if th == nil {
 		channel, ts, err := api.PostMessageContext(ctx, s.cfg.Channel, msgOptions(msg)...)
 		if err != nil {
@@ -290,36 +283,6 @@ var errParentGone = errors.New("thread parent not found")
 func isGoneParent(err error) bool {
 	var apiErr slack.SlackErrorResponse
 	return errors.As(err, &apiErr) && (apiErr.Err == "thread_not_found" || apiErr.Err == "message_not_found")
-}
-
-// pace waits for the next chat.postMessage slot: at most one post per
-// Config.PostInterval, so a burst does not run into Slack's per-channel
-// limit. Waiters do not reserve slots (a caller that gives up leaves no
-// gap); it gives up, retryably, when ctx ends first. Pacing uses the real
-// clock, not the injectable one.
-func (s *Sink) pace(ctx context.Context) error {
-	if s.cfg.PostInterval < 0 {
-		return nil
-	}
-	for {
-		s.paceMu.Lock()
-		now := time.Now()
-		if !s.nextPost.After(now) {
-			s.nextPost = now.Add(s.cfg.PostInterval)
-			s.paceMu.Unlock()
-			return nil
-		}
-		wait := s.nextPost.Sub(now)
-		s.paceMu.Unlock()
-
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return notify.Retryable(fmt.Errorf("slack chat.postMessage: waiting for a posting slot: %w", ctx.Err()), 0)
-		}
-	}
 }
 
 // updateCount edits a burst's first message to show more further events.

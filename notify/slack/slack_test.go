@@ -117,9 +117,6 @@ func startSlack(t *testing.T, cfg Config, opts ...Option) (*Sink, *fakeSlack) {
 	cfg.BotToken = testToken
 	cfg.Channel = "#security-alerts"
 	cfg.APIURL = srv.GetAPIURL()
-	if cfg.PostInterval == 0 {
-		cfg.PostInterval = -1 // pacing has its own test
-	}
 	s, err := New(cfg, append([]Option{WithClock(fixedClock)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -694,24 +691,6 @@ func TestSendNilAlert(t *testing.T) {
 	s := newWebhookSink(t, Config{WebhookURL: w.URL()})
 	if err := s.Send(context.Background(), nil); !notify.IsPermanent(err) {
 		t.Errorf("Send(nil) = %v, want a permanent error", err)
-	}
-}
-
-// TestBotPacing checks that a post waits for its slot and gives up
-// retryably, without posting, when its context ends first.
-func TestBotPacing(t *testing.T) {
-	s, f := startSlack(t, Config{PostInterval: time.Hour})
-	if err := s.Send(context.Background(), fixture(t, "root-console-login")); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	err := s.Send(ctx, fixture(t, "root-api-call"))
-	if err == nil || notify.IsPermanent(err) || !strings.Contains(err.Error(), "waiting for a posting slot") {
-		t.Fatalf("Send = %v, want a retryable wait error", err)
-	}
-	if n := len(f.Calls()); n != 1 {
-		t.Errorf("got %d posts, want 1", n)
 	}
 }
 
