@@ -7,6 +7,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/notify"
 )
 
@@ -150,6 +151,53 @@ func (r *renderer) RenderFollowUp(a *notify.Alert) Message {
 			Fallback: text,
 		}},
 	}
+}
+
+// RenderParent builds a burst's first message as its thread's parent
+// shows it: the first alert, raised to the level of top (the most severe
+// alert of the burst posted so far) when top is more severe, with a line
+// naming the event that escalated the session. A responder scanning the
+// channel sees the session's highest level, not its first one.
+func (r *renderer) RenderParent(first, top *notify.Alert) Message {
+	if top == nil || top.Level <= first.Level {
+		return r.Render(first)
+	}
+	raised := *first
+	raised.Level = top.Level
+	m := r.Render(&raised)
+	st := styleFor(top.Level)
+	if !first.Test {
+		m.Blocks[0] = slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType,
+			headerText(st.Emoji+" "+st.Label+" (escalated): "+first.Title), true, false))
+	}
+	seq := 0
+	if top.Group != nil {
+		seq = top.Group.Seq
+	}
+	note := fmt.Sprintf("⬆️ *Escalated to %s* by event %d of this root session: *%s* (%s · Event ID %s), see the thread.",
+		escapeText(sanitize(st.Label)), seq+1, escapeText(sanitize(top.Title)), code(top.EventSource+":"+top.EventName), code(top.EventID))
+	return insertAfterHeader(m, slack.NewSectionBlock(mrkdwn(note), nil, nil))
+}
+
+// WithEscalation returns m (the full message of a later alert of a burst)
+// with a line saying that it raises the session from level was to its own
+// level. m is not modified.
+func WithEscalation(m Message, level, was detector.Level) Message {
+	note := fmt.Sprintf("⬆️ *Escalation*: this root session is now *%s* (until now at most %s).",
+		escapeText(sanitize(styleFor(level).Label)), escapeText(sanitize(styleFor(was).Label)))
+	return insertAfterHeader(m, slack.NewSectionBlock(mrkdwn(note), nil, nil))
+}
+
+// insertAfterHeader returns m with b as its second block. m is not
+// modified.
+func insertAfterHeader(m Message, b slack.Block) Message {
+	out := m
+	out.Blocks = make([]slack.Block, 0, len(m.Blocks)+1)
+	n := min(1, len(m.Blocks))
+	out.Blocks = append(out.Blocks, m.Blocks[:n]...)
+	out.Blocks = append(out.Blocks, b)
+	out.Blocks = append(out.Blocks, m.Blocks[n:]...)
+	return out
 }
 
 // WithMoreCount returns parent (a burst's first message) with a last

@@ -22,6 +22,14 @@
 // them (Send never reports an alert accepted that it did not post; the
 // Dispatcher's pacing keeps a long burst within Slack's rate).
 //
+// Escalation. A later alert more severe than everything posted for its
+// burst so far must not be buried: with the Web API its reply is also
+// broadcast to the channel (reply_broadcast) and says it escalates the
+// session, and the first message is edited to show the highest level
+// (header, colour, and which event raised it); with a webhook it is posted
+// as a full message, not a compact line. "Posted so far" is what this
+// process posted.
+//
 // Delivery. Send makes one attempt per destination and never retries or
 // paces: the notify Dispatcher does both (notify.SinkConfig.MinInterval;
 // Slack asks for about one message per second per channel). Errors are classified with notify.Retryable (429
@@ -41,11 +49,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 
+	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/notify"
 )
 
@@ -61,6 +71,9 @@ type Sink struct {
 	// done remembers (destination, alert key) pairs already accepted, so a
 	// retry after a partial failure does not post twice.
 	done *ttlCache[struct{}]
+	// hookTop remembers, per burst, the highest level the webhook posted,
+	// to post an escalating follow-up in full.
+	hookTop *ttlCache[detector.Level]
 }
 
 var _ notify.Sink = (*Sink)(nil)
@@ -101,6 +114,7 @@ func New(cfg Config, opts ...Option) (*Sink, error) {
 	s.render = renderer{consoleBase: cfg.ConsoleURL, now: s.now}
 	s.threads = newTTLCache[*thread](cfg.ThreadTTL, cfg.MaxThreads, s.now)
 	s.done = newTTLCache[struct{}](cfg.ThreadTTL, cfg.MaxThreads, s.now)
+	s.hookTop = newTTLCache[detector.Level](cfg.ThreadTTL, cfg.MaxThreads, s.now)
 	return s, nil
 }
 
@@ -212,13 +226,40 @@ func (s *Sink) httpClient(rec *recorder) *http.Client {
 type thread struct {
 	channel string
 	ts      string
-	parent  Message
+	// first is the burst's first alert, which the parent shows.
+	first *notify.Alert
 
 	// mu is a one-slot semaphore serialising edits of the parent (a
 	// channel, so waiting for it can end with the caller's context);
-	// shown is the count the parent shows.
-	mu    chan struct{}
-	shown int
+	// shown is the count the parent shows, shownLevel its level.
+	mu         chan struct{}
+	shown      int
+	shownLevel detector.Level
+
+	// topMu guards top: the most severe alert posted in the thread so
+	// far, the first one included.
+	topMu sync.Mutex
+	top   *notify.Alert
+}
+
+func newThread(channel, ts string, first *notify.Alert) *thread {
+	return &thread{channel: channel, ts: ts, first: first, top: first, shownLevel: first.Level, mu: make(chan struct{}, 1)}
+}
+
+// highest returns the most severe alert posted in the thread so far.
+func (th *thread) highest() *notify.Alert {
+	th.topMu.Lock()
+	defer th.topMu.Unlock()
+	return th.top
+}
+
+// raise records that a was posted in the thread.
+func (th *thread) raise(a *notify.Alert) {
+	th.topMu.Lock()
+	defer th.topMu.Unlock()
+	if a.Level > th.top.Level {
+		th.top = a
+	}
 }
 
 // msgOptions returns the chat.postMessage / chat.update options for m.
@@ -234,7 +275,10 @@ func msgOptions(m Message) []slack.MsgOption {
 
 // sendBot posts a with chat.postMessage: a new message, or a reply in the
 // thread of its burst's first message followed by an edit of that message's
-// count.
+// count. A reply more severe than everything posted in the thread so far is
+// also broadcast to the channel (reply_broadcast), with a line saying it
+// escalates the session, and the edit raises the first message to that
+// level: an escalation is never buried in a thread.
 func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 	api, rec := s.client()
 	msg := s.render.Render(a)
@@ -254,12 +298,21 @@ func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 			return classify(ctx, "chat.postMessage", err, rec)
 		}
 		if groupKey != "" && ts != "" {
-			s.threads.put(groupKey, &thread{channel: channel, ts: ts, parent: msg, mu: make(chan struct{}, 1)})
+			first := *a
+			s.threads.put(groupKey, newThread(channel, ts, &first))
 		}
 		return nil
 	}
 
+	was := th.highest().Level
+	escalates := a.Level > was
+	if escalates {
+		msg = WithEscalation(msg, a.Level, was)
+	}
 	opts := append(msgOptions(msg), slack.MsgOptionTS(th.ts))
+	if escalates {
+		opts = append(opts, slack.MsgOptionBroadcast())
+	}
 	if _, _, err := api.PostMessageContext(ctx, th.channel, opts...); err != nil {
 		if isGoneParent(err) {
 			// The first message was deleted: forget it, so that the
@@ -269,8 +322,10 @@ func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 		}
 		return classify(ctx, "chat.postMessage", err, rec)
 	}
+	posted := *a
+	th.raise(&posted)
 	more := max(a.Group.Count-1, a.Group.Seq)
-	s.updateCount(ctx, groupKey, th, more)
+	s.updateParent(ctx, groupKey, th, more)
 	return nil
 }
 
@@ -285,44 +340,61 @@ func isGoneParent(err error) bool {
 	return errors.As(err, &apiErr) && (apiErr.Err == "thread_not_found" || apiErr.Err == "message_not_found")
 }
 
-// updateCount edits a burst's first message to show more further events.
-// The reply that triggered it is already posted, so a failure is logged,
-// not returned (returning it would make the Dispatcher post the reply
-// again); the next reply retries the edit with its higher count.
-func (s *Sink) updateCount(ctx context.Context, groupKey string, th *thread, more int) {
+// updateParent edits a burst's first message to show more further events
+// and the highest level posted in the thread. The reply that triggered it
+// is already posted, so a failure is logged, not returned (returning it
+// would make the Dispatcher post the reply again); the next reply retries
+// the edit.
+func (s *Sink) updateParent(ctx context.Context, groupKey string, th *thread, more int) {
 	select {
 	case th.mu <- struct{}{}:
 	case <-ctx.Done():
 		return
 	}
 	defer func() { <-th.mu }()
-	if more <= th.shown {
+	top := th.highest()
+	if more <= th.shown && top.Level <= th.shownLevel {
 		return
 	}
+	more = max(more, th.shown)
 	api, rec := s.client()
-	upd := WithMoreCount(th.parent, more)
+	upd := WithMoreCount(s.render.RenderParent(th.first, top), more)
 	if _, _, _, err := api.UpdateMessageContext(ctx, th.channel, th.ts, msgOptions(upd)...); err != nil {
 		if isGoneParent(err) {
 			s.threads.delete(groupKey)
 		}
 		err = scrub(classify(ctx, "chat.update", err, rec), s.cfg.BotToken, s.cfg.WebhookURL)
-		s.log.Warn("slack: could not update the burst count of a thread's first message",
-			zap.String("channel", th.channel), zap.String("ts", th.ts), zap.Int("more", more), zap.Error(err))
+		s.log.Warn("slack: could not update the count and level of a thread's first message",
+			zap.String("channel", th.channel), zap.String("ts", th.ts), zap.Int("more", more),
+			zap.Stringer("level", top.Level), zap.Error(err))
 		return
 	}
 	th.shown = more
+	th.shownLevel = top.Level
 }
 
 // sendWebhook posts a to the incoming webhook: the full message for a
-// burst's first alert, a compact line for later ones. It never accepts an
-// alert without posting it.
+// burst's first alert and for a later one more severe than everything the
+// webhook posted for the burst so far (an escalation; a webhook cannot
+// reply in a thread, nor edit), a compact line for other later ones. It
+// never accepts an alert without posting it.
 func (s *Sink) sendWebhook(ctx context.Context, a *notify.Alert) error {
-	seq := 0
+	seq, groupKey := 0, ""
 	if a.Group != nil {
-		seq = a.Group.Seq
+		seq, groupKey = a.Group.Seq, a.Group.Key
 	}
-	msg := s.render.Render(a)
-	if seq > 0 {
+	var was detector.Level
+	known := false
+	if groupKey != "" {
+		was, known = s.hookTop.get(groupKey)
+	}
+	var msg Message
+	switch {
+	case seq == 0:
+		msg = s.render.Render(a)
+	case known && a.Level > was:
+		msg = WithEscalation(s.render.Render(a), a.Level, was)
+	default:
 		msg = s.render.RenderFollowUp(a)
 	}
 
@@ -338,6 +410,10 @@ func (s *Sink) sendWebhook(ctx context.Context, a *notify.Alert) error {
 	}
 	if err := slack.PostWebhookCustomHTTPContext(ctx, s.cfg.WebhookURL, hc, wm); err != nil {
 		return classify(ctx, "webhook", err, rec)
+	}
+	// Only what was posted counts.
+	if groupKey != "" && (!known || a.Level > was) {
+		s.hookTop.put(groupKey, max(a.Level, was))
 	}
 	return nil
 }

@@ -41,6 +41,7 @@ type apiCall struct {
 	ThreadTS    string
 	TS          string
 	Unfurl      string
+	Broadcast   string
 }
 
 // fakeSlack records Web API calls and answers them from a script: each
@@ -69,6 +70,7 @@ func (f *fakeSlack) handler(method string) http.HandlerFunc {
 			Method: method, Token: tok, Channel: r.PostForm.Get("channel"), Text: r.PostForm.Get("text"),
 			Blocks: r.PostForm.Get("blocks"), Attachments: r.PostForm.Get("attachments"),
 			ThreadTS: r.PostForm.Get("thread_ts"), TS: r.PostForm.Get("ts"), Unfurl: r.PostForm.Get("unfurl_links"),
+			Broadcast: r.PostForm.Get("reply_broadcast"),
 		})
 		var reply func(http.ResponseWriter, *http.Request)
 		if len(f.script) > 0 {
@@ -231,6 +233,90 @@ func TestBotThreadsBurst(t *testing.T) {
 	}
 	if !strings.Contains(calls[1].Blocks, "event 2 of this root session") {
 		t.Errorf("reply does not say its place in the burst: %s", calls[1].Blocks)
+	}
+}
+
+// escalatingBurst is a burst whose third alert is more severe than
+// everything before it: a high sign-in, a high API call, a critical root
+// access key creation, then a high password change.
+func escalatingBurst(t *testing.T) []*notify.Alert {
+	t.Helper()
+	var out []*notify.Alert
+	for seq, rule := range []string{"root-console-login", "root-api-call", "root-access-key-created", "root-password-change"} {
+		a := fixture(t, rule)
+		a.Group = &notify.Group{Key: "burst-escalates", Seq: seq, Count: seq + 1}
+		out = append(out, a)
+	}
+	return out
+}
+
+// TestBotEscalationIsBroadcastAndRaisesParent is issue 7 item 5: a
+// follow-up more severe than everything posted so far in its thread is
+// broadcast to the channel (reply_broadcast), and the thread's first
+// message is updated to the highest level seen; other follow-ups stay in
+// the thread.
+func TestBotEscalationIsBroadcastAndRaisesParent(t *testing.T) {
+	s, f := startSlack(t, Config{})
+	for _, a := range escalatingBurst(t) {
+		if err := s.Send(context.Background(), a); err != nil {
+			t.Fatalf("Send %s: %v", a.Rule, err)
+		}
+	}
+	var broadcast []bool
+	var updates []apiCall
+	for _, c := range f.Calls() {
+		switch {
+		case c.Method == "chat.postMessage" && c.ThreadTS != "":
+			broadcast = append(broadcast, c.Broadcast == "true")
+		case c.Method == "chat.update":
+			updates = append(updates, c)
+		}
+	}
+	if want := []bool{false, true, false}; fmt.Sprint(broadcast) != fmt.Sprint(want) {
+		t.Errorf("replies broadcast = %v, want %v (only the escalation to critical)", broadcast, want)
+	}
+	if len(updates) == 0 {
+		t.Fatal("the thread's first message was never updated")
+	}
+	for i, u := range updates[1:] { // from the escalation on
+		if !strings.Contains(u.Blocks, "CRITICAL") || !strings.Contains(u.Blocks, "AWS Root User Access Key Created") ||
+			!strings.Contains(u.Attachments, "#D40E0D") {
+			t.Errorf("update %d does not show the session's highest level (critical, access key created): blocks %s attachments %s",
+				i+2, u.Blocks, u.Attachments)
+		}
+	}
+	if first := updates[0]; strings.Contains(first.Blocks, "CRITICAL") {
+		t.Errorf("update before the escalation already says critical: %s", first.Blocks)
+	}
+	last := updates[len(updates)-1]
+	if !strings.Contains(last.Blocks, "AWS Root User Console Sign-In") || !strings.Contains(last.Blocks, "and *3* more events") {
+		t.Errorf("last update lost the first alert or the count: %s", last.Blocks)
+	}
+}
+
+// TestWebhookEscalationPostsFullMessage: a webhook cannot thread, so an
+// escalating follow-up is posted as a full message, not a compact line.
+func TestWebhookEscalationPostsFullMessage(t *testing.T) {
+	w := startWebhook(t)
+	s := newWebhookSink(t, Config{WebhookURL: w.URL()})
+	for _, a := range escalatingBurst(t) {
+		if err := s.Send(context.Background(), a); err != nil {
+			t.Fatalf("Send %s: %v", a.Rule, err)
+		}
+	}
+	bodies := w.Bodies()
+	if len(bodies) != 4 {
+		t.Fatalf("got %d posts, want 4", len(bodies))
+	}
+	for i, wantFull := range []bool{true, false, true, false} {
+		blocks, _ := json.Marshal(bodies[i]["blocks"])
+		if full := strings.Contains(string(blocks), `"header"`); full != wantFull {
+			t.Errorf("post %d full message = %v, want %v: %s", i, full, wantFull, blocks)
+		}
+	}
+	blocks, _ := json.Marshal(bodies[2]["blocks"])
+	if !strings.Contains(string(blocks), "CRITICAL") || !strings.Contains(string(blocks), "scalat") {
+		t.Errorf("escalation post does not say it escalates the session: %s", blocks)
 	}
 }
 
