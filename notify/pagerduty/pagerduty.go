@@ -8,6 +8,17 @@
 // ones, so every trigger is complete on its own and later triggers of a
 // burst say in the summary how many events the session has had.
 //
+// Escalation. Every alert of a burst is sent as its own trigger, none is
+// folded away. PagerDuty appends a trigger on an open dedup key to that
+// alert's log; the incident's urgency comes from the alert's severity. So
+// that a critical event after a high one raises the incident and a later
+// high one never lowers it again (whether PagerDuty keeps an alert's first
+// or its latest severity), each trigger carries the highest severity the
+// sink has sent for its dedup key (custom details keep the event's own
+// level and the session's highest), and the trigger that raises it says
+// "escalated to <severity>" in its summary. The highest severity is
+// remembered in memory, per process, bounded and for a day.
+//
 // Send makes one attempt and never retries (the notify Dispatcher does). It
 // classifies failures with notify.Retryable (429 with any Retry-After, 408,
 // 5xx, network failures, timeouts) and notify.Permanent (400 invalid event
@@ -27,6 +38,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -59,6 +71,10 @@ type Sink struct {
 	cfg       Config
 	transport http.RoundTripper
 	log       *zap.Logger
+	now       func() time.Time
+
+	// highest remembers the highest level sent per dedup key.
+	highest *levelMemo
 }
 
 var _ notify.Sink = (*Sink)(nil)
@@ -86,10 +102,12 @@ func New(cfg Config, opts ...Option) (*Sink, error) {
 		cfg:       cfg.withDefaults(),
 		transport: http.DefaultTransport.(*http.Transport).Clone(),
 		log:       zap.NewNop(),
+		now:       time.Now,
 	}
 	for _, o := range opts {
 		o(s)
 	}
+	s.highest = newLevelMemo(levelMemoTTL, levelMemoMax, s.now)
 	return s, nil
 }
 
@@ -104,7 +122,12 @@ func (s *Sink) Send(ctx context.Context, a *notify.Alert) error {
 	if a == nil {
 		return notify.Permanent(errors.New("pagerduty: nil alert"))
 	}
-	ev, err := s.event(a)
+	key := DedupKey(a)
+	prev, known := s.highest.get(key)
+	if a.Test {
+		known = false
+	}
+	ev, err := s.event(a, prev, known)
 	if err != nil {
 		c, _ := scrubErr(err, s.cfg.RoutingKey)
 		return notify.Permanent(c)
@@ -131,9 +154,13 @@ func (s *Sink) Send(ctx context.Context, a *notify.Alert) error {
 		c, _ := scrubErr(err, s.cfg.RoutingKey)
 		s.log.Warn("pagerduty: event accepted but the response could not be read",
 			zap.String("rule", a.Rule), zap.String("event_id", a.EventID), zap.Error(c))
-		return nil
+		err = nil
 	}
-	return scrub(classify(ctx, callCtx, err, rec), s.cfg.RoutingKey)
+	err = scrub(classify(ctx, callCtx, err, rec), s.cfg.RoutingKey)
+	if err == nil && !a.Test {
+		s.highest.raise(key, a.Level)
+	}
+	return err
 }
 
 // severity maps a rule level to a PagerDuty severity.
@@ -184,12 +211,24 @@ type link struct {
 	Text string `json:"text,omitempty"`
 }
 
-// event builds the Events API trigger for a, within MaxEventBytes.
-func (s *Sink) event(a *notify.Alert) (*pagerduty.V2Event, error) {
+// event builds the Events API trigger for a, within MaxEventBytes. prev,
+// when known, is the highest level already sent on a's dedup key: the
+// trigger carries the higher of the two severities, and says so when a
+// raises it.
+func (s *Sink) event(a *notify.Alert, prev detector.Level, known bool) (*pagerduty.V2Event, error) {
 	d := &a.Detection
 	console := notify.ConsoleEventURL(s.cfg.ConsoleURL, d.Region, d.EventID)
 
-	sev := severity(d.Level)
+	top := d.Level
+	escalated := ""
+	if known {
+		if prev > top {
+			top = prev
+		} else if d.Level > prev && severity(d.Level) != severity(prev) {
+			escalated = severity(d.Level)
+		}
+	}
+	sev := severity(top)
 	if a.Test {
 		sev = "info"
 	}
@@ -207,7 +246,7 @@ func (s *Sink) event(a *notify.Alert) (*pagerduty.V2Event, error) {
 		Client:     s.cfg.ClientName,
 		ClientURL:  s.cfg.ClientURL,
 		Payload: &pagerduty.V2Payload{
-			Summary:   summary(a),
+			Summary:   summary(a, escalated),
 			Source:    source,
 			Severity:  sev,
 			Component: clean(d.EventSource, maxValueRunes),
@@ -226,6 +265,9 @@ func (s *Sink) event(a *notify.Alert) (*pagerduty.V2Event, error) {
 	}
 
 	details := detailsOf(a, console)
+	if !a.Test {
+		details["session_highest_level"] = top.String()
+	}
 	ev.Payload.Details = details
 	n, err := size(ev)
 	if err != nil {
@@ -272,14 +314,18 @@ func size(ev *pagerduty.V2Event) (int, error) {
 // "[rootwatch] AWS Root User Console Sign-In Without MFA in 111122223333
 // (prod) from 203.0.113.7". Later alerts of a burst add how many events the
 // session has had, since PagerDuty updates only the summary of an open
-// alert.
-func summary(a *notify.Alert) string {
+// alert; one that raises the session's severity starts with "escalated to
+// <severity>: ".
+func summary(a *notify.Alert, escalatedTo string) string {
 	d := &a.Detection
 	var b strings.Builder
 	if a.Test {
 		b.WriteString("[rootwatch TEST ALERT — not a real detection] ")
 	} else {
 		b.WriteString("[rootwatch] ")
+	}
+	if escalatedTo != "" {
+		b.WriteString("escalated to " + escalatedTo + ": ")
 	}
 	b.WriteString(clean(d.Title, maxValueRunes))
 	// A real alert always says where and from where, "unknown" included;
@@ -398,4 +444,68 @@ func clean(s string, max int) string {
 		n++
 	}
 	return b.String()
+}
+
+// Bounds of the highest-level memory: a burst's dedup key lives for its
+// group window's slot (minutes); a day and 10,000 keys are plenty.
+const (
+	levelMemoTTL = 24 * time.Hour
+	levelMemoMax = 10_000
+)
+
+// levelMemo remembers a level per key, bounded in size and time. It is
+// safe for concurrent use.
+type levelMemo struct {
+	ttl time.Duration
+	max int
+	now func() time.Time
+
+	mu sync.Mutex
+	m  map[string]levelEntry
+}
+
+type levelEntry struct {
+	level   detector.Level
+	expires time.Time
+}
+
+func newLevelMemo(ttl time.Duration, max int, now func() time.Time) *levelMemo {
+	return &levelMemo{ttl: ttl, max: max, now: now, m: make(map[string]levelEntry)}
+}
+
+// get returns the live level remembered for key.
+func (m *levelMemo) get(key string) (detector.Level, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.m[key]
+	if !ok || !m.now().Before(e.expires) {
+		return 0, false
+	}
+	return e.level, true
+}
+
+// raise remembers l for key unless a higher level is remembered. When full,
+// it drops expired entries, then arbitrary ones: forgetting costs at most
+// a trigger sent at its own, lower severity.
+func (m *levelMemo) raise(key string, l detector.Level) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if e, ok := m.m[key]; ok && now.Before(e.expires) && e.level >= l {
+		return
+	}
+	if _, ok := m.m[key]; !ok && len(m.m) >= m.max {
+		for k, e := range m.m {
+			if !now.Before(e.expires) {
+				delete(m.m, k)
+			}
+		}
+		for k := range m.m {
+			if len(m.m) < m.max {
+				break
+			}
+			delete(m.m, k)
+		}
+	}
+	m.m[key] = levelEntry{level: l, expires: now.Add(m.ttl)}
 }

@@ -262,6 +262,83 @@ func TestBurstFoldsIntoOneIncident(t *testing.T) {
 	}
 }
 
+// TestEscalationRaisesSeverity is issue 7 item 5 for PagerDuty: the
+// burst is one incident (one dedup key); a later trigger on it carries the
+// session's highest severity, so that a critical event after a high one
+// raises the alert and a later high one does not lower it again, and the
+// escalating trigger says so in the summary (PagerDuty appends a trigger on
+// an open dedup key to the alert's log and shows its summary).
+func TestEscalationRaisesSeverity(t *testing.T) {
+	f := startPD(t)
+	s := newSink(t, Config{EventsURL: f.srv.URL})
+	var alerts []*notify.Alert
+	for seq, rule := range []string{"root-console-login", "root-access-key-created", "root-password-change"} {
+		a := fixture(t, rule)
+		a.Group = &notify.Group{Key: "burst", IncidentKey: "rw-i-0123", Seq: seq, Count: seq + 1}
+		alerts = append(alerts, a)
+	}
+	for _, a := range alerts {
+		if err := s.Send(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := f.Events()
+	if len(evs) != 3 {
+		t.Fatalf("got %d events, want 3 (none suppressed)", len(evs))
+	}
+	var sev, keys, sums []string
+	for _, ev := range evs {
+		p := ev["payload"].(map[string]any)
+		sev = append(sev, p["severity"].(string))
+		keys = append(keys, ev["dedup_key"].(string))
+		sums = append(sums, p["summary"].(string))
+	}
+	if want := []string{"error", "critical", "critical"}; fmt.Sprint(sev) != fmt.Sprint(want) {
+		t.Errorf("severities = %v, want %v", sev, want)
+	}
+	if keys[0] != keys[1] || keys[1] != keys[2] {
+		t.Errorf("dedup keys differ: %v", keys)
+	}
+	if !strings.Contains(sums[1], "escalated to critical") || strings.Contains(sums[0], "escalated") || strings.Contains(sums[2], "escalated") {
+		t.Errorf("summaries = %q", sums)
+	}
+	details := evs[2]["payload"].(map[string]any)["custom_details"].(map[string]any)
+	if details["level"] != "high" || details["session_highest_level"] != "critical" {
+		t.Errorf("details level = %v, session_highest_level = %v; want high and critical", details["level"], details["session_highest_level"])
+	}
+}
+
+// TestEscalationThroughDispatcher checks end to end that the Dispatcher
+// sends the later, more severe alert of a burst to PagerDuty (nothing
+// folds or suppresses it) under the burst's dedup key.
+func TestEscalationThroughDispatcher(t *testing.T) {
+	f := startPD(t)
+	s := newSink(t, Config{EventsURL: f.srv.URL})
+	d, err := notify.NewDispatcher(notify.Config{Sinks: []notify.SinkConfig{{Sink: s, Kind: notify.KindPaging}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := fixture(t, "root-console-login").Detection
+	key := fixture(t, "root-access-key-created").Detection
+	// The same root session, a minute later.
+	key.SourceIP, key.AccessKeyID, key.EventTime = login.SourceIP, login.AccessKeyID, login.EventTime.Add(time.Minute)
+	for _, det := range []detector.Detection{login, key} {
+		if err := d.Deliver(context.Background(), []detector.Detection{det}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := f.Events()
+	if len(evs) != 2 {
+		t.Fatalf("got %d events, want 2", len(evs))
+	}
+	if evs[0]["dedup_key"] != evs[1]["dedup_key"] {
+		t.Errorf("the burst is two incidents: %v %v", evs[0]["dedup_key"], evs[1]["dedup_key"])
+	}
+	if sev := evs[1]["payload"].(map[string]any)["severity"]; sev != "critical" {
+		t.Errorf("second trigger severity = %v, want critical", sev)
+	}
+}
+
 func TestTestAlert(t *testing.T) {
 	f := startPD(t)
 	s := newSink(t, Config{EventsURL: f.srv.URL, ClientName: "rootwatch-prod", ClientURL: "https://runbooks.example/rootwatch"})
@@ -287,13 +364,13 @@ func TestSummaryIsCleanedAndCapped(t *testing.T) {
 	a := fixture(t, "root-api-call")
 	a.SourceIP = "203.0.113.9\n[rootwatch] all clear\u202e"
 	a.Title = strings.Repeat("T", 2000)
-	got := summary(a)
+	got := summary(a, "")
 	if strings.ContainsAny(got, "\n\u202e") {
 		t.Errorf("summary keeps a line break or bidi control: %q", got)
 	}
 	a.Title = "ok"
 	a.Target = strings.Repeat("x", 5000)
-	got = summary(a)
+	got = summary(a, "")
 	if n := len([]rune(got)); n > MaxSummaryRunes {
 		t.Errorf("summary has %d runes", n)
 	}
