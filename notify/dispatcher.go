@@ -483,6 +483,9 @@ func (d *Dispatcher) deliverOne(ctx context.Context, s *sinkState, a *Alert, use
 			counted = true
 		}
 		if until, down := s.down(d.now()); down && useBreaker {
+			if unpace != nil && claim.State == dedupe.Claimed {
+				unpace() // tripped while this alert waited: no send
+			}
 			if claim.Token != "" {
 				d.release(ctx, s, log, key, claim.Token)
 			}
