@@ -42,8 +42,25 @@ const (
 	// CloudTrail events are at most 256 KB; this is generous.
 	DefaultMaxRecordBytes = 8 << 20
 	// DefaultMaxDecompressedBytes is the default
-	// Options.MaxDecompressedBytes.
-	DefaultMaxDecompressedBytes = 16 << 30
+	// Options.MaxDecompressedBytes: 4 GiB. CloudTrail documents no largest
+	// log object; the largest seen are about 100 MB of gzip, 1-2 GB of
+	// JSON, so real objects stay well under it, while a bomb just under
+	// the ratio bound holds a worker for a few seconds at most (inflating
+	// runs at about 1 GB/s).
+	DefaultMaxDecompressedBytes = 4 << 30
+	// DefaultMaxCompressionRatio is the default Options.MaxCompressionRatio.
+	// CloudTrail JSON compresses about 8-10:1 with gzip (generated and
+	// sample logs measure 8.3-10.4:1); a log whose records differ only in
+	// eventID, requestID and eventTime, the most repetitive a trail
+	// writes, measures 16:1. Whitespace or zeros inflate about 1030:1 and
+	// duplicated records about 200:1. 100:1 is six times the worst real
+	// case and well below any cheap bomb.
+	DefaultMaxCompressionRatio = 100
+	// RatioCheckMinBytes is how many bytes must have been inflated before
+	// the compression ratio is checked: smaller inputs cannot be bombs, and
+	// a bomb is refused after inflating only this much (16 MiB, about
+	// 16 KB of compressed input for a 1000:1 bomb).
+	RatioCheckMinBytes = 16 << 20
 )
 
 // Options configures a Decoder. The zero value is usable.
@@ -57,6 +74,10 @@ type Options struct {
 	// itself when it is not gzip), which protects against gzip bombs. 0
 	// means DefaultMaxDecompressedBytes.
 	MaxDecompressedBytes int64
+	// MaxCompressionRatio bounds, for gzip input, the decompressed bytes
+	// per compressed byte read, once RatioCheckMinBytes were inflated. 0
+	// means DefaultMaxCompressionRatio.
+	MaxCompressionRatio float64
 }
 
 type state uint8
@@ -74,6 +95,7 @@ type Decoder struct {
 	source   string
 	maxRec   int64
 	maxTotal int64
+	maxRatio float64
 	initSize int // initial buffer size (tests use tiny buffers)
 
 	started bool
@@ -120,7 +142,11 @@ func NewDecoder(r io.Reader, opts Options) *Decoder {
 		source:   opts.Source,
 		maxRec:   opts.MaxRecordBytes,
 		maxTotal: opts.MaxDecompressedBytes,
+		maxRatio: opts.MaxCompressionRatio,
 		initSize: blockSize,
+	}
+	if d.maxRatio <= 0 {
+		d.maxRatio = DefaultMaxCompressionRatio
 	}
 	if d.maxRec <= 0 {
 		d.maxRec = DefaultMaxRecordBytes
@@ -136,7 +162,7 @@ func NewDecoder(r io.Reader, opts Options) *Decoder {
 // until the next call of Next or Close. After the last record Next returns
 // io.EOF; any other error is an *Error naming the source and the
 // decompressed offset, wrapping ErrSyntax, ErrTruncated, ErrGzip,
-// ErrRecordTooLarge, ErrTooLarge or the reader's error. Every complete
+// ErrRecordTooLarge, ErrTooLarge, ErrCompressionRatio or the reader's error. Every complete
 // record before a damaged part of the input is returned before the error.
 // Once Next has returned an error it keeps returning it.
 func (d *Decoder) Next() ([]byte, error) {
@@ -201,7 +227,8 @@ func (d *Decoder) start() {
 		if limit < math.MaxInt64 {
 			limit++ // one byte more, to tell "exactly the limit" from "over"
 		}
-		d.inf = newInflater(io.MultiReader(bytes.NewReader(magic[:]), d.r), limit)
+		d.inf = newInflater(io.MultiReader(bytes.NewReader(magic[:]), d.r), limit,
+			ratioGuard{max: d.maxRatio, min: RatioCheckMinBytes})
 		d.src = d.inf
 		return
 	}

@@ -13,6 +13,11 @@ var (
 	// ErrTooLarge means the decompressed input is longer than
 	// Options.MaxDecompressedBytes (a gzip bomb, or a runaway object).
 	ErrTooLarge = errors.New("decompressed input too large")
+	// ErrCompressionRatio means a gzip input inflates to more than
+	// Options.MaxCompressionRatio times its compressed size (checked once
+	// RatioCheckMinBytes were inflated): a decompression bomb, never a
+	// CloudTrail log.
+	ErrCompressionRatio = errors.New("compression ratio too high")
 	// ErrTruncated means the input ended inside a value, or the gzip
 	// stream ended before its trailer.
 	ErrTruncated = errors.New("truncated input")
