@@ -36,9 +36,12 @@ type Config struct {
 	// Opener reads S3 objects. Required.
 	Opener Opener
 	// MaxRecordBytes and MaxDecompressedBytes bound one record and one
-	// object's decompressed size (see cloudtrail.Options); 0 takes the
-	// decoder's defaults.
+	// object's decompressed size, and MaxCompressionRatio an object's
+	// decompressed bytes per compressed byte (see cloudtrail.Options); 0
+	// takes the decoder's defaults. An object over a decompression bound
+	// is refused (a likely gzip bomb) and left for the dead-letter queue.
 	MaxRecordBytes, MaxDecompressedBytes int64
+	MaxCompressionRatio                  float64
 	// DeliverBatch is how many detections of one object are collected
 	// before they are delivered, so that a huge object with many
 	// detections neither holds them all in memory nor delays the first
@@ -93,6 +96,7 @@ const (
 	reasonUnknownFormat   = "unknown_format"   // body in no known format: left for the DLQ
 	reasonMalformed       = "malformed"        // known format, invalid content: left for the DLQ
 	reasonObjectPermanent = "object_permanent" // missing, forbidden, too large or corrupt object: left
+	reasonObjectRefused   = "object_refused"   // a likely decompression bomb (ratio or size bound): left
 	reasonObjectTransient = "object_transient" // throttling, 5xx, network: retried
 	reasonInvalidRecord   = "invalid_record"   // a record the engine could not evaluate: left
 	reasonDelivery        = "delivery"         // the Deliverer failed: retried
@@ -246,9 +250,18 @@ func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref env
 		zap.Int("records", st.records), zap.Int("detections", st.detections),
 		zap.Int64("bytes", st.bytes), zap.Duration("duration", elapsed),
 	}
-	if res.outcome == sqs.Ack {
+	switch {
+	case res.outcome == sqs.Ack && st.records == 0:
+		// Nothing to retry, but a log object always holds records: an
+		// empty or whitespace-only object at a log key is worth a look.
+		p.m.objectWithoutRecords()
+		log.Warn("object held no CloudTrail record; acknowledged, but suspicious at a CloudTrail log key", fields...)
+	case res.outcome == sqs.Ack:
 		log.Info("processed object", fields...)
-	} else {
+	case res.reason == reasonObjectRefused:
+		log.Warn("object refused as a likely decompression bomb; leaving it for the dead-letter queue", append(fields,
+			zap.Stringer("outcome", res.outcome), zap.String("reason", res.reason), zap.Error(err))...)
+	default:
 		log.Warn("object not fully processed", append(fields, zap.Stringer("outcome", res.outcome),
 			zap.String("reason", res.reason), zap.Error(err))...)
 	}
@@ -282,6 +295,7 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, ref envelope
 		Source:               source,
 		MaxRecordBytes:       p.cfg.MaxRecordBytes,
 		MaxDecompressedBytes: p.cfg.MaxDecompressedBytes,
+		MaxCompressionRatio:  p.cfg.MaxCompressionRatio,
 	})
 	defer func() {
 		// Close the body first: it aborts a read the decoder's read-ahead
@@ -366,6 +380,10 @@ func (p *Pipeline) classify(ctx context.Context, log *zap.Logger, err error) res
 		return result{sqs.Retry, reasonDelivery}
 	case errors.Is(err, errInvalidRecords):
 		return result{sqs.Leave, reasonInvalidRecord}
+	case errors.Is(err, cloudtrail.ErrCompressionRatio) || errors.Is(err, cloudtrail.ErrTooLarge):
+		// Refused after a bounded read: retrying would only inflate it
+		// again.
+		return result{sqs.Leave, reasonObjectRefused}
 	case errors.As(err, &s3Err):
 		// S3 failed (opening, or reading mid-stream): S3's answer decides.
 		if s3object.IsPermanent(err) {
@@ -386,7 +404,7 @@ func (p *Pipeline) classify(ctx context.Context, log *zap.Logger, err error) res
 // bad (retrying cannot help), as opposed to an I/O failure while reading
 // them, which is retried.
 func isCorrupt(err error) bool {
-	for _, e := range []error{cloudtrail.ErrGzip, cloudtrail.ErrTruncated, cloudtrail.ErrSyntax, cloudtrail.ErrRecordTooLarge, cloudtrail.ErrTooLarge} {
+	for _, e := range []error{cloudtrail.ErrGzip, cloudtrail.ErrTruncated, cloudtrail.ErrSyntax, cloudtrail.ErrRecordTooLarge, cloudtrail.ErrTooLarge, cloudtrail.ErrCompressionRatio} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -29,6 +29,7 @@ type scanOptions struct {
 	format         string
 	minLevel       string
 	maxDecompBytes int64
+	maxRatio       float64
 	jobs           int
 }
 
@@ -66,6 +67,7 @@ usage or a bad rule.`,
 	f.StringVar(&o.format, "format", "text", "output format: text or json")
 	f.StringVar(&o.minLevel, "min-level", "informational", "report only detections of rules at this level or above")
 	f.Int64Var(&o.maxDecompBytes, "max-decompressed-bytes", cloudtrail.DefaultMaxDecompressedBytes, settingUsage("max-decompressed-bytes"))
+	f.Float64Var(&o.maxRatio, "max-compression-ratio", cloudtrail.DefaultMaxCompressionRatio, settingUsage("max-compression-ratio"))
 	f.IntVar(&o.jobs, "jobs", 0, "files scanned at once (default: number of CPUs)")
 	return c
 }
@@ -109,6 +111,12 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 	if err != nil {
 		return usageErr("--min-level: %v", err)
 	}
+	if o.maxDecompBytes <= 0 {
+		return usageErr("--max-decompressed-bytes: must be positive")
+	}
+	if !(o.maxRatio >= 1) {
+		return usageErr("--max-compression-ratio: %g is below 1", o.maxRatio)
+	}
 	if o.format != "text" && o.format != "json" {
 		return usageErr("--format: invalid value %q (want text or json)", o.format)
 	}
@@ -119,7 +127,8 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 
 	inputs, listErrs := listInputs(args)
 	p := newPrinter(e.stdout, o.format, o.format == "text" && isTerminal(e.stdout) && e.getenv("NO_COLOR") == "")
-	s := &scanner{eng: eng, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes}, stderr: e.stderr}
+	s := &scanner{eng: eng, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio},
+		stderr: e.stderr}
 	for _, le := range listErrs {
 		s.reportErr(le)
 	}
@@ -295,10 +304,22 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 			s.mu.Unlock()
 		}
 	}
+	if records == 0 && bad == nil && ctx.Err() == nil {
+		// Read to the end without a single record: say so, or an empty or
+		// whitespace-only file would pass as "no root activity".
+		s.warn(fmt.Sprintf("%s: warning: no CloudTrail record in this input (%d bytes)", path, dec.Offset()))
+	}
 	s.mu.Lock()
 	s.records += records
 	s.bytes += dec.Offset()
 	s.mu.Unlock()
+}
+
+// warn prints a warning that does not change the exit status.
+func (s *scanner) warn(msg string) {
+	s.errorsMu.Lock()
+	defer s.errorsMu.Unlock()
+	fmt.Fprintf(s.stderr, "rootwatch: %s\n", sanitize(msg, 1000))
 }
 
 func (s *scanner) reportErr(err error) {
