@@ -27,7 +27,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns = "rootwatch"
 	return &Metrics{
 		messagesFailed: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_failed_total",
-			Help: "Messages not acknowledged, by reason (unknown_format, malformed, object_permanent, object_refused, object_transient, invalid_record, delivery, cancelled)."},
+			Help: "Messages not acknowledged, by reason (unknown_format, malformed, object_permanent, object_refused, object_transient, invalid_record, not_cloudtrail, delivery, cancelled)."},
 			[]string{"reason"}),
 		objects: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "objects_processed_total",
 			Help: "CloudTrail objects read, by result (ok or a failure reason)."}, []string{"result"}),

@@ -99,6 +99,7 @@ const (
 	reasonObjectRefused   = "object_refused"   // a likely decompression bomb (ratio or size bound): left
 	reasonObjectTransient = "object_transient" // throttling, 5xx, network: retried
 	reasonInvalidRecord   = "invalid_record"   // a record the engine could not evaluate: left
+	reasonNotCloudTrail   = "not_cloudtrail"   // a JSON object that is not a CloudTrail record, a digest: left
 	reasonDelivery        = "delivery"         // the Deliverer failed: retried
 	reasonCancelled       = "cancelled"        // shutdown interrupted the work: retried
 )
@@ -190,8 +191,12 @@ func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m sqs.Mess
 	source := "eventbridge:" + m.ID
 	dets, err := p.cfg.Matcher.Match(rec, source, nil)
 	if err != nil {
-		log.Warn("EventBridge record could not be evaluated; leaving the message", zap.Error(err))
-		return result{sqs.Leave, reasonInvalidRecord}
+		reason := reasonInvalidRecord
+		if errors.Is(err, detector.ErrNotCloudTrail) {
+			reason = reasonNotCloudTrail
+		}
+		log.Warn("EventBridge record could not be evaluated; leaving the message", zap.String("reason", reason), zap.Error(err))
+		return result{sqs.Leave, reason}
 	}
 	p.m.inlineRecords(1)
 	p.observe(dets)
@@ -270,7 +275,7 @@ func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref env
 
 // objectStats is what reading one object got through.
 type objectStats struct {
-	records, detections int
+	records, detections int   // records: CloudTrail records evaluated
 	bytes               int64 // compressed bytes read from S3
 }
 
@@ -331,17 +336,17 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, ref envelope
 			readErr = err
 			break
 		}
-		st.records++
 		before := len(dets)
 		dets, err = p.cfg.Matcher.Match(rec, source, dets)
 		if err != nil {
 			dets = dets[:before]
 			invalid++
 			if firstBad == nil {
-				firstBad = fmt.Errorf("record at byte %d: %w", dec.Offset(), err)
+				firstBad = fmt.Errorf("record at byte %d: %w", dec.RecordOffset(), err)
 			}
 			continue
 		}
+		st.records++
 		p.observe(dets[before:])
 		if len(dets) >= p.cfg.DeliverBatch {
 			if err := flush(); err != nil {
@@ -359,7 +364,7 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, ref envelope
 		return st, readErr
 	}
 	if invalid > 0 {
-		return st, fmt.Errorf("%w: %d of %d, first: %w", errInvalidRecords, invalid, st.records, firstBad)
+		return st, fmt.Errorf("%w: %d of %d, first: %w", errInvalidRecords, invalid, st.records+invalid, firstBad)
 	}
 	return st, nil
 }
@@ -378,6 +383,10 @@ func (p *Pipeline) classify(ctx context.Context, log *zap.Logger, err error) res
 		return result{sqs.Retry, reasonCancelled}
 	case errors.Is(err, errDelivery):
 		return result{sqs.Retry, reasonDelivery}
+	case errors.Is(err, detector.ErrNotCloudTrail) || errors.Is(err, cloudtrail.ErrDigestFile):
+		// JSON, but not CloudTrail (a wrapper, lookup-events metadata
+		// only, a digest): never "no records, no detections".
+		return result{sqs.Leave, reasonNotCloudTrail}
 	case errors.Is(err, errInvalidRecords):
 		return result{sqs.Leave, reasonInvalidRecord}
 	case errors.Is(err, cloudtrail.ErrCompressionRatio) || errors.Is(err, cloudtrail.ErrTooLarge):

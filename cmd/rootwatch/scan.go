@@ -44,7 +44,10 @@ service does over S3 objects.
 PATH is a file (gzipped or not: detected from its content), a directory
 (searched recursively for *.json, *.json.gz, *.jsonl, *.jsonl.gz) or - for
 standard input. Files may hold a CloudTrail log object {"Records":[...]},
-JSON Lines of records, or EventBridge CloudTrail events.
+JSON Lines of records, EventBridge CloudTrail events, or the output of
+"aws cloudtrail lookup-events" (--output json, paged output concatenated).
+A CloudTrail digest file is skipped with a notice (it holds no events); any
+other JSON object is an error naming the file and byte offset.
 
 Text output is one block per detection and a summary line; --format json
 prints one JSON object per detection per line (the summary goes to stderr).
@@ -268,10 +271,19 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 		records int64
 		dets    []detector.Detection
 		bad     error
+		skipped bool
 	)
 	for ctx.Err() == nil {
 		rec, err := dec.Next()
 		if err == io.EOF {
+			break
+		}
+		if errors.Is(err, cloudtrail.ErrDigestFile) {
+			// Digest files sit beside the logs in every synced trail
+			// bucket: say why this one gives no records, without failing
+			// the scan.
+			s.warn(fmt.Sprintf("%s: skipped: a CloudTrail digest file (hashes of log files, no events); scan the log files it lists", path))
+			skipped = true
 			break
 		}
 		if err != nil {
@@ -279,16 +291,17 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 			bad = err
 			break
 		}
-		records++
 		dets, err = s.eng.Match(rec, path, dets[:0])
 		if err != nil {
-			// One malformed record: report it, keep reading the rest.
-			s.reportErr(fmt.Errorf("%s: at byte %d: %w", path, dec.Offset(), err))
+			// One malformed record, or an object that is not CloudTrail:
+			// report it, keep reading the rest.
+			s.reportErr(fmt.Errorf("%s: at byte %d: %w", path, dec.RecordOffset(), err))
 			if bad == nil {
 				bad = err
 			}
 			continue
 		}
+		records++
 		for i := range dets {
 			s.print.detection(&dets[i])
 		}
@@ -304,7 +317,7 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 			s.mu.Unlock()
 		}
 	}
-	if records == 0 && bad == nil && ctx.Err() == nil {
+	if records == 0 && bad == nil && !skipped && ctx.Err() == nil {
 		// Read to the end without a single record: say so, or an empty or
 		// whitespace-only file would pass as "no root activity".
 		s.warn(fmt.Sprintf("%s: warning: no CloudTrail record in this input (%d bytes)", path, dec.Offset()))
