@@ -60,6 +60,18 @@ func TestScanInputFormats(t *testing.T) {
 		`{"awsAccountId":"111122223333","digestStartTime":"2026-11-20T08:00:00Z","digestEndTime":"2026-11-20T09:00:00Z","digestS3Bucket":"b","digestS3Object":"k","newestEventTime":"2026-11-20T08:59:58Z","oldestEventTime":"2026-11-20T07:58:02Z","previousDigestS3Bucket":"b","previousDigestS3Object":"p","previousDigestHashValue":"00","previousDigestHashAlgorithm":"SHA-256","previousDigestSignature":"00","logFiles":[]}`)
 	wrapper := write("wrapper.json", `{"event":`+rootNoMFA+`}`)
 	lines := write("lines.jsonl", ordinary+"\n"+`{"Event":`+rootNoMFA+"}\n"+rootNoMFA+"\n")
+	// A synced trail bucket: digests sit beside the logs.
+	bucket := filepath.Join(dir, "bucket")
+	logDir := filepath.Join(bucket, "AWSLogs", "111122223333", "CloudTrail", "us-east-1", "2026", "11", "20")
+	digestDir := filepath.Join(bucket, "AWSLogs", "111122223333", "CloudTrail-Digest", "us-east-1", "2026", "11", "20")
+	for _, d := range []string{logDir, digestDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeGz(t, filepath.Join(logDir, "111122223333_CloudTrail_us-east-1_20261120T0905Z_abcdEFGH12345678.json.gz"), `{"Records":[`+rootNoMFA+`]}`)
+	writeGz(t, filepath.Join(digestDir, "111122223333_CloudTrail-Digest_us-east-1_main_us-east-1_20261120T090000Z.json.gz"),
+		`{"awsAccountId":"111122223333","digestStartTime":"2026-11-20T08:00:00Z","digestEndTime":"2026-11-20T09:00:00Z","logFiles":[]}`)
 	tests := []struct {
 		name       string
 		args       []string
@@ -74,6 +86,9 @@ func TestScanInputFormats(t *testing.T) {
 			wantOut: []string{"root-console-login-no-mfa"}, wantStderr: []string{"2 records"}},
 		{name: "digest file skipped with a notice", args: []string{digest}, wantCode: exitOK,
 			wantStderr: []string{"CloudTrail-Digest", "skipped", "digest", "0 records"}, notStderr: "error:"},
+		{name: "digest files in a directory walk skipped by name, counted", args: []string{bucket}, wantCode: exitOK,
+			wantOut:    []string{"root-console-login-no-mfa"},
+			wantStderr: []string{"scanned 1 input(s), 1 records", "skipped 1 CloudTrail digest file(s)"}, notStderr: "error:"},
 		{name: "arbitrary wrapper is an error at byte 0", args: []string{wrapper}, wantCode: exitPartial,
 			wantStderr: []string{"wrapper.json: at byte 0: ", "not a CloudTrail record", "0 records"}},
 		{name: "a wrapper among JSON lines names its offset, the rest is scanned", args: []string{lines}, wantCode: exitPartial,

@@ -21,6 +21,7 @@ import (
 	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/detector/sigma"
 	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
+	"github.com/rootwatch/rootwatch/ingest/s3object"
 )
 
 type scanOptions struct {
@@ -46,7 +47,8 @@ PATH is a file (gzipped or not: detected from its content), a directory
 standard input. Files may hold a CloudTrail log object {"Records":[...]},
 JSON Lines of records, EventBridge CloudTrail events, or the output of
 "aws cloudtrail lookup-events" (--output json, paged output concatenated).
-A CloudTrail digest file is skipped with a notice (it holds no events); any
+A CloudTrail digest file is skipped with a notice (it holds no events;
+directory walks leave out CloudTrail-Digest files and count them); any
 other JSON object is an error naming the file and byte offset.
 
 Text output is one block per detection and a summary line; --format json
@@ -128,12 +130,15 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 		return usageErr("%v", err)
 	}
 
-	inputs, listErrs := listInputs(args)
+	inputs, digests, listErrs := listInputs(args)
 	p := newPrinter(e.stdout, o.format, o.format == "text" && isTerminal(e.stdout) && e.getenv("NO_COLOR") == "")
 	s := &scanner{eng: eng, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio},
 		stderr: e.stderr}
 	for _, le := range listErrs {
 		s.reportErr(le)
+	}
+	if digests > 0 {
+		s.warn(fmt.Sprintf("skipped %d CloudTrail digest file(s) (CloudTrail-Digest: hashes of log files, no events)", digests))
 	}
 
 	start := time.Now()
@@ -161,10 +166,10 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 
 // listInputs expands args into the files to scan, in order: "-" stays
 // itself, files are taken whatever their name, directories are walked for
-// CloudTrail-looking files in lexical order.
-func listInputs(args []string) ([]string, []error) {
-	var out []string
-	var errs []error
+// CloudTrail-looking files in lexical order, leaving out the digest files
+// of a synced trail bucket (as the service skips their keys), which it
+// counts.
+func listInputs(args []string) (out []string, digests int, errs []error) {
 	for _, a := range args {
 		if a == "-" {
 			out = append(out, a)
@@ -188,6 +193,10 @@ func listInputs(args []string) ([]string, []error) {
 				return nil
 			}
 			if d.Type().IsRegular() && isLogName(d.Name()) {
+				if s3object.Classify(filepath.ToSlash(path)) == s3object.ClassDigest {
+					digests++
+					return nil
+				}
 				out = append(out, path)
 			}
 			return nil
@@ -196,7 +205,7 @@ func listInputs(args []string) ([]string, []error) {
 			errs = append(errs, err)
 		}
 	}
-	return out, errs
+	return out, digests, errs
 }
 
 func isLogName(name string) bool {
