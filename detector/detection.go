@@ -2,8 +2,16 @@ package detector
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 )
+
+// ErrNotCloudTrail is wrapped by the error of a matcher given a JSON object
+// that is not a CloudTrail record: one with none of the string fields
+// eventVersion, eventName and eventSource that every CloudTrail record
+// (Insights records included) carries. Such an object is reported, never
+// counted as a record with no detection.
+var ErrNotCloudTrail = errors.New("not a CloudTrail record")
 
 // Detection is one rule matching one CloudTrail record. It carries the
 // rule's identity and the few record fields a responder needs, already

@@ -21,6 +21,7 @@ func TestIsCorrupt(t *testing.T) {
 		{"not JSON", wrap(cloudtrail.ErrSyntax), true},
 		{"record over the limit", wrap(cloudtrail.ErrRecordTooLarge), true},
 		{"gzip bomb", wrap(cloudtrail.ErrTooLarge), true},
+		{"compression ratio of a bomb", wrap(cloudtrail.ErrCompressionRatio), true},
 		{"I/O error while reading", wrap(fmt.Errorf("read: %w", errors.New("connection reset by peer"))), false},
 		{"plain error", errors.New("boom"), false},
 	}

@@ -13,6 +13,7 @@ type Metrics struct {
 	messagesFailed *prometheus.CounterVec
 	objects        *prometheus.CounterVec
 	skipped        *prometheus.CounterVec
+	noRecords      prometheus.Counter
 	records        prometheus.Counter
 	bytes          prometheus.Counter
 	detections     *prometheus.CounterVec
@@ -26,12 +27,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns = "rootwatch"
 	return &Metrics{
 		messagesFailed: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_failed_total",
-			Help: "Messages not acknowledged, by reason (unknown_format, malformed, object_permanent, object_transient, invalid_record, delivery, cancelled)."},
+			Help: "Messages not acknowledged, by reason (unknown_format, malformed, object_permanent, object_refused, object_transient, invalid_record, not_cloudtrail, delivery, cancelled)."},
 			[]string{"reason"}),
 		objects: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "objects_processed_total",
 			Help: "CloudTrail objects read, by result (ok or a failure reason)."}, []string{"result"}),
 		skipped: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "objects_skipped_total",
 			Help: "Objects not read because their key is not a CloudTrail log, by class (digest, insights, other)."}, []string{"class"}),
+		noRecords: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "objects_without_records_total",
+			Help: "Objects at a CloudTrail log key read to the end without yielding any record (acknowledged, but suspicious)."}),
 		records: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_processed_total",
 			Help: "CloudTrail records evaluated."}),
 		bytes: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "object_bytes_read_total",
@@ -77,6 +80,12 @@ func (m *Metrics) objectDone(reason string, bytes int64, records int, d time.Dur
 	m.bytes.Add(float64(bytes))
 	m.records.Add(float64(records))
 	m.duration.WithLabelValues("object").Observe(d.Seconds())
+}
+
+func (m *Metrics) objectWithoutRecords() {
+	if m != nil {
+		m.noRecords.Inc()
+	}
 }
 
 func (m *Metrics) inlineRecords(n int) {

@@ -36,9 +36,12 @@ type Config struct {
 	// Opener reads S3 objects. Required.
 	Opener Opener
 	// MaxRecordBytes and MaxDecompressedBytes bound one record and one
-	// object's decompressed size (see cloudtrail.Options); 0 takes the
-	// decoder's defaults.
+	// object's decompressed size, and MaxCompressionRatio an object's
+	// decompressed bytes per compressed byte (see cloudtrail.Options); 0
+	// takes the decoder's defaults. An object over a decompression bound
+	// is refused (a likely gzip bomb) and left for the dead-letter queue.
 	MaxRecordBytes, MaxDecompressedBytes int64
+	MaxCompressionRatio                  float64
 	// DeliverBatch is how many detections of one object are collected
 	// before they are delivered, so that a huge object with many
 	// detections neither holds them all in memory nor delays the first
@@ -93,8 +96,10 @@ const (
 	reasonUnknownFormat   = "unknown_format"   // body in no known format: left for the DLQ
 	reasonMalformed       = "malformed"        // known format, invalid content: left for the DLQ
 	reasonObjectPermanent = "object_permanent" // missing, forbidden, too large or corrupt object: left
+	reasonObjectRefused   = "object_refused"   // a likely decompression bomb (ratio or size bound): left
 	reasonObjectTransient = "object_transient" // throttling, 5xx, network: retried
 	reasonInvalidRecord   = "invalid_record"   // a record the engine could not evaluate: left
+	reasonNotCloudTrail   = "not_cloudtrail"   // a JSON object that is not a CloudTrail record, a digest: left
 	reasonDelivery        = "delivery"         // the Deliverer failed: retried
 	reasonCancelled       = "cancelled"        // shutdown interrupted the work: retried
 )
@@ -186,8 +191,12 @@ func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m sqs.Mess
 	source := "eventbridge:" + m.ID
 	dets, err := p.cfg.Matcher.Match(rec, source, nil)
 	if err != nil {
-		log.Warn("EventBridge record could not be evaluated; leaving the message", zap.Error(err))
-		return result{sqs.Leave, reasonInvalidRecord}
+		reason := reasonInvalidRecord
+		if errors.Is(err, detector.ErrNotCloudTrail) {
+			reason = reasonNotCloudTrail
+		}
+		log.Warn("EventBridge record could not be evaluated; leaving the message", zap.String("reason", reason), zap.Error(err))
+		return result{sqs.Leave, reason}
 	}
 	p.m.inlineRecords(1)
 	p.observe(dets)
@@ -246,9 +255,18 @@ func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref env
 		zap.Int("records", st.records), zap.Int("detections", st.detections),
 		zap.Int64("bytes", st.bytes), zap.Duration("duration", elapsed),
 	}
-	if res.outcome == sqs.Ack {
+	switch {
+	case res.outcome == sqs.Ack && st.records == 0:
+		// Nothing to retry, but a log object always holds records: an
+		// empty or whitespace-only object at a log key is worth a look.
+		p.m.objectWithoutRecords()
+		log.Warn("object held no CloudTrail record; acknowledged, but suspicious at a CloudTrail log key", fields...)
+	case res.outcome == sqs.Ack:
 		log.Info("processed object", fields...)
-	} else {
+	case res.reason == reasonObjectRefused:
+		log.Warn("object refused as a likely decompression bomb; leaving it for the dead-letter queue", append(fields,
+			zap.Stringer("outcome", res.outcome), zap.String("reason", res.reason), zap.Error(err))...)
+	default:
 		log.Warn("object not fully processed", append(fields, zap.Stringer("outcome", res.outcome),
 			zap.String("reason", res.reason), zap.Error(err))...)
 	}
@@ -257,7 +275,7 @@ func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref env
 
 // objectStats is what reading one object got through.
 type objectStats struct {
-	records, detections int
+	records, detections int   // records: CloudTrail records evaluated
 	bytes               int64 // compressed bytes read from S3
 }
 
@@ -282,6 +300,7 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, ref envelope
 		Source:               source,
 		MaxRecordBytes:       p.cfg.MaxRecordBytes,
 		MaxDecompressedBytes: p.cfg.MaxDecompressedBytes,
+		MaxCompressionRatio:  p.cfg.MaxCompressionRatio,
 	})
 	defer func() {
 		// Close the body first: it aborts a read the decoder's read-ahead
@@ -317,17 +336,17 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, ref envelope
 			readErr = err
 			break
 		}
-		st.records++
 		before := len(dets)
 		dets, err = p.cfg.Matcher.Match(rec, source, dets)
 		if err != nil {
 			dets = dets[:before]
 			invalid++
 			if firstBad == nil {
-				firstBad = fmt.Errorf("record at byte %d: %w", dec.Offset(), err)
+				firstBad = fmt.Errorf("record at byte %d: %w", dec.RecordOffset(), err)
 			}
 			continue
 		}
+		st.records++
 		p.observe(dets[before:])
 		if len(dets) >= p.cfg.DeliverBatch {
 			if err := flush(); err != nil {
@@ -345,7 +364,7 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, ref envelope
 		return st, readErr
 	}
 	if invalid > 0 {
-		return st, fmt.Errorf("%w: %d of %d, first: %w", errInvalidRecords, invalid, st.records, firstBad)
+		return st, fmt.Errorf("%w: %d of %d, first: %w", errInvalidRecords, invalid, st.records+invalid, firstBad)
 	}
 	return st, nil
 }
@@ -364,8 +383,16 @@ func (p *Pipeline) classify(ctx context.Context, log *zap.Logger, err error) res
 		return result{sqs.Retry, reasonCancelled}
 	case errors.Is(err, errDelivery):
 		return result{sqs.Retry, reasonDelivery}
+	case errors.Is(err, detector.ErrNotCloudTrail) || errors.Is(err, cloudtrail.ErrDigestFile):
+		// JSON, but not CloudTrail (a wrapper, lookup-events metadata
+		// only, a digest): never "no records, no detections".
+		return result{sqs.Leave, reasonNotCloudTrail}
 	case errors.Is(err, errInvalidRecords):
 		return result{sqs.Leave, reasonInvalidRecord}
+	case errors.Is(err, cloudtrail.ErrCompressionRatio) || errors.Is(err, cloudtrail.ErrTooLarge):
+		// Refused after a bounded read: retrying would only inflate it
+		// again.
+		return result{sqs.Leave, reasonObjectRefused}
 	case errors.As(err, &s3Err):
 		// S3 failed (opening, or reading mid-stream): S3's answer decides.
 		if s3object.IsPermanent(err) {
@@ -386,7 +413,7 @@ func (p *Pipeline) classify(ctx context.Context, log *zap.Logger, err error) res
 // bad (retrying cannot help), as opposed to an I/O failure while reading
 // them, which is retried.
 func isCorrupt(err error) bool {
-	for _, e := range []error{cloudtrail.ErrGzip, cloudtrail.ErrTruncated, cloudtrail.ErrSyntax, cloudtrail.ErrRecordTooLarge, cloudtrail.ErrTooLarge} {
+	for _, e := range []error{cloudtrail.ErrGzip, cloudtrail.ErrTruncated, cloudtrail.ErrSyntax, cloudtrail.ErrRecordTooLarge, cloudtrail.ErrTooLarge, cloudtrail.ErrCompressionRatio} {
 		if errors.Is(err, e) {
 			return true
 		}

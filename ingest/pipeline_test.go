@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -31,7 +32,17 @@ func TestPipelineHandle(t *testing.T) {
 	invalidRecord := []byte(record(t, "root_api_call", "jl-1") + "\n" + `{"eventName":"x","userIdentity":{"type":tru}}` + "\n" +
 		record(t, "root_api_call", "jl-3") + "\n")
 
+	// Not CloudTrail at a log key (issue 7 item 3), and lookup-events
+	// output, which is.
+	wrapper := []byte(record(t, "root_api_call", "wr-1") + "\n" + `{"event":` + record(t, "root_api_call", "wr-2") + "}\n")
+	digest := []byte(`{"awsAccountId":"123456789012","digestStartTime":"2026-11-26T18:00:00Z","digestEndTime":"2026-11-26T19:00:00Z","logFiles":[]}`)
+	lookupRec, _ := json.Marshal(record(t, "root_api_call", "lk-1"))
+	lookup := []byte(`{"Events":[{"EventId":"lk-1","EventName":"ListBuckets","CloudTrailEvent":` + string(lookupRec) + `}],"NextToken":"t"}`)
+
 	objects := map[string][]byte{
+		keyPlain + ".wrapper.json":    wrapper,
+		keyPlain + ".digest.json":     digest,
+		keyPlain + ".lookup.json":     lookup,
 		keyWithSpaces:                 objA,
 		keyOrgTrail:                   objB,
 		keyPlain:                      objMany,
@@ -71,6 +82,12 @@ func TestPipelineHandle(t *testing.T) {
 			want: sqs.Leave, wantKeys: apiCalls(idsBig...), wantFailed: "object_permanent"},
 		{name: "invalid record: the others alerted, message left", body: "eventbridge_s3.json", keys: []string{keyPlain + ".jsonl.json"},
 			want: sqs.Leave, wantKeys: apiCalls("jl-1", "jl-3"), wantFailed: "invalid_record"},
+		{name: "object that is not CloudTrail: the records alerted, message left", body: "eventbridge_s3.json", keys: []string{keyPlain + ".wrapper.json"},
+			want: sqs.Leave, wantKeys: apiCalls("wr-1"), wantFailed: "not_cloudtrail"},
+		{name: "digest content at a log key left for the DLQ", body: "eventbridge_s3.json", keys: []string{keyPlain + ".digest.json"},
+			want: sqs.Leave, wantFailed: "not_cloudtrail"},
+		{name: "lookup-events output read", body: "eventbridge_s3.json", keys: []string{keyPlain + ".lookup.json"},
+			want: sqs.Ack, wantKeys: apiCalls("lk-1")},
 		{name: "one object of two missing: the other alerted, message left", body: "s3_event_multi.json", keys: []string{keyWithSpaces, keyPlain + ".missing.json.gz"},
 			want: sqs.Leave, wantKeys: apiCalls(idsA...), wantFailed: "object_permanent"},
 		{name: "delivery failure retried", body: "eventbridge_s3.json", keys: []string{keyWithSpaces}, failDeliver: 1,

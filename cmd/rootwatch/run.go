@@ -123,6 +123,7 @@ type runFlags struct {
 	noBuiltin      bool
 	maxObjectBytes int64
 	maxDecompBytes int64
+	maxRatio       float64
 	s3PathStyle    bool
 	visibility     time.Duration
 	shutdown       time.Duration
@@ -166,6 +167,7 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	fs.BoolVar(&f.noBuiltin, "no-builtin", false, settingUsage("no-builtin"))
 	fs.Int64Var(&f.maxObjectBytes, "max-object-bytes", 4<<30, settingUsage("max-object-bytes"))
 	fs.Int64Var(&f.maxDecompBytes, "max-decompressed-bytes", cloudtrail.DefaultMaxDecompressedBytes, settingUsage("max-decompressed-bytes"))
+	fs.Float64Var(&f.maxRatio, "max-compression-ratio", cloudtrail.DefaultMaxCompressionRatio, settingUsage("max-compression-ratio"))
 	fs.BoolVar(&f.s3PathStyle, "s3-path-style", false, settingUsage("s3-path-style"))
 	fs.DurationVar(&f.visibility, "visibility-timeout", 5*time.Minute, settingUsage("visibility-timeout"))
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 25*time.Second, settingUsage("shutdown-timeout"))
@@ -187,6 +189,8 @@ func (f *runFlags) validate() error {
 		return usageErr("ROOTWATCH_MAX_OBJECT_BYTES: must be positive")
 	case f.maxDecompBytes <= 0:
 		return usageErr("ROOTWATCH_MAX_DECOMPRESSED_BYTES: must be positive")
+	case !(f.maxRatio >= 1):
+		return usageErr("ROOTWATCH_MAX_COMPRESSION_RATIO: %g is below 1", f.maxRatio)
 	case f.visibility < 10*time.Second || f.visibility > 12*time.Hour:
 		return usageErr("ROOTWATCH_VISIBILITY_TIMEOUT: %s is out of range 10s-12h", f.visibility)
 	case f.shutdown <= 0:
@@ -282,6 +286,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		Deliverer:            disp,
 		Opener:               s3object.NewOpener(s3c, f.maxObjectBytes),
 		MaxDecompressedBytes: f.maxDecompBytes,
+		MaxCompressionRatio:  f.maxRatio,
 		Logger:               log.Named("ingest"),
 		Metrics:              ingest.NewMetrics(reg),
 	})

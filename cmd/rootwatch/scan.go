@@ -21,6 +21,7 @@ import (
 	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/detector/sigma"
 	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
+	"github.com/rootwatch/rootwatch/ingest/s3object"
 )
 
 type scanOptions struct {
@@ -29,6 +30,7 @@ type scanOptions struct {
 	format         string
 	minLevel       string
 	maxDecompBytes int64
+	maxRatio       float64
 	jobs           int
 }
 
@@ -43,7 +45,11 @@ service does over S3 objects.
 PATH is a file (gzipped or not: detected from its content), a directory
 (searched recursively for *.json, *.json.gz, *.jsonl, *.jsonl.gz) or - for
 standard input. Files may hold a CloudTrail log object {"Records":[...]},
-JSON Lines of records, or EventBridge CloudTrail events.
+JSON Lines of records, EventBridge CloudTrail events, or the output of
+"aws cloudtrail lookup-events" (--output json, paged output concatenated).
+A CloudTrail digest file is skipped with a notice (it holds no events;
+directory walks leave out CloudTrail-Digest files and count them); any
+other JSON object is an error naming the file and byte offset.
 
 Text output is one block per detection and a summary line; --format json
 prints one JSON object per detection per line (the summary goes to stderr).
@@ -66,6 +72,7 @@ usage or a bad rule.`,
 	f.StringVar(&o.format, "format", "text", "output format: text or json")
 	f.StringVar(&o.minLevel, "min-level", "informational", "report only detections of rules at this level or above")
 	f.Int64Var(&o.maxDecompBytes, "max-decompressed-bytes", cloudtrail.DefaultMaxDecompressedBytes, settingUsage("max-decompressed-bytes"))
+	f.Float64Var(&o.maxRatio, "max-compression-ratio", cloudtrail.DefaultMaxCompressionRatio, settingUsage("max-compression-ratio"))
 	f.IntVar(&o.jobs, "jobs", 0, "files scanned at once (default: number of CPUs)")
 	return c
 }
@@ -109,6 +116,12 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 	if err != nil {
 		return usageErr("--min-level: %v", err)
 	}
+	if o.maxDecompBytes <= 0 {
+		return usageErr("--max-decompressed-bytes: must be positive")
+	}
+	if !(o.maxRatio >= 1) {
+		return usageErr("--max-compression-ratio: %g is below 1", o.maxRatio)
+	}
 	if o.format != "text" && o.format != "json" {
 		return usageErr("--format: invalid value %q (want text or json)", o.format)
 	}
@@ -117,11 +130,15 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 		return usageErr("%v", err)
 	}
 
-	inputs, listErrs := listInputs(args)
+	inputs, digests, listErrs := listInputs(args)
 	p := newPrinter(e.stdout, o.format, o.format == "text" && isTerminal(e.stdout) && e.getenv("NO_COLOR") == "")
-	s := &scanner{eng: eng, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes}, stderr: e.stderr}
+	s := &scanner{eng: eng, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio},
+		stderr: e.stderr}
 	for _, le := range listErrs {
 		s.reportErr(le)
+	}
+	if digests > 0 {
+		s.warn(fmt.Sprintf("skipped %d CloudTrail digest file(s) (CloudTrail-Digest: hashes of log files, no events)", digests))
 	}
 
 	start := time.Now()
@@ -149,10 +166,10 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 
 // listInputs expands args into the files to scan, in order: "-" stays
 // itself, files are taken whatever their name, directories are walked for
-// CloudTrail-looking files in lexical order.
-func listInputs(args []string) ([]string, []error) {
-	var out []string
-	var errs []error
+// CloudTrail-looking files in lexical order, leaving out the digest files
+// of a synced trail bucket (as the service skips their keys), which it
+// counts.
+func listInputs(args []string) (out []string, digests int, errs []error) {
 	for _, a := range args {
 		if a == "-" {
 			out = append(out, a)
@@ -176,6 +193,10 @@ func listInputs(args []string) ([]string, []error) {
 				return nil
 			}
 			if d.Type().IsRegular() && isLogName(d.Name()) {
+				if s3object.Classify(filepath.ToSlash(path)) == s3object.ClassDigest {
+					digests++
+					return nil
+				}
 				out = append(out, path)
 			}
 			return nil
@@ -184,7 +205,7 @@ func listInputs(args []string) ([]string, []error) {
 			errs = append(errs, err)
 		}
 	}
-	return out, errs
+	return out, digests, errs
 }
 
 func isLogName(name string) bool {
@@ -259,10 +280,19 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 		records int64
 		dets    []detector.Detection
 		bad     error
+		skipped bool
 	)
 	for ctx.Err() == nil {
 		rec, err := dec.Next()
 		if err == io.EOF {
+			break
+		}
+		if errors.Is(err, cloudtrail.ErrDigestFile) {
+			// Digest files sit beside the logs in every synced trail
+			// bucket: say why this one gives no records, without failing
+			// the scan.
+			s.warn(fmt.Sprintf("%s: skipped: a CloudTrail digest file (hashes of log files, no events); scan the log files it lists", path))
+			skipped = true
 			break
 		}
 		if err != nil {
@@ -270,16 +300,17 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 			bad = err
 			break
 		}
-		records++
 		dets, err = s.eng.Match(rec, path, dets[:0])
 		if err != nil {
-			// One malformed record: report it, keep reading the rest.
-			s.reportErr(fmt.Errorf("%s: at byte %d: %w", path, dec.Offset(), err))
+			// One malformed record, or an object that is not CloudTrail:
+			// report it, keep reading the rest.
+			s.reportErr(fmt.Errorf("%s: at byte %d: %w", path, dec.RecordOffset(), err))
 			if bad == nil {
 				bad = err
 			}
 			continue
 		}
+		records++
 		for i := range dets {
 			s.print.detection(&dets[i])
 		}
@@ -295,10 +326,22 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 			s.mu.Unlock()
 		}
 	}
+	if records == 0 && bad == nil && !skipped && ctx.Err() == nil {
+		// Read to the end without a single record: say so, or an empty or
+		// whitespace-only file would pass as "no root activity".
+		s.warn(fmt.Sprintf("%s: warning: no CloudTrail record in this input (%d bytes)", path, dec.Offset()))
+	}
 	s.mu.Lock()
 	s.records += records
 	s.bytes += dec.Offset()
 	s.mu.Unlock()
+}
+
+// warn prints a warning that does not change the exit status.
+func (s *scanner) warn(msg string) {
+	s.errorsMu.Lock()
+	defer s.errorsMu.Unlock()
+	fmt.Fprintf(s.stderr, "rootwatch: %s\n", sanitize(msg, 1000))
 }
 
 func (s *scanner) reportErr(err error) {

@@ -54,6 +54,11 @@ import (
 // selectiveFields are the fields rules are indexed by, most selective first.
 var selectiveFields = []string{"eventName", "eventSource", "eventType", "userIdentity.type"}
 
+// identityFields are the fields of which every CloudTrail record has at
+// least one as a string (Insights records have no top-level eventName and
+// eventSource, but an eventVersion).
+var identityFields = [3]string{"eventVersion", "eventName", "eventSource"}
+
 // commonValues are lowered values of selective fields that most CloudTrail
 // records carry. A rule requiring eventType AwsApiCall and userIdentity.type
 // Root is indexed under Root, which few records have, rather than under
@@ -70,6 +75,7 @@ type Engine struct {
 	paths    *fields.Paths
 	names    []string   // dotted field name of each path
 	keys     [][]string // keys of each path
+	ident    [3]int     // paths of eventVersion, eventName, eventSource
 
 	unindexed []int32
 	index     []fieldIndex
@@ -124,6 +130,11 @@ func newEngine(rules []*sigma.Rule, opts options) (*Engine, error) {
 		cr.idx = int32(i)
 		e.compiled = append(e.compiled, cr)
 	}
+	// The fields that tell a CloudTrail record from any other object are
+	// extracted in the same pass as the rules' fields.
+	for i, name := range identityFields {
+		e.ident[i] = e.fieldIndexOf(fieldIdx, name)
+	}
 	for _, name := range e.names {
 		e.keys = append(e.keys, strings.Split(name, "."))
 	}
@@ -162,7 +173,9 @@ type scratch struct {
 // and appends a Detection to dst for every rule that matches, in rule
 // order. source is recorded in each Detection. rec is not retained: the
 // detections share one copy of it in Record. Match fails if rec is not
-// exactly one valid JSON object.
+// exactly one valid JSON object, and with an error wrapping
+// detector.ErrNotCloudTrail if it has none of the string fields
+// eventVersion, eventName and eventSource.
 func (e *Engine) Match(rec []byte, source string, dst []detector.Detection) ([]detector.Detection, error) {
 	s := e.pool.Get().(*scratch)
 	defer func() {
@@ -173,6 +186,11 @@ func (e *Engine) Match(rec []byte, source string, dst []detector.Detection) ([]d
 	vals, err := s.x.Extract(rec)
 	if err != nil {
 		return dst, fmt.Errorf("engine: record from %s: %w", source, err)
+	}
+	if vals[e.ident[0]].Kind != fields.KindString && vals[e.ident[1]].Kind != fields.KindString &&
+		vals[e.ident[2]].Kind != fields.KindString {
+		return dst, fmt.Errorf("engine: object from %s: %w: it has none of the string fields %s",
+			source, detector.ErrNotCloudTrail, strings.Join(identityFields[:], ", "))
 	}
 	s.reset(vals)
 	if e.noIndex {

@@ -13,6 +13,7 @@ import (
 // fields, prefixes of each other, duplicates, and keys that only match
 // through escapes or replacement characters.
 var fuzzPaths = [][]string{
+	{"eventVersion"}, // with eventName and eventSource: tells CloudTrail from other JSON
 	{"eventName"},
 	{"eventSource"},
 	{"userIdentity", "type"},
@@ -186,6 +187,9 @@ func FuzzExtract(f *testing.F) {
 		`{"\ud83d\ude00":"\ud800\u0041","é":"\xff\xfe"}`,
 		`[1]`,
 		`{"a":1}x`,
+		`{"eventVersion":1.08,"eventName":null,"eventSource":["x"],"EventName":"y"}`,
+		`{"Events":[{"EventName":"x","CloudTrailEvent":"{\"eventVersion\":\"1.09\"}"}],"NextToken":"t"}`,
+		`{"awsAccountId":"1","digestStartTime":"a","digestEndTime":"b","logFiles":[{"s3Object":"k"}]}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -1,7 +1,7 @@
 // Package cloudtrail decodes streams of CloudTrail records: log objects as
 // CloudTrail writes them to S3 ({"Records":[...]}, usually gzipped), JSON
-// Lines of records, and EventBridge events whose detail is a CloudTrail
-// record. It yields one record's raw JSON bytes at a time, in bounded
+// Lines of records, EventBridge events whose detail is a CloudTrail record,
+// and the output of `aws cloudtrail lookup-events` ({"Events":[...]}). It yields one record's raw JSON bytes at a time, in bounded
 // memory whatever the input size.
 //
 // The format is decided from the content, never from a name: gzip by its
@@ -12,6 +12,17 @@
 //     object: each element of each such array is a record (every element
 //     must be an object); the values of other keys are validated and
 //     skipped;
+//   - an object with an "Events" key whose value is an array is a
+//     lookup-events page (one page of the LookupEvents API as the AWS CLI
+//     prints it; the pages of a paged call may be concatenated): each
+//     element must be an object whose "CloudTrailEvent" string (the last
+//     one, as in encoding/json) holds the record's JSON, which is decoded
+//     and, without its surrounding whitespace, must be an object; other
+//     members (EventId, EventName, NextToken, ...) are validated and
+//     skipped. Records and Events arrays may both appear in one object;
+//   - otherwise an object with both "digestStartTime" and "digestEndTime"
+//     keys is a CloudTrail digest file, which holds no events: Next
+//     returns ErrDigestFile, so that it is never taken for a record;
 //   - otherwise an object with both "detail-type" and "detail" keys is an
 //     EventBridge event: its "detail" value (the last one, as in
 //     encoding/json) is the record, and must be an object;
@@ -35,6 +46,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 )
 
 const (
@@ -42,8 +54,25 @@ const (
 	// CloudTrail events are at most 256 KB; this is generous.
 	DefaultMaxRecordBytes = 8 << 20
 	// DefaultMaxDecompressedBytes is the default
-	// Options.MaxDecompressedBytes.
-	DefaultMaxDecompressedBytes = 16 << 30
+	// Options.MaxDecompressedBytes: 4 GiB. CloudTrail documents no largest
+	// log object; the largest seen are about 100 MB of gzip, 1-2 GB of
+	// JSON, so real objects stay well under it, while a bomb just under
+	// the ratio bound holds a worker for a few seconds at most (inflating
+	// runs at about 1 GB/s).
+	DefaultMaxDecompressedBytes = 4 << 30
+	// DefaultMaxCompressionRatio is the default Options.MaxCompressionRatio.
+	// CloudTrail JSON compresses about 8-10:1 with gzip (generated and
+	// sample logs measure 8.3-10.4:1); a log whose records differ only in
+	// eventID, requestID and eventTime, the most repetitive a trail
+	// writes, measures 16:1. Whitespace or zeros inflate about 1030:1 and
+	// duplicated records about 200:1. 100:1 is six times the worst real
+	// case and well below any cheap bomb.
+	DefaultMaxCompressionRatio = 100
+	// RatioCheckMinBytes is how many bytes must have been inflated before
+	// the compression ratio is checked: smaller inputs cannot be bombs, and
+	// a bomb is refused after inflating only this much (16 MiB, about
+	// 16 KB of compressed input for a 1000:1 bomb).
+	RatioCheckMinBytes = 16 << 20
 )
 
 // Options configures a Decoder. The zero value is usable.
@@ -57,6 +86,10 @@ type Options struct {
 	// itself when it is not gzip), which protects against gzip bombs. 0
 	// means DefaultMaxDecompressedBytes.
 	MaxDecompressedBytes int64
+	// MaxCompressionRatio bounds, for gzip input, the decompressed bytes
+	// per compressed byte read, once RatioCheckMinBytes were inflated. 0
+	// means DefaultMaxCompressionRatio.
+	MaxCompressionRatio float64
 }
 
 type state uint8
@@ -74,6 +107,7 @@ type Decoder struct {
 	source   string
 	maxRec   int64
 	maxTotal int64
+	maxRatio float64
 	initSize int // initial buffer size (tests use tiny buffers)
 
 	started bool
@@ -95,7 +129,9 @@ type Decoder struct {
 	sc    scanner
 
 	// The current top-level object. Indices are adjusted on compaction.
-	inLog         bool  // it has a Records array: records are streamed
+	inLog         bool  // it has a Records or Events array: records are streamed
+	events        bool  // the array being streamed is a lookup-events Events array
+	recAbs        int64 // decompressed offset of the last record returned
 	objAbs        int64 // decompressed offset of its '{'
 	objStart      int   // index of its '{' (meaningful while !inLog)
 	keyStart      int
@@ -105,6 +141,7 @@ type Decoder struct {
 	hasMembers    bool
 	hasDetail     bool
 	hasDetailType bool
+	digestKeys    uint8 // digestStartTime (1) and digestEndTime (2) seen
 	detailStart   int
 	detailEnd     int
 	scratch       []byte
@@ -120,7 +157,11 @@ func NewDecoder(r io.Reader, opts Options) *Decoder {
 		source:   opts.Source,
 		maxRec:   opts.MaxRecordBytes,
 		maxTotal: opts.MaxDecompressedBytes,
+		maxRatio: opts.MaxCompressionRatio,
 		initSize: blockSize,
+	}
+	if d.maxRatio <= 0 {
+		d.maxRatio = DefaultMaxCompressionRatio
 	}
 	if d.maxRec <= 0 {
 		d.maxRec = DefaultMaxRecordBytes
@@ -136,7 +177,7 @@ func NewDecoder(r io.Reader, opts Options) *Decoder {
 // until the next call of Next or Close. After the last record Next returns
 // io.EOF; any other error is an *Error naming the source and the
 // decompressed offset, wrapping ErrSyntax, ErrTruncated, ErrGzip,
-// ErrRecordTooLarge, ErrTooLarge or the reader's error. Every complete
+// ErrRecordTooLarge, ErrTooLarge, ErrCompressionRatio or the reader's error. Every complete
 // record before a damaged part of the input is returned before the error.
 // Once Next has returned an error it keeps returning it.
 func (d *Decoder) Next() ([]byte, error) {
@@ -158,6 +199,11 @@ func (d *Decoder) Next() ([]byte, error) {
 // Offset returns the number of decompressed bytes consumed so far: after a
 // record, the offset just past its closing brace.
 func (d *Decoder) Offset() int64 { return d.base + int64(d.pos) }
+
+// RecordOffset returns the decompressed offset at which the last record
+// returned by Next starts: its '{', or for a lookup-events page the '{' of
+// the Events element that carried it. Errors about a record name it.
+func (d *Decoder) RecordOffset() int64 { return d.recAbs }
 
 // Close stops the read-ahead goroutine, if any, and releases the buffers;
 // the last record returned by Next is invalid afterwards. If that goroutine
@@ -201,7 +247,8 @@ func (d *Decoder) start() {
 		if limit < math.MaxInt64 {
 			limit++ // one byte more, to tell "exactly the limit" from "over"
 		}
-		d.inf = newInflater(io.MultiReader(bytes.NewReader(magic[:]), d.r), limit)
+		d.inf = newInflater(io.MultiReader(bytes.NewReader(magic[:]), d.r), limit,
+			ratioGuard{max: d.maxRatio, min: RatioCheckMinBytes})
 		d.src = d.inf
 		return
 	}
@@ -354,6 +401,9 @@ func (d *Decoder) next() ([]byte, error) {
 				continue
 			}
 			if c != '{' {
+				if d.events {
+					return nil, d.syntax(d.pos, "expected an event object in Events, found %s", describe(c))
+				}
 				return nil, d.syntax(d.pos, "expected a record object in Records, found %s", describe(c))
 			}
 			d.first = false
@@ -365,6 +415,10 @@ func (d *Decoder) next() ([]byte, error) {
 				return nil, err
 			}
 			d.state = stAfterElem
+			d.recAbs = d.base + int64(d.keep)
+			if d.events {
+				return d.event(d.keep, d.pos)
+			}
 			return d.buf[d.keep:d.pos], nil
 		case stAfterElem:
 			c, err := d.skipWS(true)
@@ -394,6 +448,7 @@ func (d *Decoder) beginObject() {
 	d.keep = d.pos
 	d.inLog = false
 	d.hasMembers, d.hasDetail, d.hasDetailType = false, false, false
+	d.digestKeys = 0
 	d.pos++
 }
 
@@ -450,10 +505,11 @@ func (d *Decoder) object(afterValue bool) ([]byte, error) {
 			return nil, d.inObject(err)
 		}
 		name := d.keyName(d.buf[d.keyStart:d.keyEnd])
-		if string(name) == "Records" && c == '[' {
+		if c == '[' && (string(name) == "Records" || string(name) == "Events") {
 			if err := d.enterLog(); err != nil {
 				return nil, err
 			}
+			d.events = string(name) == "Events"
 			d.pos++
 			d.keep = d.pos
 			d.state, d.first = stElem, true
@@ -475,10 +531,15 @@ func (d *Decoder) object(afterValue bool) ([]byte, error) {
 			}
 			d.keep = d.pos
 		} else {
-			if string(name) == "detail" {
+			switch string(name) {
+			case "detail":
 				d.hasDetail, d.detailStart, d.detailEnd = true, d.valStart, d.pos
-			} else if string(name) == "detail-type" {
+			case "detail-type":
 				d.hasDetailType = true
+			case "digestStartTime":
+				d.digestKeys |= 1
+			case "digestEndTime":
+				d.digestKeys |= 2
 			}
 			d.hasMembers, d.lastValEnd = true, d.pos
 		}
@@ -518,6 +579,14 @@ func (d *Decoder) endObject() ([]byte, error) {
 	}
 	obj := d.buf[d.objStart:d.pos]
 	if !d.hasDetail || !d.hasDetailType {
+		if d.digestKeys == 3 {
+			if !json.Valid(obj) {
+				return nil, d.invalid(obj, d.objAbs, "object")
+			}
+			return nil, &Error{Source: d.source, Offset: d.objAbs,
+				Err: fmt.Errorf("%w: the object at byte %d has digestStartTime and digestEndTime (skip digest files, or scan the log files they list)", ErrDigestFile, d.objAbs)}
+		}
+		d.recAbs = d.objAbs
 		return obj, nil
 	}
 	if !json.Valid(obj) {
@@ -526,7 +595,35 @@ func (d *Decoder) endObject() ([]byte, error) {
 	if d.buf[d.detailStart] != '{' {
 		return nil, d.syntax(d.detailStart, "EventBridge detail is not an object")
 	}
+	d.recAbs = d.base + int64(d.detailStart)
 	return d.buf[d.detailStart:d.detailEnd], nil
+}
+
+// event returns the record carried by the lookup-events element
+// buf[start:end]: its CloudTrailEvent string, decoded, without the
+// surrounding whitespace, in d.scratch. The element is validated with
+// encoding/json, whose rules (the last of duplicate keys wins) it follows;
+// lookup-events output is small, so this is not on the hot path.
+func (d *Decoder) event(start, end int) ([]byte, error) {
+	elem := d.buf[start:end]
+	off := d.base + int64(start)
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(elem, &members); err != nil {
+		return nil, d.invalid(elem, off, "lookup-events element")
+	}
+	raw := members["CloudTrailEvent"]
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return nil, &Error{Source: d.source, Offset: off,
+			Err: fmt.Errorf("%w: the lookup-events element at byte %d has no CloudTrailEvent string", ErrSyntax, off)}
+	}
+	rec := strings.Trim(s, " \t\r\n")
+	if len(rec) < 2 || rec[0] != '{' || rec[len(rec)-1] != '}' {
+		return nil, &Error{Source: d.source, Offset: off,
+			Err: fmt.Errorf("%w: the CloudTrailEvent of the lookup-events element at byte %d is not a JSON object", ErrSyntax, off)}
+	}
+	d.scratch = append(d.scratch[:0], rec...)
+	return d.scratch, nil
 }
 
 // keyName returns the key's text (raw is the quoted key). Keys without

@@ -2,10 +2,12 @@ package cloudtrail
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -101,6 +103,19 @@ func TestDecode(t *testing.T) {
 	jsonl := readFixture(t, "records.jsonl")
 	jsonlRecs, _ := oracle(jsonl)
 	long := `{"k":"` + strings.Repeat("x", 300) + `"}`
+	lookup := readFixture(t, "lookup-events-pages.json")
+	// The fixture's CloudTrailEvent strings are log-root.json's records.
+	lookupRecs, err := oracle(lookup)
+	if err != nil || len(lookupRecs) != len(logRecs) {
+		t.Fatalf("fixture lookup-events-pages.json: %d records, %v", len(lookupRecs), err)
+	}
+	for i := range logRecs {
+		var a, b any
+		if json.Unmarshal(logRecs[i], &a) != nil || json.Unmarshal(lookupRecs[i], &b) != nil || !reflect.DeepEqual(a, b) {
+			t.Fatalf("fixture lookup-events-pages.json: event %d is not log-root.json's record %d", i, i)
+		}
+	}
+	digest := readFixture(t, "digest.json")
 
 	tests := []struct {
 		name    string
@@ -146,6 +161,35 @@ func TestDecode(t *testing.T) {
 			want: []string{`{"detail":{"a":1}}`}},
 		{name: "mixed log object and lines", in: []byte("{\"Records\":[{\"a\":1}]}\n{\"b\":2}\n"),
 			want: []string{`{"a":1}`, `{"b":2}`}},
+		{name: "lookup-events pages concatenated (CLI --output json)", in: lookup, want: strs(lookupRecs)},
+		{name: "lookup-events gzip", in: gz(t, lookup), want: strs(lookupRecs)},
+		{name: "lookup-events CloudTrailEvent string decoded",
+			in:   []byte(`{"Events":[{"EventId":"1","CloudTrailEvent":"{\"a\":\"}\\\"\",\"b\":\"\\u00e9\"}","Resources":[{"ResourceType":"x"}]}],"NextToken":"t"}`),
+			want: []string{`{"a":"}\"","b":"\u00e9"}`}},
+		{name: "lookup-events whitespace around the event trimmed", in: []byte(`{"Events":[{"CloudTrailEvent":" \n{\"a\":1}\t "}]}`),
+			want: []string{`{"a":1}`}},
+		{name: "lookup-events last CloudTrailEvent wins", in: []byte(`{"Events":[{"CloudTrailEvent":"{\"a\":1}","CloudTrailEvent":"{\"b\":2}"}]}`),
+			want: []string{`{"b":2}`}},
+		{name: "lookup-events empty page", in: []byte(`{"Events":[],"NextToken":"t"}` + "\n" + `{"Events":[]}`)},
+		{name: "lookup-events after a log object", in: []byte(`{"Records":[{"a":1}]}{"NextToken":null,"Events":[{"CloudTrailEvent":"{\"b\":2}"}]}`),
+			want: []string{`{"a":1}`, `{"b":2}`}},
+		{name: "Events not an array is a plain record", in: []byte(`{"Events":"x","a":1}`),
+			want: []string{`{"Events":"x","a":1}`}},
+		{name: "lookup-events element without CloudTrailEvent", in: []byte(`{"Events":[{"CloudTrailEvent":"{\"a\":1}"},{"EventId":"2"}]}`),
+			want: []string{`{"a":1}`}, wantErr: ErrSyntax, wantOff: 43},
+		{name: "lookup-events CloudTrailEvent not a string", in: []byte(`{"Events":[{"CloudTrailEvent":{"a":1}}]}`),
+			wantErr: ErrSyntax, wantOff: 11},
+		{name: "lookup-events CloudTrailEvent not an object", in: []byte(`{"Events":[{"CloudTrailEvent":"[1]"}]}`),
+			wantErr: ErrSyntax, wantOff: 11},
+		{name: "lookup-events CloudTrailEvent null", in: []byte(`{"Events":[{"CloudTrailEvent":null}]}`),
+			wantErr: ErrSyntax, wantOff: 11},
+		{name: "lookup-events element not an object", in: []byte(`{"Events":["x"]}`),
+			wantErr: ErrSyntax, wantOff: 11},
+		{name: "lookup-events element invalid", in: []byte(`{"Events":[{"CloudTrailEvent":"{}",x}]}`),
+			wantErr: ErrSyntax, wantOff: -1},
+		{name: "digest file", in: digest, wantErr: ErrDigestFile, wantOff: 0},
+		{name: "digest file gzip after a log object", in: gz(t, []byte(`{"Records":[{"a":1}]}`+"\n"), digest),
+			want: []string{`{"a":1}`}, wantErr: ErrDigestFile, wantOff: 22},
 
 		{name: "truncated mid-record", in: []byte(`{"Records":[{"a":1},{"b":"x}`),
 			want: []string{`{"a":1}`}, wantErr: ErrTruncated, wantOff: 28},
@@ -220,5 +264,32 @@ func TestDecode(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRecordOffset checks where each kind of record is said to start: the
+// record's '{', the EventBridge detail's, or the lookup-events element's.
+func TestRecordOffset(t *testing.T) {
+	in := "{\"a\":1}\n{\"Records\":[{\"b\":2}]}{\"detail-type\":\"x\",\"detail\":{\"c\":3}}{\"Events\":[{\"CloudTrailEvent\":\"{}\"}]}"
+	want := []int64{0, 20, 57, 76}
+	for _, v := range readVariants {
+		t.Run(v.name, func(t *testing.T) {
+			d := NewDecoder(v.wrap(strings.NewReader(in)), Options{})
+			d.initSize = v.initSize
+			defer d.Close()
+			var got []int64
+			for {
+				if _, err := d.Next(); err != nil {
+					if err != io.EOF {
+						t.Fatal(err)
+					}
+					break
+				}
+				got = append(got, d.RecordOffset())
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("RecordOffset = %v, want %v", got, want)
+			}
+		})
 	}
 }

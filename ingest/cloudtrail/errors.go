@@ -13,11 +13,21 @@ var (
 	// ErrTooLarge means the decompressed input is longer than
 	// Options.MaxDecompressedBytes (a gzip bomb, or a runaway object).
 	ErrTooLarge = errors.New("decompressed input too large")
+	// ErrCompressionRatio means a gzip input inflates to more than
+	// Options.MaxCompressionRatio times its compressed size (checked once
+	// RatioCheckMinBytes were inflated): a decompression bomb, never a
+	// CloudTrail log.
+	ErrCompressionRatio = errors.New("compression ratio too high")
 	// ErrTruncated means the input ended inside a value, or the gzip
 	// stream ended before its trailer.
 	ErrTruncated = errors.New("truncated input")
 	// ErrSyntax means the input is not JSON of an accepted shape.
 	ErrSyntax = errors.New("invalid JSON")
+	// ErrDigestFile means the input is a CloudTrail digest file (an object
+	// with digestStartTime and digestEndTime keys): it holds hashes of log
+	// files and no events. Callers skip it explicitly or report it; it is
+	// never read as a record.
+	ErrDigestFile = errors.New("CloudTrail digest file, not a log: it holds no events")
 	// ErrGzip means the input starts like gzip but is not a valid gzip
 	// stream (bad header, corrupt data, checksum or length mismatch).
 	ErrGzip = errors.New("invalid gzip stream")

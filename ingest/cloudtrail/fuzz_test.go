@@ -25,6 +25,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"Records":[{"a":1},{"b":"}\"\\"}]}`))
 	f.Add([]byte("{\"a\":1}\n{\"b\":[2]}\n"))
 	f.Add([]byte(`{"detail-type":"AWS API Call via CloudTrail","detail":{"eventName":"x"}}`))
+	f.Add([]byte(`{"Events":[{"EventId":"1","CloudTrailEvent":"{\"eventName\":\"x\",\"s\":\"}\\\"\"}"}],"NextToken":"t"}{"Events":[]}`))
+	f.Add([]byte(`{"Events":[{"CloudTrailEvent":" {} "},{"CloudTrailEvent":"[]"}]}`))
+	f.Add([]byte(`{"awsAccountId":"1","digestStartTime":"a","digestEndTime":"b","logFiles":[]}`))
 	var zbuf bytes.Buffer
 	zw := gzip.NewWriter(&zbuf)
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -96,6 +99,7 @@ func FuzzDecodeLimits(f *testing.F) {
 	f.Add([]byte(`{"Records":[{"a":1},{"b":"xxxxxxxxxxxxxxxxxxxx"}]}`), uint16(10), uint16(40))
 	f.Add([]byte("{\"a\":1}\n{\"b\":[2,3,4,5,6]}\n"), uint16(12), uint16(0))
 	f.Add([]byte(`{"x":"yyyyyyyyyyyyyyyy","Records":[{"a":1}]}`), uint16(8), uint16(0))
+	f.Add([]byte(`{"Events":[{"CloudTrailEvent":"{\"a\":\"xxxxxxxxxxxx\"}","EventId":"e"}]}`), uint16(20), uint16(0))
 	f.Fuzz(func(t *testing.T, data []byte, maxRec, maxTotal uint16) {
 		if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
 			return

@@ -132,14 +132,16 @@ func TestGzipBomb(t *testing.T) {
 	if len(bomb) > 1<<20 {
 		t.Fatalf("bomb is %d bytes compressed; want a small one", len(bomb))
 	}
-	// Without a limit low enough the whole stream decodes (slow under -race).
+	// Without limits low enough the whole stream decodes (slow under -race);
+	// the compression-ratio guard is off here (deflate cannot pass 1032:1),
+	// TestCompressionRatioGuard tests it.
 	if !raceEnabled {
-		if recs, err := decodeAll(t, bytes.NewReader(bomb), Options{}, blockSize); len(recs) != 2 || err != io.EOF {
+		if recs, err := decodeAll(t, bytes.NewReader(bomb), Options{MaxCompressionRatio: 2000}, blockSize); len(recs) != 2 || err != io.EOF {
 			t.Fatalf("unlimited: %d records, %v; want 2 and io.EOF", len(recs), err)
 		}
 	}
 	const limit = 4 << 20
-	recs, err := decodeAll(t, bytes.NewReader(bomb), Options{MaxDecompressedBytes: limit}, blockSize)
+	recs, err := decodeAll(t, bytes.NewReader(bomb), Options{MaxDecompressedBytes: limit, MaxCompressionRatio: 2000}, blockSize)
 	if len(recs) != 1 || string(recs[0]) != `{"a":1}` {
 		t.Errorf("records = %q, want the one before the limit", recs)
 	}

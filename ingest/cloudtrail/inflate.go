@@ -52,18 +52,38 @@ type block struct {
 }
 
 // trackingReader remembers the first error of the underlying reader other
-// than io.EOF, so that I/O failures can be told apart from gzip corruption.
+// than io.EOF, so that I/O failures can be told apart from gzip corruption,
+// and counts the compressed bytes read (for the compression-ratio guard).
 type trackingReader struct {
 	r   io.Reader
 	err error
+	n   int64
 }
 
 func (t *trackingReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
+	t.n += int64(n)
 	if err != nil && err != io.EOF && t.err == nil {
 		t.err = err
 	}
 	return n, err
+}
+
+// ratioGuard refuses a stream that inflates to more than max times the
+// compressed bytes read, once min bytes were inflated.
+type ratioGuard struct {
+	max float64
+	min int64
+}
+
+// check returns an ErrCompressionRatio error when out decompressed bytes
+// from in compressed bytes break the guard.
+func (g ratioGuard) check(out, in int64) error {
+	if out < g.min || float64(out) <= g.max*float64(max(in, 1)) {
+		return nil
+	}
+	return fmt.Errorf("%w: %d bytes inflated from %d compressed bytes (%.0f:1, the limit is %g:1); refusing a likely decompression bomb",
+		ErrCompressionRatio, out, in, float64(out)/float64(max(in, 1)), g.max)
 }
 
 // inflater decompresses a gzip stream in its own goroutine into a few
@@ -88,7 +108,10 @@ type inflater struct {
 // limit bounds the decompressed bytes produced: the goroutine stops after
 // limit bytes and reports io.EOF, so the decoder can tell a too-large
 // stream (it asks for limit+1).
-func newInflater(r io.Reader, limit int64) *inflater {
+//
+// The goroutine also enforces guard after each block, so a bomb is refused
+// after about guard.min decompressed bytes, whatever its full size.
+func newInflater(r io.Reader, limit int64, guard ratioGuard) *inflater {
 	f := &inflater{
 		full:     make(chan block, readAhead),
 		free:     make(chan []byte, readAhead),
@@ -99,13 +122,13 @@ func newInflater(r io.Reader, limit int64) *inflater {
 	for range readAhead {
 		f.free <- getBlock()
 	}
-	go f.run(limit)
+	go f.run(limit, guard)
 	return f
 }
 
 // run is the decompressing goroutine. It exits after sending a block with a
 // terminal error, or when done is closed.
-func (f *inflater) run(limit int64) {
+func (f *inflater) run(limit int64, guard ratioGuard) {
 	defer close(f.finished)
 	var zr *gzip.Reader
 	if v, ok := gzipPool.Get().(*gzip.Reader); ok {
@@ -141,6 +164,8 @@ func (f *inflater) run(limit int64) {
 		n, err := fill(lr, buf)
 		if err != nil {
 			err = f.classify(err)
+		} else {
+			err = guard.check(limit-lr.N, f.src.n)
 		}
 		if !f.send(block{buf: buf[:n], err: err}) || err != nil {
 			return

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // oracle computes, with encoding/json only, the records the package
 // documentation promises for data (already decompressed): for each
-// top-level value, the elements of its "Records" arrays, its EventBridge
-// "detail", or the object itself. recs holds the records of the top-level
+// top-level value, the elements of its "Records" arrays and the decoded
+// CloudTrailEvent strings of the elements of its "Events" arrays (in
+// order), its EventBridge "detail", an error for a digest file, or the
+// object itself. recs holds the records of the top-level
 // values that decoded completely before err.
 func oracle(data []byte) (recs [][]byte, err error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -32,6 +35,12 @@ func oracle(data []byte) (recs [][]byte, err error) {
 
 var errOracleShape = errors.New("oracle: not an accepted shape")
 
+// oracleArray is one Records or Events array of a top-level object.
+type oracleArray struct {
+	events bool
+	raw    json.RawMessage
+}
+
 func oracleObject(obj json.RawMessage) ([][]byte, error) {
 	if obj[0] != '{' {
 		return nil, fmt.Errorf("%w: top-level %c", errOracleShape, obj[0])
@@ -41,9 +50,10 @@ func oracleObject(obj json.RawMessage) ([][]byte, error) {
 		return nil, err
 	}
 	var (
-		arrays        []json.RawMessage
+		arrays        []oracleArray
 		detail        json.RawMessage
 		hasDetailType bool
+		digestKeys    int
 	)
 	for dec.More() {
 		tok, err := dec.Token()
@@ -56,8 +66,12 @@ func oracleObject(obj json.RawMessage) ([][]byte, error) {
 			return nil, err
 		}
 		switch {
-		case key == "Records" && v[0] == '[':
-			arrays = append(arrays, v)
+		case (key == "Records" || key == "Events") && v[0] == '[':
+			arrays = append(arrays, oracleArray{events: key == "Events", raw: v})
+		case key == "digestStartTime":
+			digestKeys |= 1
+		case key == "digestEndTime":
+			digestKeys |= 2
 		case key == "detail":
 			detail = v
 		case key == "detail-type":
@@ -68,14 +82,30 @@ func oracleObject(obj json.RawMessage) ([][]byte, error) {
 		var recs [][]byte
 		for _, a := range arrays {
 			var elems []json.RawMessage
-			if err := json.Unmarshal(a, &elems); err != nil {
+			if err := json.Unmarshal(a.raw, &elems); err != nil {
 				return nil, err
 			}
 			for _, e := range elems {
 				if e[0] != '{' {
 					return recs, fmt.Errorf("%w: record %c", errOracleShape, e[0])
 				}
-				recs = append(recs, e)
+				if !a.events {
+					recs = append(recs, e)
+					continue
+				}
+				var ev map[string]json.RawMessage
+				if err := json.Unmarshal(e, &ev); err != nil {
+					return recs, err
+				}
+				var s string
+				if raw := ev["CloudTrailEvent"]; len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+					return recs, fmt.Errorf("%w: no CloudTrailEvent string", errOracleShape)
+				}
+				s = strings.Trim(s, " \t\r\n")
+				if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+					return recs, fmt.Errorf("%w: CloudTrailEvent %q", errOracleShape, s)
+				}
+				recs = append(recs, []byte(s))
 			}
 		}
 		return recs, nil
@@ -85,6 +115,9 @@ func oracleObject(obj json.RawMessage) ([][]byte, error) {
 			return nil, fmt.Errorf("%w: detail %c", errOracleShape, detail[0])
 		}
 		return [][]byte{detail}, nil
+	}
+	if digestKeys == 3 {
+		return nil, fmt.Errorf("%w: digest file", errOracleShape)
 	}
 	return [][]byte{obj}, nil
 }
