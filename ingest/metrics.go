@@ -18,6 +18,7 @@ type Metrics struct {
 	detections     *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
 	lag            prometheus.Histogram
+	keyFallbacks   *prometheus.CounterVec
 }
 
 // NewMetrics registers the pipeline metrics with reg.
@@ -44,6 +45,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		lag: f.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "event_lag_seconds",
 			Help:    "Time from a detected event's eventTime to its detection.",
 			Buckets: []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400}}),
+		keyFallbacks: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "object_key_fallbacks_total",
+			Help: "Objects found only under the other spelling of the announced key, by the form that worked (as_is, decoded)."},
+			[]string{"form"}),
 	}
 }
 
@@ -77,6 +81,12 @@ func (m *Metrics) objectDone(reason string, bytes int64, records int, d time.Dur
 	m.bytes.Add(float64(bytes))
 	m.records.Add(float64(records))
 	m.duration.WithLabelValues("object").Observe(d.Seconds())
+}
+
+func (m *Metrics) keyFallback(form string) {
+	if m != nil {
+		m.keyFallbacks.WithLabelValues(form).Inc()
+	}
 }
 
 func (m *Metrics) inlineRecords(n int) {

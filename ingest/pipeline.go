@@ -232,19 +232,32 @@ func (p *Pipeline) observe(dets []detector.Detection) {
 // handleObject reads one object and delivers its detections.
 func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref envelope.ObjectRef) result {
 	log := msgLog.With(zap.String("bucket", ref.Bucket), zap.String("key", ref.Key))
-	if class := s3object.Classify(ref.Key); class != s3object.ClassLog {
+	cands, class := candidates(ref)
+	if len(cands) == 0 {
 		p.m.objectSkipped(class.String())
 		log.Debug("skipping object that is not a CloudTrail log", zap.Stringer("class", class))
 		return okResult
 	}
 	start := p.now()
-	st, err := p.readObject(ctx, log, ref)
+	st, err := p.readObject(ctx, log, cands)
 	res := p.classify(ctx, log, err)
 	elapsed := p.now().Sub(start)
 	p.m.objectDone(res.reason, st.bytes, st.records, elapsed)
 	fields := []zap.Field{
 		zap.Int("records", st.records), zap.Int("detections", st.detections),
 		zap.Int64("bytes", st.bytes), zap.Duration("duration", elapsed),
+	}
+	if st.opened {
+		fields = append(fields, zap.Stringer("key_form", st.ref.Form))
+		if st.ref.Form != ref.Form {
+			// Not the form the format documents: say so, so that a change
+			// in how AWS encodes keys shows up.
+			p.m.keyFallback(st.ref.Form.String())
+			log.Warn("object found only under the other spelling of its key",
+				zap.String("read_key", st.ref.Key), zap.Stringer("key_form", st.ref.Form),
+				zap.Stringer("documented_form", ref.Form))
+			fields = append(fields, zap.String("read_key", st.ref.Key))
+		}
 	}
 	if res.outcome == sqs.Ack {
 		log.Info("processed object", fields...)
@@ -255,10 +268,34 @@ func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref env
 	return res
 }
 
+// candidates returns the spellings of ref's key to read, in order: the
+// form the notification's format documents, then the other form, keeping
+// only those that name a CloudTrail log. With none, class says what the
+// announced key is (the other form's class when the announced key is
+// unclassified), for the skip metric.
+func candidates(ref envelope.ObjectRef) ([]envelope.ObjectRef, s3object.KeyClass) {
+	var out []envelope.ObjectRef
+	class := s3object.Classify(ref.Key)
+	if class == s3object.ClassLog {
+		out = append(out, ref)
+	}
+	if alt, ok := ref.Alt(); ok {
+		switch c := s3object.Classify(alt.Key); {
+		case c == s3object.ClassLog:
+			out = append(out, alt)
+		case class == s3object.ClassOther:
+			class = c
+		}
+	}
+	return out, class
+}
+
 // objectStats is what reading one object got through.
 type objectStats struct {
 	records, detections int
-	bytes               int64 // compressed bytes read from S3
+	bytes               int64              // compressed bytes read from S3
+	opened              bool               // GetObject succeeded for ref
+	ref                 envelope.ObjectRef // the spelling of the key that was read
 }
 
 // errInvalidRecords is returned by readObject when some records could not
@@ -270,12 +307,15 @@ var errDelivery = errors.New("delivery failed")
 
 // readObject streams one object through the decoder and the Matcher,
 // delivering detections every DeliverBatch and at the end, also when the
-// object failed partway. The error is the first read or delivery failure.
-func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, ref envelope.ObjectRef) (st objectStats, err error) {
-	rc, err := p.cfg.Opener.Open(ctx, ref)
+// object failed partway. cands are the spellings of its key, tried in
+// order while S3 says the object may not exist (see openAny). The error
+// is the first read or delivery failure.
+func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, cands []envelope.ObjectRef) (st objectStats, err error) {
+	rc, ref, err := p.openAny(ctx, log, cands)
 	if err != nil {
 		return st, fmt.Errorf("open: %w", err)
 	}
+	st.opened, st.ref = true, ref
 	body := &countingReader{r: rc}
 	source := ref.String()
 	dec := cloudtrail.NewDecoder(body, cloudtrail.Options{
@@ -348,6 +388,35 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, ref envelope
 		return st, fmt.Errorf("%w: %d of %d, first: %w", errInvalidRecords, invalid, st.records, firstBad)
 	}
 	return st, nil
+}
+
+// openAny opens the first of cands that S3 has. It goes on to the next
+// spelling only when S3's answer may mean the key does not exist (see
+// s3object.MayBeMissing); when every spelling fails, the error is the first
+// one's, naming the others tried.
+func (p *Pipeline) openAny(ctx context.Context, log *zap.Logger, cands []envelope.ObjectRef) (io.ReadCloser, envelope.ObjectRef, error) {
+	var first error
+	for i, ref := range cands {
+		rc, err := p.cfg.Opener.Open(ctx, ref)
+		if err == nil {
+			if i > 0 {
+				log.Debug("the first spelling of the key failed", zap.String("first_key", cands[0].Key), zap.Error(first))
+			}
+			return rc, ref, nil
+		}
+		if first == nil {
+			first = err
+		} else {
+			log.Debug("the other spelling of the key failed too", zap.String("read_key", ref.Key), zap.Error(err))
+		}
+		if !s3object.MayBeMissing(err) || i == len(cands)-1 {
+			break
+		}
+	}
+	if len(cands) > 1 && s3object.MayBeMissing(first) {
+		return nil, cands[0], fmt.Errorf("%w (the %s spelling %q was tried too)", first, cands[1].Form, cands[1].Key)
+	}
+	return nil, cands[0], first
 }
 
 // classify turns an object's error into its result: transient failures are
