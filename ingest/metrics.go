@@ -19,6 +19,7 @@ type Metrics struct {
 	duration       *prometheus.HistogramVec
 	lag            prometheus.Histogram
 	keyFallbacks   *prometheus.CounterVec
+	refused        *prometheus.CounterVec
 }
 
 // NewMetrics registers the pipeline metrics with reg.
@@ -27,7 +28,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns = "rootwatch"
 	return &Metrics{
 		messagesFailed: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_failed_total",
-			Help: "Messages not acknowledged, by reason (unknown_format, malformed, object_permanent, object_transient, invalid_record, delivery, cancelled)."},
+			Help: "Messages not acknowledged, by reason (unknown_format, malformed, not_allowed, object_permanent, object_transient, invalid_record, delivery, cancelled)."},
 			[]string{"reason"}),
 		objects: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "objects_processed_total",
 			Help: "CloudTrail objects read, by result (ok or a failure reason)."}, []string{"result"}),
@@ -48,6 +49,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		keyFallbacks: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "object_key_fallbacks_total",
 			Help: "Objects found only under the other spelling of the announced key, by the form that worked (as_is, decoded)."},
 			[]string{"form"}),
+		refused: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_refused_total",
+			Help: "Messages refused because they name a bucket or account that is not allowed, by reason (bucket_not_allowed, account_not_allowed, account_unknown)."},
+			[]string{"reason"}),
 	}
 }
 
@@ -81,6 +85,12 @@ func (m *Metrics) objectDone(reason string, bytes int64, records int, d time.Dur
 	m.bytes.Add(float64(bytes))
 	m.records.Add(float64(records))
 	m.duration.WithLabelValues("object").Observe(d.Seconds())
+}
+
+func (m *Metrics) messageRefused(reason string) {
+	if m != nil {
+		m.refused.WithLabelValues(reason).Inc()
+	}
 }
 
 func (m *Metrics) keyFallback(form string) {

@@ -29,7 +29,8 @@
 //   - FormatEventBridgeCloudTrail: an EventBridge event whose detail-type ends
 //     in "via CloudTrail" ("AWS API Call via CloudTrail", "AWS Console Sign In
 //     via CloudTrail", "AWS Service Event via CloudTrail", ...). Its detail is
-//     a CloudTrail record and is returned in Notification.Record.
+//     a CloudTrail record and is returned in Notification.Record, its
+//     recipientAccountId in Notification.RecordAccount.
 //   - FormatS3TestEvent: the s3:TestEvent S3 sends when a notification
 //     configuration is saved; Notification.Test is set.
 //
@@ -38,6 +39,11 @@
 // AltKey in the other (as-is versus query-decoded), which a reader tries
 // when S3 answers that Key does not exist. A key that decoding leaves
 // unchanged has no AltKey.
+//
+// Both EventBridge formats report the event's "account" in
+// Notification.Account. Nothing in a body is authenticated: whoever may send
+// to the queue chooses every field, so these are for allow-listing and
+// logging, not proof of origin.
 //
 // Every format except FormatS3TestEvent's direct form may arrive inside one
 // SNS envelope ({"Type":"Notification","Message":"<json string>"}), which sets

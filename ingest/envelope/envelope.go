@@ -154,6 +154,14 @@ type Notification struct {
 	Objects []ObjectRef     // objects to read (S3 formats, CloudTrail SNS); may be empty
 	Record  json.RawMessage // FormatEventBridgeCloudTrail: the CloudTrail record (the event's detail), a JSON object
 	Test    bool            // s3:TestEvent: acknowledge and log only
+	// Account is an EventBridge event's "account" (both EventBridge
+	// formats): the account whose bus the event came from, the bucket
+	// owner for aws.s3 events. "" when absent or not a string.
+	Account string
+	// RecordAccount is the inline record's recipientAccountId
+	// (FormatEventBridgeCloudTrail): the account the event happened in.
+	// "" when absent or not a string.
+	RecordAccount string
 }
 
 // Parse recognises an SQS message body and returns what it announces.
@@ -374,6 +382,7 @@ func parseEventBridge(top map[string]json.RawMessage) (*Notification, error) {
 	if detailType == "" {
 		return nil, malformed("EventBridge event with empty detail-type")
 	}
+	account := lenientString(top["account"])
 	detail := bytes.TrimSpace(top["detail"])
 	switch {
 	case strings.HasSuffix(detailType, " via CloudTrail"):
@@ -383,9 +392,16 @@ func parseEventBridge(top map[string]json.RawMessage) (*Notification, error) {
 		if isEmptyObject(detail) {
 			return nil, malformed("EventBridge %q event: detail is empty", quote(detailType))
 		}
-		return &Notification{Format: FormatEventBridgeCloudTrail, Record: bytes.Clone(detail)}, nil
+		var rec struct {
+			RecipientAccountID json.RawMessage `json:"recipientAccountId"`
+		}
+		if err := json.Unmarshal(detail, &rec); err != nil {
+			return nil, malformed("EventBridge %q event detail: %s", quote(detailType), jsonReason(err))
+		}
+		return &Notification{Format: FormatEventBridgeCloudTrail, Record: bytes.Clone(detail),
+			Account: account, RecordAccount: lenientString(rec.RecipientAccountID)}, nil
 	case source == "aws.s3":
-		n := &Notification{Format: FormatEventBridgeS3}
+		n := &Notification{Format: FormatEventBridgeS3, Account: account}
 		if detailType != "Object Created" {
 			return n, nil // Object Deleted, Object Restore Completed, ...: nothing to read
 		}
@@ -407,6 +423,15 @@ func parseEventBridge(top map[string]json.RawMessage) (*Notification, error) {
 	default:
 		return nil, unknown("EventBridge event %q from source %q", quote(detailType), quote(source))
 	}
+}
+
+// lenientString returns raw as a string when it is a JSON string, else "".
+func lenientString(raw json.RawMessage) string {
+	var v string
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	return v
 }
 
 // isEmptyObject reports whether obj (a valid JSON object) has no members.

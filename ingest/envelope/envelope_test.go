@@ -411,6 +411,12 @@ func FuzzParse(f *testing.F) {
 		if (n.Record != nil) != (n.Format == FormatEventBridgeCloudTrail) {
 			t.Fatalf("Record %q with format %v", n.Record, n.Format)
 		}
+		if n.RecordAccount != "" && n.Format != FormatEventBridgeCloudTrail {
+			t.Fatalf("RecordAccount %q with format %v", n.RecordAccount, n.Format)
+		}
+		if n.Account != "" && n.Format != FormatEventBridgeCloudTrail && n.Format != FormatEventBridgeS3 {
+			t.Fatalf("Account %q with format %v", n.Account, n.Format)
+		}
 		if n.Record != nil {
 			var m map[string]json.RawMessage
 			if err := json.Unmarshal(n.Record, &m); err != nil || len(m) == 0 {
@@ -496,6 +502,39 @@ func TestParseKeyForms(t *testing.T) {
 				t.Fatalf("Objects = %+v, want %+v", n.Objects, tt.want)
 			}
 			checkForms(t, n.Objects[0])
+		})
+	}
+}
+
+// TestParseAccounts: the EventBridge event's account and the inline
+// record's recipientAccountId are reported, leniently.
+func TestParseAccounts(t *testing.T) {
+	tests := []struct {
+		name, body       string
+		account, record  string
+		wantFormatRecord bool
+	}{
+		{"fixture api call", string(readFixture(t, "eventbridge_cloudtrail_api.json")), "123456789012", "123456789012", true},
+		{"fixture through SNS", string(readFixture(t, "sns_eventbridge_cloudtrail.json")), "123456789012", "123456789012", true},
+		{"fixture object created", string(readFixture(t, "eventbridge_s3.json")), "123456789012", "", false},
+		{"mismatch", `{"detail-type":"AWS API Call via CloudTrail","account":"111122223333","detail":{"recipientAccountId":"999999999999","eventName":"X"}}`, "111122223333", "999999999999", true},
+		{"absent", `{"detail-type":"AWS API Call via CloudTrail","detail":{"eventName":"X"}}`, "", "", true},
+		{"not strings", `{"detail-type":"AWS API Call via CloudTrail","account":1,"detail":{"recipientAccountId":["1"]}}`, "", "", true},
+		{"null", `{"detail-type":"AWS API Call via CloudTrail","account":null,"detail":{"recipientAccountId":null}}`, "", "", true},
+		{"S3 event has none", string(readFixture(t, "s3_put.json")), "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := Parse([]byte(tt.body))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if n.Account != tt.account || n.RecordAccount != tt.record {
+				t.Errorf("Account=%q RecordAccount=%q, want %q %q", n.Account, n.RecordAccount, tt.account, tt.record)
+			}
+			if (n.Format == FormatEventBridgeCloudTrail) != tt.wantFormatRecord {
+				t.Errorf("format %v", n.Format)
+			}
 		})
 	}
 }
