@@ -30,6 +30,8 @@ var settings = []setting{
 	{Env: "ROOTWATCH_LOG_FORMAT", Flag: "log-format", Default: "auto", Command: "all", Usage: "json, console, or auto (console on a terminal, else json)"},
 	{Env: "ROOTWATCH_MAX_OBJECT_BYTES", Flag: "max-object-bytes", Default: "4294967296", Command: "run", Usage: "largest S3 object (compressed bytes) to read; larger ones go to the dead-letter queue"},
 	{Env: "ROOTWATCH_MAX_DECOMPRESSED_BYTES", Flag: "max-decompressed-bytes", Default: "17179869184", Command: "run, scan", Usage: "decompressed bytes allowed per object or file (gzip-bomb guard)"},
+	{Env: "ROOTWATCH_ALLOWED_BUCKETS", Flag: "allowed-buckets", Command: "run", Usage: "the only buckets objects are read from, comma-separated (the trail bucket); a message naming another is refused and left for the dead-letter queue; empty = any"},
+	{Env: "ROOTWATCH_ALLOWED_ACCOUNTS", Flag: "allowed-accounts", Command: "run", Usage: "the only account ids accepted, comma-separated: the account in each key's AWSLogs/[o-orgid/]ACCOUNT/ path and an EventBridge CloudTrail event's account and recipientAccountId; others are refused like an unlisted bucket; empty = any"},
 	{Env: "ROOTWATCH_S3_PATH_STYLE", Flag: "s3-path-style", Default: "false", Command: "run", Usage: "path-style S3 addressing (S3-compatible stores, emulators)"},
 	{Env: "ROOTWATCH_VISIBILITY_TIMEOUT", Flag: "visibility-timeout", Default: "5m", Command: "run", Usage: "SQS visibility timeout set on receive and extended by the heartbeat"},
 	{Env: "ROOTWATCH_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "25s", Command: "run", Usage: "how long SIGTERM waits for in-flight messages (keep under ECS stopTimeout)"},
