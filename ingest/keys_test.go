@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -211,5 +213,50 @@ func TestObjectKeyFallback(t *testing.T) {
 				t.Errorf("processed object: key_form = %v, want %q (fields %v)", got, tt.wantForm, done[0].ContextMap())
 			}
 		})
+	}
+}
+
+// throttleKey is an Opener that answers SlowDown (a transient S3 error) for
+// one key and opens the others through the real Opener.
+type throttleKey struct {
+	ingest.Opener
+	key string
+}
+
+func (o throttleKey) Open(ctx context.Context, ref envelope.ObjectRef) (io.ReadCloser, error) {
+	if ref.Key == o.key {
+		return nil, &s3object.Error{Bucket: ref.Bucket, Key: ref.Key, Op: "get",
+			Err: &smithy.GenericAPIError{Code: "SlowDown", Message: "Please reduce your request rate."}}
+	}
+	return o.Opener.Open(ctx, ref)
+}
+
+// TestObjectKeyFallbackTransient: when the documented spelling is missing
+// and S3 throttles the other one, the message is retried, not sent to the
+// dead-letter queue as if the object did not exist.
+func TestObjectKeyFallbackTransient(t *testing.T) {
+	srv := mototest.Require(t)
+	s3c := srv.S3(t)
+	bucket := mototest.Name("keys-throttle")
+	createBucket(t, s3c, bucket)
+	decodedKey := "AWSLogs/" + logTail + "slow down.json.gz"
+	obj, _ := logObject(t, "throttle", 20, 3)
+	putObject(t, s3c, bucket, decodedKey, obj)
+
+	reg := prometheus.NewRegistry()
+	p, err := ingest.NewPipeline(ingest.Config{Matcher: newEngine(t), Deliverer: newRecordingDeliverer(),
+		Opener: throttleKey{Opener: s3object.NewOpener(s3c, 0), key: decodedKey},
+		Logger: zaptest.NewLogger(t), Metrics: ingest.NewMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// EventBridge carries "slow+down" as it is: the as-is key is missing,
+	// the decoded one ("slow down") is throttled.
+	msg := sqs.Message{ID: "m", Body: []byte(body(t, "eventbridge_s3.json", bucket, []string{s3Escape(decodedKey)}, nil)), ReceiveCount: 1}
+	if got := p.Handle(context.Background(), msg); got != sqs.Retry {
+		t.Errorf("outcome = %s, want retry", got)
+	}
+	if v := metricValue(t, reg, "rootwatch_messages_failed_total", "reason", "object_transient"); v != 1 {
+		t.Errorf("messages_failed_total{object_transient} = %v, want 1", v)
 	}
 }

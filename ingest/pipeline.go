@@ -63,6 +63,10 @@ type Config struct {
 	// CloudTrail record both the event's account and the record's
 	// recipientAccountId (at least one must be present). Anything else is
 	// refused like a bucket that is not allowed. Empty: any account.
+	// The "account" of an EventBridge Object Created event is not checked:
+	// it is the bucket owner (a log-archive account, for a central trail
+	// bucket), not an account whose activity is read, and AllowedBuckets
+	// covers the bucket.
 	AllowedAccounts []string
 }
 
@@ -550,28 +554,32 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, cands []enve
 
 // openAny opens the first of cands that S3 has. It goes on to the next
 // spelling only when S3's answer may mean the key does not exist (see
-// s3object.MayBeMissing); when every spelling fails, the error is the first
-// one's, naming the others tried.
+// s3object.MayBeMissing). When every spelling may be missing, the error is
+// the first one's, naming the others tried; when a later spelling failed
+// otherwise (throttled, say), that error decides, so that the message is
+// retried rather than declared missing.
 func (p *Pipeline) openAny(ctx context.Context, log *zap.Logger, cands []envelope.ObjectRef) (io.ReadCloser, envelope.ObjectRef, error) {
 	var first error
 	for i, ref := range cands {
 		rc, err := p.cfg.Opener.Open(ctx, ref)
-		if err == nil {
+		switch {
+		case err == nil:
 			if i > 0 {
 				log.Debug("the first spelling of the key failed", zap.String("first_key", cands[0].Key), zap.Error(first))
 			}
 			return rc, ref, nil
-		}
-		if first == nil {
+		case !s3object.MayBeMissing(err):
+			if i > 0 {
+				log.Debug("the first spelling of the key may be missing", zap.String("first_key", cands[0].Key), zap.Error(first))
+			}
+			return nil, ref, err
+		case i == 0:
 			first = err
-		} else {
-			log.Debug("the other spelling of the key failed too", zap.String("read_key", ref.Key), zap.Error(err))
-		}
-		if !s3object.MayBeMissing(err) || i == len(cands)-1 {
-			break
+		default:
+			log.Debug("the other spelling of the key may be missing too", zap.String("read_key", ref.Key), zap.Error(err))
 		}
 	}
-	if len(cands) > 1 && s3object.MayBeMissing(first) {
+	if len(cands) > 1 {
 		return nil, cands[0], fmt.Errorf("%w (the %s spelling %q was tried too)", first, cands[1].Form, cands[1].Key)
 	}
 	return nil, cands[0], first
