@@ -86,8 +86,9 @@ func apiCalls(ids ...string) []string {
 }
 
 // body returns a testdata/bodies file with its placeholders filled in:
-// {{BUCKET}}, {{KEYn}} (raw), {{KEYn_URL}} (URL-encoded as S3 event
-// notifications carry keys) and {{SIZEn}}.
+// {{BUCKET}}, {{KEYn}} (raw), {{KEYn_URL}} (query-escaped, "/" included),
+// {{KEYn_S3}} (URL-encoded as S3 event notifications carry keys: "/" kept,
+// space as "+") and {{SIZEn}}.
 func body(t testing.TB, name, bucket string, keys []string, sizes []int) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "bodies", name))
@@ -101,9 +102,16 @@ func body(t testing.TB, name, bucket string, keys []string, sizes []int) string 
 		if i < len(sizes) {
 			size = sizes[i]
 		}
-		pairs = append(pairs, "{{KEY"+n+"}}", k, "{{KEY"+n+"_URL}}", url.QueryEscape(k), "{{SIZE"+n+"}}", strconv.Itoa(size))
+		pairs = append(pairs, "{{KEY"+n+"}}", k, "{{KEY"+n+"_URL}}", url.QueryEscape(k), "{{KEY"+n+"_S3}}", s3Escape(k), "{{SIZE"+n+"}}", strconv.Itoa(size))
 	}
 	return strings.NewReplacer(pairs...).Replace(string(b))
+}
+
+// s3Escape encodes a key the way S3 event notifications carry it: query
+// escaping (space as "+", "+" as "%2B", non-ASCII as UTF-8 %XX) with "/"
+// left as it is.
+func s3Escape(key string) string {
+	return strings.ReplaceAll(url.QueryEscape(key), "%2F", "/")
 }
 
 // newEngine returns the real detection engine with the built-in rules.

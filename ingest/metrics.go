@@ -19,6 +19,8 @@ type Metrics struct {
 	detections     *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
 	lag            prometheus.Histogram
+	keyFallbacks   *prometheus.CounterVec
+	refused        *prometheus.CounterVec
 }
 
 // NewMetrics registers the pipeline metrics with reg.
@@ -27,7 +29,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns = "rootwatch"
 	return &Metrics{
 		messagesFailed: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_failed_total",
-			Help: "Messages not acknowledged, by reason (unknown_format, malformed, object_permanent, object_refused, object_transient, invalid_record, not_cloudtrail, delivery, cancelled)."},
+			Help: "Messages not acknowledged, by reason (unknown_format, malformed, not_allowed, object_permanent, object_refused, object_transient, invalid_record, not_cloudtrail, delivery, cancelled)."},
 			[]string{"reason"}),
 		objects: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "objects_processed_total",
 			Help: "CloudTrail objects read, by result (ok or a failure reason)."}, []string{"result"}),
@@ -47,6 +49,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		lag: f.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "event_lag_seconds",
 			Help:    "Time from a detected event's eventTime to its detection.",
 			Buckets: []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400}}),
+		keyFallbacks: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "object_key_fallbacks_total",
+			Help: "Objects found only under the other spelling of the announced key, by the form that worked (as_is, decoded)."},
+			[]string{"form"}),
+		refused: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_refused_total",
+			Help: "Messages refused because they name a bucket or account that is not allowed, by reason (bucket_not_allowed, account_not_allowed, account_unknown)."},
+			[]string{"reason"}),
 	}
 }
 
@@ -85,6 +93,18 @@ func (m *Metrics) objectDone(reason string, bytes int64, records int, d time.Dur
 func (m *Metrics) objectWithoutRecords() {
 	if m != nil {
 		m.noRecords.Inc()
+	}
+}
+
+func (m *Metrics) messageRefused(reason string) {
+	if m != nil {
+		m.refused.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) keyFallback(form string) {
+	if m != nil {
+		m.keyFallbacks.WithLabelValues(form).Inc()
 	}
 }
 

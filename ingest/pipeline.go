@@ -55,16 +55,34 @@ type Config struct {
 	// Now returns the current time (event lag, durations). Default
 	// time.Now.
 	Now func() time.Time
+	// AllowedBuckets, when not empty, are the only buckets objects are
+	// read from: a message naming an object in any other bucket is refused
+	// as a whole (nothing of it is read) and left for the dead-letter
+	// queue. Empty: any bucket.
+	AllowedBuckets []string
+	// AllowedAccounts, when not empty, are the only AWS accounts (12-digit
+	// ids) whose activity is accepted: the account in each object key's
+	// AWSLogs/[o-orgid/]ACCOUNT/ path, and for an inline EventBridge
+	// CloudTrail record both the event's account and the record's
+	// recipientAccountId (at least one must be present). Anything else is
+	// refused like a bucket that is not allowed. Empty: any account.
+	// The "account" of an EventBridge Object Created event is not checked:
+	// it is the bucket owner (a log-archive account, for a central trail
+	// bucket), not an account whose activity is read, and AllowedBuckets
+	// covers the bucket.
+	AllowedAccounts []string
 }
 
 // Pipeline turns one SQS message into detections and decides its outcome.
 // Its Handle method is the sqs.Handler of the service. A Pipeline is safe
 // for concurrent use.
 type Pipeline struct {
-	cfg Config
-	log *zap.Logger
-	m   *Metrics
-	now func() time.Time
+	cfg      Config
+	log      *zap.Logger
+	m        *Metrics
+	now      func() time.Time
+	buckets  map[string]bool // nil: any bucket
+	accounts map[string]bool // nil: any account
 }
 
 // NewPipeline returns a Pipeline, or an error naming the missing part.
@@ -79,6 +97,14 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	case cfg.DeliverBatch < 0:
 		return nil, fmt.Errorf("ingest pipeline: DeliverBatch %d is negative", cfg.DeliverBatch)
 	}
+	buckets, err := allowSet("AllowedBuckets", cfg.AllowedBuckets, validBucket)
+	if err != nil {
+		return nil, err
+	}
+	accounts, err := allowSet("AllowedAccounts", cfg.AllowedAccounts, validAccount)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.DeliverBatch == 0 {
 		cfg.DeliverBatch = DefaultDeliverBatch
 	}
@@ -88,7 +114,7 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Pipeline{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now}, nil
+	return &Pipeline{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now, buckets: buckets, accounts: accounts}, nil
 }
 
 // The reasons of messages_failed_total and of the failure logs.
@@ -102,6 +128,7 @@ const (
 	reasonNotCloudTrail   = "not_cloudtrail"   // a JSON object that is not a CloudTrail record, a digest: left
 	reasonDelivery        = "delivery"         // the Deliverer failed: retried
 	reasonCancelled       = "cancelled"        // shutdown interrupted the work: retried
+	reasonNotAllowed      = "not_allowed"      // a bucket or account not allowed: refused, left for the DLQ
 )
 
 // result is the outcome of one unit of work (an object or an inline
@@ -139,7 +166,10 @@ func worse(a, b result) result {
 // detection was delivered. Transient failures return Retry; permanent ones
 // (unknown body, missing or corrupt object) return Leave, so that the
 // message reaches the dead-letter queue; either way the detections from
-// the readable records were delivered first.
+// the readable records were delivered first. A message naming a bucket or
+// account that is not allowed (Config.AllowedBuckets, AllowedAccounts) is
+// refused before anything is read: Leave, with a warning naming the message
+// and what was refused.
 func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
 	start := p.now()
 	log := p.log.With(zap.String("msg_id", m.ID))
@@ -159,8 +189,11 @@ func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
 	var res result
 	switch {
 	case n.Test:
+		// Reads nothing: acknowledged whatever bucket it names.
 		log.Info("test event acknowledged")
 		res = okResult
+	case p.refuse(log, m, n):
+		res = result{sqs.Leave, reasonNotAllowed}
 	case n.Format == envelope.FormatEventBridgeCloudTrail:
 		res = p.handleInline(ctx, log, m, n.Record)
 	case len(n.Objects) == 0:
@@ -183,6 +216,135 @@ func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
 			zap.Int("receive_count", m.ReceiveCount), zap.Int("objects", len(n.Objects)))
 	}
 	return res.outcome
+}
+
+// refusal is why a message is refused: its kind (the
+// messages_refused_total reason) and what was refused.
+type refusal struct {
+	kind            string // bucket_not_allowed, account_not_allowed, account_unknown
+	bucket, key     string // the object, when an object is refused
+	account, source string // the account and where it was read from
+}
+
+// The kinds of refusal.
+const (
+	refusedBucket         = "bucket_not_allowed"
+	refusedAccount        = "account_not_allowed"
+	refusedAccountUnknown = "account_unknown"
+)
+
+// refuse checks everything n names against the allowed buckets and
+// accounts before anything is read. On the first thing not allowed it logs
+// the refusal with the message id, counts it and returns true: the whole
+// message is refused, since a body with one forged part may be forged
+// throughout. Everything in a body can be forged by whoever may send to
+// the queue; see Config.AllowedBuckets for what the check is worth.
+func (p *Pipeline) refuse(log *zap.Logger, m sqs.Message, n *envelope.Notification) bool {
+	r, refused := p.check(n)
+	if !refused {
+		return false
+	}
+	p.m.messageRefused(r.kind)
+	fields := []zap.Field{zap.String("reason", reasonNotAllowed), zap.String("refusal", r.kind),
+		zap.Int("receive_count", m.ReceiveCount)}
+	if r.bucket != "" {
+		fields = append(fields, zap.String("bucket", r.bucket), zap.String("key", r.key))
+	}
+	if r.kind != refusedBucket {
+		fields = append(fields, zap.String("account", r.account), zap.String("account_source", r.source))
+	}
+	log.Warn("message refused: it names a bucket or account that is not allowed; leaving it for the dead-letter queue", fields...)
+	return true
+}
+
+// check returns the first thing n names that is not allowed.
+func (p *Pipeline) check(n *envelope.Notification) (refusal, bool) {
+	if n.Format == envelope.FormatEventBridgeCloudTrail {
+		if p.accounts == nil {
+			return refusal{}, false
+		}
+		// The event's account is the bus the event came from, the
+		// record's recipientAccountId the account the activity happened
+		// in: both are checked, so that neither can smuggle the other in.
+		seen := false
+		for _, a := range []struct{ account, source string }{
+			{n.Account, "eventbridge_account"}, {n.RecordAccount, "recipientAccountId"},
+		} {
+			if a.account == "" {
+				continue
+			}
+			seen = true
+			if !p.accounts[a.account] {
+				return refusal{kind: refusedAccount, account: a.account, source: a.source}, true
+			}
+		}
+		if !seen {
+			return refusal{kind: refusedAccountUnknown, source: "eventbridge_account"}, true
+		}
+		return refusal{}, false
+	}
+	for _, ref := range n.Objects {
+		if p.buckets != nil && !p.buckets[ref.Bucket] {
+			return refusal{kind: refusedBucket, bucket: ref.Bucket, key: ref.Key}, true
+		}
+		if p.accounts == nil {
+			continue
+		}
+		// Every spelling of the key that could be read must be filed under
+		// an allowed account. Keys that are not CloudTrail files are never
+		// read and carry no account.
+		for _, k := range []string{ref.Key, ref.AltKey} {
+			if a := s3object.KeyAccount(k); a != "" && !p.accounts[a] {
+				return refusal{kind: refusedAccount, bucket: ref.Bucket, key: k, account: a, source: "key"}, true
+			}
+		}
+	}
+	return refusal{}, false
+}
+
+// allowSet turns an allow-list into a set, nil when the list is empty;
+// every entry must pass valid.
+func allowSet(name string, list []string, valid func(string) bool) (map[string]bool, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	set := make(map[string]bool, len(list))
+	for _, v := range list {
+		if !valid(v) {
+			return nil, fmt.Errorf("ingest pipeline: %s: %q is not valid", name, v)
+		}
+		set[v] = true
+	}
+	return set, nil
+}
+
+// validAccount reports whether s is a 12-digit AWS account id.
+func validAccount(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validBucket reports whether s can be a bucket name: 3 to 255 bytes (AWS
+// allows 63; S3-compatible stores more) of lower- and upper-case letters,
+// digits, '.', '-' and '_'.
+func validBucket(s string) bool {
+	if len(s) < 3 || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // handleInline evaluates the CloudTrail record an EventBridge event
@@ -241,19 +403,32 @@ func (p *Pipeline) observe(dets []detector.Detection) {
 // handleObject reads one object and delivers its detections.
 func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref envelope.ObjectRef) result {
 	log := msgLog.With(zap.String("bucket", ref.Bucket), zap.String("key", ref.Key))
-	if class := s3object.Classify(ref.Key); class != s3object.ClassLog {
+	cands, class := candidates(ref)
+	if len(cands) == 0 {
 		p.m.objectSkipped(class.String())
 		log.Debug("skipping object that is not a CloudTrail log", zap.Stringer("class", class))
 		return okResult
 	}
 	start := p.now()
-	st, err := p.readObject(ctx, log, ref)
+	st, err := p.readObject(ctx, log, cands)
 	res := p.classify(ctx, log, err)
 	elapsed := p.now().Sub(start)
 	p.m.objectDone(res.reason, st.bytes, st.records, elapsed)
 	fields := []zap.Field{
 		zap.Int("records", st.records), zap.Int("detections", st.detections),
 		zap.Int64("bytes", st.bytes), zap.Duration("duration", elapsed),
+	}
+	if st.opened {
+		fields = append(fields, zap.Stringer("key_form", st.ref.Form))
+		if st.ref.Form != ref.Form {
+			// Not the form the format documents: say so, so that a change
+			// in how AWS encodes keys shows up.
+			p.m.keyFallback(st.ref.Form.String())
+			log.Warn("object found only under the other spelling of its key",
+				zap.String("read_key", st.ref.Key), zap.Stringer("key_form", st.ref.Form),
+				zap.Stringer("documented_form", ref.Form))
+			fields = append(fields, zap.String("read_key", st.ref.Key))
+		}
 	}
 	switch {
 	case res.outcome == sqs.Ack && st.records == 0:
@@ -273,10 +448,34 @@ func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref env
 	return res
 }
 
+// candidates returns the spellings of ref's key to read, in order: the
+// form the notification's format documents, then the other form, keeping
+// only those that name a CloudTrail log. With none, class says what the
+// announced key is (the other form's class when the announced key is
+// unclassified), for the skip metric.
+func candidates(ref envelope.ObjectRef) ([]envelope.ObjectRef, s3object.KeyClass) {
+	var out []envelope.ObjectRef
+	class := s3object.Classify(ref.Key)
+	if class == s3object.ClassLog {
+		out = append(out, ref)
+	}
+	if alt, ok := ref.Alt(); ok {
+		switch c := s3object.Classify(alt.Key); {
+		case c == s3object.ClassLog:
+			out = append(out, alt)
+		case class == s3object.ClassOther:
+			class = c
+		}
+	}
+	return out, class
+}
+
 // objectStats is what reading one object got through.
 type objectStats struct {
-	records, detections int   // records: CloudTrail records evaluated
-	bytes               int64 // compressed bytes read from S3
+	records, detections int                // records: CloudTrail records evaluated
+	bytes               int64              // compressed bytes read from S3
+	opened              bool               // GetObject succeeded for ref
+	ref                 envelope.ObjectRef // the spelling of the key that was read
 }
 
 // errInvalidRecords is returned by readObject when some records could not
@@ -288,12 +487,15 @@ var errDelivery = errors.New("delivery failed")
 
 // readObject streams one object through the decoder and the Matcher,
 // delivering detections every DeliverBatch and at the end, also when the
-// object failed partway. The error is the first read or delivery failure.
-func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, ref envelope.ObjectRef) (st objectStats, err error) {
-	rc, err := p.cfg.Opener.Open(ctx, ref)
+// object failed partway. cands are the spellings of its key, tried in
+// order while S3 says the object may not exist (see openAny). The error
+// is the first read or delivery failure.
+func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, cands []envelope.ObjectRef) (st objectStats, err error) {
+	rc, ref, err := p.openAny(ctx, log, cands)
 	if err != nil {
 		return st, fmt.Errorf("open: %w", err)
 	}
+	st.opened, st.ref = true, ref
 	body := &countingReader{r: rc}
 	source := ref.String()
 	dec := cloudtrail.NewDecoder(body, cloudtrail.Options{
@@ -367,6 +569,39 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, ref envelope
 		return st, fmt.Errorf("%w: %d of %d, first: %w", errInvalidRecords, invalid, st.records+invalid, firstBad)
 	}
 	return st, nil
+}
+
+// openAny opens the first of cands that S3 has. It goes on to the next
+// spelling only when S3's answer may mean the key does not exist (see
+// s3object.MayBeMissing). When every spelling may be missing, the error is
+// the first one's, naming the others tried; when a later spelling failed
+// otherwise (throttled, say), that error decides, so that the message is
+// retried rather than declared missing.
+func (p *Pipeline) openAny(ctx context.Context, log *zap.Logger, cands []envelope.ObjectRef) (io.ReadCloser, envelope.ObjectRef, error) {
+	var first error
+	for i, ref := range cands {
+		rc, err := p.cfg.Opener.Open(ctx, ref)
+		switch {
+		case err == nil:
+			if i > 0 {
+				log.Debug("the first spelling of the key failed", zap.String("first_key", cands[0].Key), zap.Error(first))
+			}
+			return rc, ref, nil
+		case !s3object.MayBeMissing(err):
+			if i > 0 {
+				log.Debug("the first spelling of the key may be missing", zap.String("first_key", cands[0].Key), zap.Error(first))
+			}
+			return nil, ref, err
+		case i == 0:
+			first = err
+		default:
+			log.Debug("the other spelling of the key may be missing too", zap.String("read_key", ref.Key), zap.Error(err))
+		}
+	}
+	if len(cands) > 1 {
+		return nil, cands[0], fmt.Errorf("%w (the %s spelling %q was tried too)", first, cands[1].Form, cands[1].Key)
+	}
+	return nil, cands[0], first
 }
 
 // classify turns an object's error into its result: transient failures are

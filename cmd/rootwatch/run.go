@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -125,6 +126,8 @@ type runFlags struct {
 	maxDecompBytes int64
 	maxRatio       float64
 	s3PathStyle    bool
+	allowBuckets   []string
+	allowAccounts  []string
 	visibility     time.Duration
 	shutdown       time.Duration
 	stdoutAlerts   bool
@@ -169,6 +172,8 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	fs.Int64Var(&f.maxDecompBytes, "max-decompressed-bytes", cloudtrail.DefaultMaxDecompressedBytes, settingUsage("max-decompressed-bytes"))
 	fs.Float64Var(&f.maxRatio, "max-compression-ratio", cloudtrail.DefaultMaxCompressionRatio, settingUsage("max-compression-ratio"))
 	fs.BoolVar(&f.s3PathStyle, "s3-path-style", false, settingUsage("s3-path-style"))
+	fs.StringSliceVar(&f.allowBuckets, "allowed-buckets", nil, settingUsage("allowed-buckets"))
+	fs.StringSliceVar(&f.allowAccounts, "allowed-accounts", nil, settingUsage("allowed-accounts"))
 	fs.DurationVar(&f.visibility, "visibility-timeout", 5*time.Minute, settingUsage("visibility-timeout"))
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 25*time.Second, settingUsage("shutdown-timeout"))
 	fs.BoolVar(&f.stdoutAlerts, "stdout-alerts", true, settingUsage("stdout-alerts"))
@@ -205,8 +210,25 @@ func (f *runFlags) validate() error {
 			return usageErr("ROOTWATCH_QUEUE_URL: %q is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", u)
 		}
 	}
+	for _, b := range f.allowBuckets {
+		if !bucketNameRE.MatchString(b) {
+			return usageErr("ROOTWATCH_ALLOWED_BUCKETS: %q is not a bucket name (the name only, not an ARN or s3:// URL)", b)
+		}
+	}
+	for _, a := range f.allowAccounts {
+		if !accountIDRE.MatchString(a) {
+			return usageErr("ROOTWATCH_ALLOWED_ACCOUNTS: %q is not a 12-digit account id", a)
+		}
+	}
 	return nil
 }
+
+var (
+	// bucketNameRE accepts AWS bucket names and the longer, mixed-case
+	// names of S3-compatible stores.
+	bucketNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{3,255}$`)
+	accountIDRE  = regexp.MustCompile(`^[0-9]{12}$`)
+)
 
 func runService(ctx context.Context, e *env, f *runFlags) error {
 	if err := f.validate(); err != nil {
@@ -287,6 +309,8 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		Opener:               s3object.NewOpener(s3c, f.maxObjectBytes),
 		MaxDecompressedBytes: f.maxDecompBytes,
 		MaxCompressionRatio:  f.maxRatio,
+		AllowedBuckets:       f.allowBuckets,
+		AllowedAccounts:      f.allowAccounts,
 		Logger:               log.Named("ingest"),
 		Metrics:              ingest.NewMetrics(reg),
 	})
@@ -313,6 +337,11 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		consumers = append(consumers, c)
 	}
 
+	if len(f.allowBuckets) == 0 {
+		log.Warn("ROOTWATCH_ALLOWED_BUCKETS is empty: whoever can send to the queue chooses which bucket is read",
+			zap.String("hint", "set it to the trail bucket"))
+	}
+
 	var ops *opsServer
 	if f.listen != "" {
 		ops, err = newOpsServer(f.listen, reg, func() error {
@@ -335,6 +364,8 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		zap.Strings("sinks", disp.Sinks()),
 		zap.String("region", awsCfg.Region),
 		zap.String("listen", f.listen),
+		zap.Strings("allowed_buckets", f.allowBuckets),
+		zap.Strings("allowed_accounts", f.allowAccounts),
 		zap.Bool("shared_dedupe", f.dedupeTable != ""))
 
 	runErr := sqs.RunAll(ctx, consumers...)

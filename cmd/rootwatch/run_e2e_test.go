@@ -472,6 +472,8 @@ func TestRunConfigErrors(t *testing.T) {
 		{"not a URL", map[string]string{"ROOTWATCH_QUEUE_URL": "my-queue"}, "is not a queue URL"},
 		{"token without channel", map[string]string{"ROOTWATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q", "AWS_REGION": "us-east-1", "SLACK_BOT_TOKEN": "xoxb-secret-abc"}, "Slack settings"},
 		{"bad page level", map[string]string{"ROOTWATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q", "AWS_REGION": "us-east-1", "ROOTWATCH_PAGE_MIN_LEVEL": "loud"}, "ROOTWATCH_PAGE_MIN_LEVEL"},
+		{"bad allowed account", map[string]string{"ROOTWATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q", "AWS_REGION": "us-east-1", "ROOTWATCH_ALLOWED_ACCOUNTS": "111122223333,prod"}, `ROOTWATCH_ALLOWED_ACCOUNTS: "prod" is not a 12-digit account id`},
+		{"bucket ARN as allowed bucket", map[string]string{"ROOTWATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q", "AWS_REGION": "us-east-1", "ROOTWATCH_ALLOWED_BUCKETS": "arn:aws:s3:::trail"}, `ROOTWATCH_ALLOWED_BUCKETS: "arn:aws:s3:::trail" is not a bucket name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -523,4 +525,66 @@ func TestRunReplicasShareDedupe(t *testing.T) {
 	b.shutdown(t)
 	assertExactlyOnce(t, "slack", rec.slack, f.want)
 	assertExactlyOnce(t, "pagerduty", rec.pd, f.want)
+}
+
+// TestRunAllowedBucketsAndAccounts: with ROOTWATCH_ALLOWED_BUCKETS and
+// ROOTWATCH_ALLOWED_ACCOUNTS set, a notification of the allowed trail
+// bucket and account alerts, and one naming another bucket or another
+// account is refused: a warning naming the message, the bucket or account
+// and the reason, no alert, and the message is not deleted (it goes on to
+// the dead-letter queue).
+func TestRunAllowedBucketsAndAccounts(t *testing.T) {
+	tests := []struct {
+		name     string
+		buckets  func(f *fixture) string
+		accounts string
+		refused  string // "" when the alerts must arrive; else the log field that names what was refused
+	}{
+		{"allowed bucket and account", func(f *fixture) string { return "other-trail," + f.bucket }, "111122223333", ""},
+		{"bucket not allowed", func(*fixture) string { return "other-trail" }, "", "bucket"},
+		{"account not allowed", func(f *fixture) string { return f.bucket }, "123456789012", "account"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &alertRecorder{}
+			f := newFixture(t, rec)
+			extra := map[string]string{"ROOTWATCH_ALLOWED_BUCKETS": tt.buckets(f)}
+			if tt.accounts != "" {
+				extra["ROOTWATCH_ALLOWED_ACCOUNTS"] = tt.accounts
+			}
+			svc := f.start(t, extra)
+			msgID := f.q.Send(t, f.sqsc, s3EventBody(f.bucket, e2eKey, f.size))
+			if tt.refused == "" {
+				svc.waitFor(t, "every alert delivered and the queue empty", func() bool {
+					s, p := rec.counts()
+					return s >= len(f.want) && p >= len(f.want) && f.queueEmpty(t)
+				})
+				svc.shutdown(t)
+				assertExactlyOnce(t, "slack", rec.slack, f.want)
+				return
+			}
+			var entry map[string]any
+			svc.waitFor(t, "the refusal logged", func() bool {
+				for _, line := range strings.Split(svc.stderr.String(), "\n") {
+					var m map[string]any
+					if json.Unmarshal([]byte(line), &m) == nil && m["reason"] == "not_allowed" && m["level"] == "warn" {
+						entry = m
+						return true
+					}
+				}
+				return false
+			})
+			svc.shutdown(t)
+			want := map[string]string{"bucket": f.bucket, "account": "111122223333"}[tt.refused]
+			if entry["msg_id"] != msgID || entry[tt.refused] != want {
+				t.Errorf("refusal log entry %v: want msg_id %s and %s %s", entry, msgID, tt.refused, want)
+			}
+			if s, p := rec.counts(); s+p != 0 {
+				t.Errorf("refused message alerted: slack %d, pagerduty %d", s, p)
+			}
+			if f.queueEmpty(t) {
+				t.Error("the refused message was deleted; it must stay for the dead-letter queue")
+			}
+		})
+	}
 }

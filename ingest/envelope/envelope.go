@@ -32,7 +32,7 @@ var ErrUnknownFormat = errors.New("unknown notification format")
 
 // ErrMalformed is wrapped by Parse errors for a body that is too large, is
 // not valid JSON, has fields of the wrong type, or names an object without a
-// bucket or with an empty or undecodable key.
+// bucket or with an empty key or one over 1024 bytes.
 var ErrMalformed = errors.New("malformed notification")
 
 // Error is the error Parse returns: Kind is ErrUnknownFormat or ErrMalformed
@@ -91,15 +91,61 @@ func (f Format) String() string {
 	}
 }
 
+// KeyForm says how an object key relates to the key a notification carried.
+type KeyForm uint8
+
+// The key forms. A format's documented form is tried first (ObjectRef.Key),
+// the other one (ObjectRef.AltKey) only when S3 answers that the first does
+// not exist.
+const (
+	// KeyAsIs is the key exactly as the notification carried it.
+	KeyAsIs KeyForm = iota
+	// KeyDecoded is the carried key URL-decoded in the query style
+	// (url.QueryUnescape: "+" is a space, %XX a byte).
+	KeyDecoded
+)
+
+// String returns "as_is" or "decoded", safe as a log value or metric label.
+func (f KeyForm) String() string {
+	if f == KeyDecoded {
+		return "decoded"
+	}
+	return "as_is"
+}
+
+func (f KeyForm) other() KeyForm {
+	if f == KeyDecoded {
+		return KeyAsIs
+	}
+	return KeyDecoded
+}
+
 // ObjectRef names one S3 object a notification announced.
 type ObjectRef struct {
 	Bucket string
-	Key    string // decoded: the key to pass to GetObject
-	Size   int64  // as announced; 0 when the notification does not say
+	// Key is the key to pass to GetObject first: the notification's key in
+	// the form its format documents (Form).
+	Key  string
+	Size int64 // as announced; 0 when the notification does not say
+	// Form is how Key was derived from the notification's key.
+	Form KeyForm
+	// AltKey is the key in the other form, to try when Key does not exist;
+	// "" when both forms are the same or the other form is not a valid key
+	// (an invalid %-escape, invalid UTF-8, over 1024 bytes).
+	AltKey string
 }
 
 // String returns the object as s3://bucket/key.
 func (r ObjectRef) String() string { return "s3://" + r.Bucket + "/" + r.Key }
+
+// Alt returns the reference with the other key form as its Key (and no
+// AltKey); ok is false when there is no other form.
+func (r ObjectRef) Alt() (alt ObjectRef, ok bool) {
+	if r.AltKey == "" {
+		return ObjectRef{}, false
+	}
+	return ObjectRef{Bucket: r.Bucket, Key: r.AltKey, Size: r.Size, Form: r.Form.other()}, true
+}
 
 // Notification is what one SQS message body announced.
 type Notification struct {
@@ -108,6 +154,14 @@ type Notification struct {
 	Objects []ObjectRef     // objects to read (S3 formats, CloudTrail SNS); may be empty
 	Record  json.RawMessage // FormatEventBridgeCloudTrail: the CloudTrail record (the event's detail), a JSON object
 	Test    bool            // s3:TestEvent: acknowledge and log only
+	// Account is an EventBridge event's "account" (both EventBridge
+	// formats): the account whose bus the event came from, the bucket
+	// owner for aws.s3 events. "" when absent or not a string.
+	Account string
+	// RecordAccount is the inline record's recipientAccountId
+	// (FormatEventBridgeCloudTrail): the account the event happened in.
+	// "" when absent or not a string.
+	RecordAccount string
 }
 
 // Parse recognises an SQS message body and returns what it announces.
@@ -252,7 +306,7 @@ func parseS3Event(raw json.RawMessage) (*Notification, error) {
 		if !strings.HasPrefix(name, "ObjectCreated:") {
 			continue // ObjectRemoved:*, ObjectRestore:*, ...: nothing to read
 		}
-		ref, err := objectRef(r.S3.Bucket.Name, r.S3.Object.Key, r.S3.Object.Size, true)
+		ref, err := objectRef(r.S3.Bucket.Name, r.S3.Object.Key, r.S3.Object.Size, KeyDecoded)
 		if err != nil {
 			return nil, recordError(i, err)
 		}
@@ -291,8 +345,8 @@ func parseCloudTrailSNS(top map[string]json.RawMessage) (*Notification, error) {
 	}
 	n := &Notification{Format: FormatCloudTrailSNS, Objects: make([]ObjectRef, 0, len(m.S3ObjectKey))}
 	for i, k := range m.S3ObjectKey {
-		// CloudTrail's keys are plain object keys: no URL decoding.
-		ref, err := objectRef(m.S3Bucket, k, 0, false)
+		// CloudTrail's keys are plain object keys: used as they are first.
+		ref, err := objectRef(m.S3Bucket, k, 0, KeyAsIs)
 		if err != nil {
 			var pe *Error
 			if errors.As(err, &pe) {
@@ -328,6 +382,7 @@ func parseEventBridge(top map[string]json.RawMessage) (*Notification, error) {
 	if detailType == "" {
 		return nil, malformed("EventBridge event with empty detail-type")
 	}
+	account := lenientString(top["account"])
 	detail := bytes.TrimSpace(top["detail"])
 	switch {
 	case strings.HasSuffix(detailType, " via CloudTrail"):
@@ -337,9 +392,16 @@ func parseEventBridge(top map[string]json.RawMessage) (*Notification, error) {
 		if isEmptyObject(detail) {
 			return nil, malformed("EventBridge %q event: detail is empty", quote(detailType))
 		}
-		return &Notification{Format: FormatEventBridgeCloudTrail, Record: bytes.Clone(detail)}, nil
+		var rec struct {
+			RecipientAccountID json.RawMessage `json:"recipientAccountId"`
+		}
+		if err := json.Unmarshal(detail, &rec); err != nil {
+			return nil, malformed("EventBridge %q event detail: %s", quote(detailType), jsonReason(err))
+		}
+		return &Notification{Format: FormatEventBridgeCloudTrail, Record: bytes.Clone(detail),
+			Account: account, RecordAccount: lenientString(rec.RecipientAccountID)}, nil
 	case source == "aws.s3":
-		n := &Notification{Format: FormatEventBridgeS3}
+		n := &Notification{Format: FormatEventBridgeS3, Account: account}
 		if detailType != "Object Created" {
 			return n, nil // Object Deleted, Object Restore Completed, ...: nothing to read
 		}
@@ -350,8 +412,9 @@ func parseEventBridge(top map[string]json.RawMessage) (*Notification, error) {
 		if err := json.Unmarshal(detail, &d); err != nil {
 			return nil, malformed("EventBridge Object Created detail: %s", jsonReason(err))
 		}
-		// EventBridge keys are URL-encoded like S3 notification keys.
-		ref, err := objectRef(d.Bucket.Name, d.Object.Key, d.Object.Size, true)
+		// EventBridge carries the key as it is (unlike S3 event
+		// notifications): as-is first, decoded as the fallback.
+		ref, err := objectRef(d.Bucket.Name, d.Object.Key, d.Object.Size, KeyAsIs)
 		if err != nil {
 			return nil, err
 		}
@@ -360,6 +423,15 @@ func parseEventBridge(top map[string]json.RawMessage) (*Notification, error) {
 	default:
 		return nil, unknown("EventBridge event %q from source %q", quote(detailType), quote(source))
 	}
+}
+
+// lenientString returns raw as a string when it is a JSON string, else "".
+func lenientString(raw json.RawMessage) string {
+	var v string
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	return v
 }
 
 // isEmptyObject reports whether obj (a valid JSON object) has no members.
@@ -382,38 +454,65 @@ func parseTestEvent(top map[string]json.RawMessage) (*Notification, error) {
 	return &Notification{Format: FormatS3TestEvent, Test: true}, nil
 }
 
-// objectRef validates a bucket and key; urlEncoded says the key is in the
-// query-escaped form S3 notifications use.
-func objectRef(bucket, key string, size int64, urlEncoded bool) (ObjectRef, error) {
+// objectRef validates a bucket and the key a notification carried and
+// derives both key forms; form is the one the format documents. The other
+// form is kept as AltKey when it is a valid, different key. A key that is
+// not validly encoded is used as it is whatever the format; it is an error
+// only when neither form is a valid key.
+func objectRef(bucket, raw string, size int64, form KeyForm) (ObjectRef, error) {
 	if bucket == "" {
 		return ObjectRef{}, malformed("empty bucket name")
 	}
 	if len(bucket) > maxBucketBytes || strings.ContainsRune(bucket, '/') || !utf8.ValidString(bucket) {
 		return ObjectRef{}, malformed("invalid bucket name %q", quote(bucket))
 	}
-	if key == "" {
+	if raw == "" {
 		return ObjectRef{}, malformed("empty object key")
-	}
-	if urlEncoded {
-		dec, err := url.QueryUnescape(key)
-		if err != nil {
-			return ObjectRef{}, malformed("object key %q is not URL-encoded correctly", quote(key))
-		}
-		key = dec
-		if key == "" {
-			return ObjectRef{}, malformed("empty object key")
-		}
-	}
-	if len(key) > maxKeyBytes {
-		return ObjectRef{}, malformed("object key of %d bytes, over the %d-byte limit", len(key), maxKeyBytes)
-	}
-	if !utf8.ValidString(key) {
-		return ObjectRef{}, malformed("object key %q is not valid UTF-8", quote(key))
 	}
 	if size < 0 {
 		return ObjectRef{}, malformed("negative object size %d", size)
 	}
-	return ObjectRef{Bucket: bucket, Key: key, Size: size}, nil
+	decoded, decErr := url.QueryUnescape(raw)
+	if decErr == nil {
+		decErr = checkKey(decoded)
+	} else {
+		decErr = malformed("object key %q is not URL-encoded correctly", quote(raw))
+	}
+	asIsErr := checkKey(raw)
+	ref := ObjectRef{Bucket: bucket, Size: size, Form: form}
+	if form == KeyDecoded && decErr != nil {
+		// Not a valid encoding (an S3-compatible store that does not
+		// encode, "100%" say): the key as it is is the only candidate.
+		ref.Form = KeyAsIs
+	}
+	if ref.Form == KeyDecoded {
+		ref.Key = decoded
+		if asIsErr == nil && raw != decoded {
+			ref.AltKey = raw
+		}
+		return ref, nil
+	}
+	if asIsErr != nil {
+		return ObjectRef{}, asIsErr
+	}
+	ref.Key = raw
+	if decErr == nil && decoded != raw {
+		ref.AltKey = decoded
+	}
+	return ref, nil
+}
+
+// checkKey reports why key cannot be an S3 object key, or nil.
+func checkKey(key string) error {
+	switch {
+	case key == "":
+		return malformed("empty object key")
+	case len(key) > maxKeyBytes:
+		return malformed("object key of %d bytes, over the %d-byte limit", len(key), maxKeyBytes)
+	case !utf8.ValidString(key):
+		return malformed("object key %q is not valid UTF-8", quote(key))
+	}
+	return nil
 }
 
 // quote shortens a message-supplied value for an error reason.

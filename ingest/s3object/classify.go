@@ -47,42 +47,61 @@ func (c KeyClass) String() string {
 // case included. Classify runs in time linear in len(key) without
 // allocating.
 func Classify(key string) KeyClass {
+	c, _ := parseKey(key)
+	return c
+}
+
+// KeyAccount returns the account id a CloudTrail key is filed under: ACCOUNT
+// in AWSLogs/ACCOUNT/ or AWSLogs/o-orgid/ACCOUNT/ (the account whose
+// activity the file holds; for an organization trail, the member account).
+// It is "" for a key Classify calls ClassOther.
+func KeyAccount(key string) string {
+	c, account := parseKey(key)
+	if c == ClassOther {
+		return ""
+	}
+	return account
+}
+
+// parseKey classifies key and returns its account segment, which is only
+// meaningful when the class is not ClassOther.
+func parseKey(key string) (KeyClass, string) {
 	// Walk the fixed-length tail of the path from the right.
 	file, rest, ok := cutLast(key)
 	if !ok || file == "" {
-		return ClassOther
+		return ClassOther, ""
 	}
 	var seg [6]string // day, month, year, region, kind, account
 	for i := range seg {
 		if seg[i], rest, ok = cutLast(rest); !ok {
-			return ClassOther
+			return ClassOther, ""
 		}
 	}
 	day, month, year, region, kind, account := seg[0], seg[1], seg[2], seg[3], seg[4], seg[5]
 	if !isDigits(account, 12) || !isRegion(region) || !isDigits(year, 4) ||
 		!inRange(month, 1, 12) || !inRange(day, 1, 31) {
-		return ClassOther
+		return ClassOther, ""
 	}
 	top, before, ok := cutLast(rest)
 	if top != "AWSLogs" {
 		if !ok || !isOrgID(top) {
-			return ClassOther
+			return ClassOther, ""
 		}
 		if top, _, _ = cutLast(before); top != "AWSLogs" {
-			return ClassOther
+			return ClassOther, ""
 		}
 	}
 	switch kind {
 	case "CloudTrail":
 		if strings.HasSuffix(file, ".json.gz") || strings.HasSuffix(file, ".json") {
-			return ClassLog
+			return ClassLog, account
 		}
 	case "CloudTrail-Digest":
-		return ClassDigest
+		return ClassDigest, account
 	case "CloudTrail-Insight":
-		return ClassInsights
+		return ClassInsights, account
 	}
-	return ClassOther
+	return ClassOther, ""
 }
 
 // cutLast splits s at its last slash into the segment after it and the text

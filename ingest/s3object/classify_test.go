@@ -11,7 +11,7 @@ import (
 
 // referencePattern is the key grammar as a regular expression: the oracle
 // FuzzClassify checks the hand-written Classify against.
-var referencePattern = regexp.MustCompile(`^(?:.*/)?AWSLogs/(?:o-[a-z0-9]{10,32}/)?[0-9]{12}/` +
+var referencePattern = regexp.MustCompile(`^(?:.*/)?AWSLogs/(?:o-[a-z0-9]{10,32}/)?([0-9]{12})/` +
 	`(CloudTrail|CloudTrail-Digest|CloudTrail-Insight)/` +
 	`[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}/` +
 	`[0-9]{4}/(?:0[1-9]|1[0-2])/(?:0[1-9]|[12][0-9]|3[01])/` +
@@ -22,11 +22,11 @@ func referenceClassify(key string) KeyClass {
 	switch {
 	case m == nil:
 		return ClassOther
-	case m[1] == "CloudTrail-Digest":
+	case m[2] == "CloudTrail-Digest":
 		return ClassDigest
-	case m[1] == "CloudTrail-Insight":
+	case m[2] == "CloudTrail-Insight":
 		return ClassInsights
-	case strings.HasSuffix(m[2], ".json.gz") || strings.HasSuffix(m[2], ".json"):
+	case strings.HasSuffix(m[3], ".json.gz") || strings.HasSuffix(m[3], ".json"):
 		return ClassLog
 	default:
 		return ClassOther
@@ -83,6 +83,40 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// referenceAccount is the account the reference grammar finds in key, ""
+// for a key it calls other.
+func referenceAccount(key string) string {
+	if referenceClassify(key) == ClassOther {
+		return ""
+	}
+	return referencePattern.FindStringSubmatch(key)[1]
+}
+
+func TestKeyAccount(t *testing.T) {
+	tests := []struct{ key, want string }{
+		{"AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/26/f.json.gz", "123456789012"},
+		{"AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/eu-west-1/2026/11/26/f.json.gz", "111122223333"},
+		{"p/AWSLogs/999999999999/AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/26/f.json.gz", "123456789012"},
+		{"AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2026/11/26/d.json.gz", "123456789012"},
+		{"AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/26/f.txt", ""},
+		{"AWSLogs/12345678901/CloudTrail/us-east-1/2026/11/26/f.json.gz", ""},
+		{"exports/123456789012.json.gz", ""},
+	}
+	for _, tt := range tests {
+		if got := KeyAccount(tt.key); got != tt.want {
+			t.Errorf("KeyAccount(%q) = %q, want %q", tt.key, got, tt.want)
+		}
+		if got := referenceAccount(tt.key); got != tt.want {
+			t.Errorf("reference grammar: account of %q = %q, want %q", tt.key, got, tt.want)
+		}
+	}
+	for _, tc := range readKeyCases(t) {
+		if got, want := KeyAccount(tc.key), referenceAccount(tc.key); got != want {
+			t.Errorf("KeyAccount(%q) = %q, reference grammar says %q", tc.key, got, want)
+		}
+	}
+}
+
 func TestKeyClassString(t *testing.T) {
 	for c, want := range map[KeyClass]string{ClassOther: "other", ClassLog: "log", ClassDigest: "digest", ClassInsights: "insights", KeyClass(42): "other"} {
 		if got := c.String(); got != want {
@@ -99,6 +133,9 @@ func FuzzClassify(f *testing.F) {
 		c := Classify(key)
 		if want := referenceClassify(key); c != want {
 			t.Fatalf("Classify(%q) = %v, reference grammar says %v", key, c, want)
+		}
+		if got, want := KeyAccount(key), referenceAccount(key); got != want {
+			t.Fatalf("KeyAccount(%q) = %q, reference grammar says %q", key, got, want)
 		}
 		if c == ClassOther {
 			return

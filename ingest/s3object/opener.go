@@ -150,6 +150,39 @@ var permanentCodes = map[string]bool{
 	"Forbidden":          true, // 403 without an error body
 }
 
+// MayBeMissing reports whether err, from Open, may mean that no object has
+// the key: NoSuchKey or a bare 404, and also AccessDenied or a bare 403,
+// which S3 answers for a missing key when the caller may not list the
+// bucket (s3:ListBucket), as rootwatch's role may not. Callers holding
+// another spelling of the key (envelope.ObjectRef.AltKey) try it then.
+// NoSuchBucket is not such an error: the other key would be in the same
+// bucket.
+func MayBeMissing(err error) bool {
+	if err == nil {
+		return false
+	}
+	var noKey *types.NoSuchKey
+	if errors.As(err, &noKey) {
+		return true
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode() != "" {
+		switch apiErr.ErrorCode() {
+		case "NoSuchKey", "NotFound", "AccessDenied", "Forbidden":
+			return true
+		}
+		return false
+	}
+	var respErr *smithyhttp.ResponseError
+	if errors.As(err, &respErr) {
+		switch respErr.HTTPStatusCode() {
+		case http.StatusForbidden, http.StatusNotFound:
+			return true
+		}
+	}
+	return false
+}
+
 // IsPermanent reports whether err, from Open or from reading what it
 // returned, cannot be fixed by trying again later: a missing object or
 // bucket, access denied, an archived object, an object over the limit, an

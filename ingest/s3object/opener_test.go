@@ -410,3 +410,50 @@ func TestOpenConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestMayBeMissing: the errors after which the other spelling of a key is
+// worth a try. AccessDenied is one: without s3:ListBucket, S3 answers it
+// for a missing key.
+func TestMayBeMissing(t *testing.T) {
+	client := newFakeS3(t, "trail-bucket", map[string][]byte{"AWSLogs/x.json.gz": []byte("{}")})
+	ctx := context.Background()
+	_, noKey := NewOpener(client, 0).Open(ctx, envelope.ObjectRef{Bucket: "trail-bucket", Key: "AWSLogs/x y.json.gz"})
+	_, noBucket := NewOpener(client, 0).Open(ctx, envelope.ObjectRef{Bucket: "other-bucket", Key: "AWSLogs/x.json.gz"})
+	_, tooLarge := NewOpener(client, 1).Open(ctx, envelope.ObjectRef{Bucket: "trail-bucket", Key: "AWSLogs/x.json.gz"})
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"NoSuchKey from S3", noKey, true},
+		{"NoSuchBucket from S3", noBucket, false},
+		{"too large", tooLarge, false},
+		{"nil", nil, false},
+		{"cancelled", context.Canceled, false},
+	}
+	for _, f := range []struct {
+		code   string
+		status int
+		want   bool
+	}{
+		{"NoSuchKey", http.StatusNotFound, true},
+		{"AccessDenied", http.StatusForbidden, true},
+		{"InvalidObjectState", http.StatusForbidden, false},
+		{"SlowDown", http.StatusServiceUnavailable, false},
+	} {
+		srv, _ := faultServer(t, f.status, f.code)
+		_, err := NewOpener(newClient(t, srv.URL), 0).Open(ctx, envelope.ObjectRef{Bucket: "trail-bucket", Key: "AWSLogs/x.json.gz"})
+		tests = append(tests, struct {
+			name string
+			err  error
+			want bool
+		}{f.code + " from a server", err, f.want})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := MayBeMissing(tt.err); got != tt.want {
+				t.Errorf("MayBeMissing(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
