@@ -1,6 +1,11 @@
 # syntax=docker/dockerfile:1
 # Build: docker build --build-arg VERSION=$(git describe --tags --always) -t rootwatch .
-FROM golang:1.26-bookworm AS build
+#
+# Base images are exact versions: the Go toolchain of go.mod's go directive (a test keeps them
+# equal) and the distroless static image's nonroot tag. A release pins both by digest
+# (FROM image:tag@sha256:...) and Renovate (renovate.json) keeps tags and digests current:
+# see deploy/docs/deploy.md, "Base images".
+FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download && go mod verify
