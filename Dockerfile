@@ -22,6 +22,7 @@ USER nonroot:nonroot
 EXPOSE 9090
 # ECS sends SIGTERM then SIGKILL after stopTimeout; rootwatch drains within ROOTWATCH_SHUTDOWN_TIMEOUT.
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD ["/usr/local/bin/rootwatch", "healthcheck"]
+# `rootwatch healthcheck` checks /readyz: unhealthy when the queue cannot be read (ROOTWATCH_STALL_AFTER).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s CMD ["/usr/local/bin/rootwatch", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/rootwatch"]
 CMD ["run"]
