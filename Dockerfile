@@ -1,6 +1,11 @@
 # syntax=docker/dockerfile:1
 # Build: docker build --build-arg VERSION=$(git describe --tags --always) -t rootwatch .
-FROM golang:1.26-bookworm AS build
+#
+# Base images are exact versions: the Go toolchain of go.mod's go directive (a test keeps them
+# equal) and the distroless static image's nonroot tag. A release pins both by digest
+# (FROM image:tag@sha256:...) and Renovate (renovate.json) keeps tags and digests current:
+# see deploy/docs/deploy.md, "Base images".
+FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download && go mod verify
@@ -17,6 +22,7 @@ USER nonroot:nonroot
 EXPOSE 9090
 # ECS sends SIGTERM then SIGKILL after stopTimeout; rootwatch drains within ROOTWATCH_SHUTDOWN_TIMEOUT.
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD ["/usr/local/bin/rootwatch", "healthcheck"]
+# `rootwatch healthcheck` checks /readyz: unhealthy when the queue cannot be read (ROOTWATCH_STALL_AFTER).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s CMD ["/usr/local/bin/rootwatch", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/rootwatch"]
 CMD ["run"]

@@ -74,6 +74,11 @@ type Detection struct {
 	// "s3://bucket/key".
 	Source string `json:"source"`
 
+	// Resolved marks the all-clear of a pipeline alert (see IsPipeline):
+	// the condition the alert with the same Rule and EventID reported is
+	// over. Always false for rule detections.
+	Resolved bool `json:"resolved,omitempty"`
+
 	// Record is the full CloudTrail record as received (valid JSON). It is
 	// omitted from the scan output and kept for sinks that attach it.
 	Record json.RawMessage `json:"-"`
@@ -81,4 +86,12 @@ type Detection struct {
 
 // Key identifies the (rule, event) pair a Detection is about. Two
 // detections with the same key are the same alert, however they arrived.
-func (d *Detection) Key() string { return d.Rule + "/" + d.EventID }
+// The all-clear of a pipeline alert (Resolved) has its own key,
+// rule + "/" + event id + "/resolved", so it is delivered (and deduplicated)
+// apart from the alert it resolves.
+func (d *Detection) Key() string {
+	if d.Resolved {
+		return d.Rule + "/" + d.EventID + "/resolved"
+	}
+	return d.Rule + "/" + d.EventID
+}

@@ -49,6 +49,10 @@ func newGrouper(window time.Duration) *grouper {
 // source IP.
 func session(d *detector.Detection) string {
 	switch {
+	case d.IsPipeline():
+		// Each pipeline alert, and its all-clear, is a burst of its own: a
+		// top-level message, never a reply in a root session's thread.
+		return "\x00pipeline\x00" + d.Key()
 	case d.AccessKeyID != "":
 		return d.AccountID + "\x00key\x00" + d.AccessKeyID
 	case d.SourceIP != "":

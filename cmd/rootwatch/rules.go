@@ -11,6 +11,7 @@ import (
 	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/detector/ruletest"
 	"github.com/rootwatch/rootwatch/detector/sigma"
+	"github.com/rootwatch/rootwatch/ingest"
 )
 
 func newRulesCmd(e *env) *cobra.Command {
@@ -32,7 +33,9 @@ func newRulesListCmd(e *env) *cobra.Command {
 		Short: "List the rules that would run: name, level, title, file",
 		Long: `List the rules rootwatch would run, after loading and compiling them (a rule
 that fails to load is reported with its file and line, exit status 2).
-Built-in rules show as builtin/<file>; their YAML is in detector/rules/builtin.`,
+Built-in rules show as builtin/<file>; their YAML is in detector/rules/builtin.
+The pipeline alerts (rootwatch's own conditions, such as a queue it cannot
+read) follow, marked "(pipeline alert)": routes can name them like rules.`,
 		Example: `  rootwatch rules list
   rootwatch rules list --rules ./my-rules`,
 		Args: cobra.NoArgs,
@@ -45,6 +48,9 @@ Built-in rules show as builtin/<file>; their YAML is in detector/rules/builtin.`
 			fmt.Fprintln(tw, "NAME\tLEVEL\tTITLE\tFILE")
 			for _, r := range rs {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.Level, r.Title, r.File)
+			}
+			for _, p := range ingest.PipelineRules() {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Level, p.Title, "(pipeline alert)")
 			}
 			return tw.Flush()
 		},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,6 +131,7 @@ type runFlags struct {
 	allowAccounts  []string
 	visibility     time.Duration
 	shutdown       time.Duration
+	stallAfter     time.Duration
 	stdoutAlerts   bool
 	dedupeTable    string
 	dedupeTTL      time.Duration
@@ -176,6 +178,7 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	fs.StringSliceVar(&f.allowAccounts, "allowed-accounts", nil, settingUsage("allowed-accounts"))
 	fs.DurationVar(&f.visibility, "visibility-timeout", 5*time.Minute, settingUsage("visibility-timeout"))
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 25*time.Second, settingUsage("shutdown-timeout"))
+	fs.DurationVar(&f.stallAfter, "stall-after", sqs.DefaultStallAfter, settingUsage("stall-after"))
 	fs.BoolVar(&f.stdoutAlerts, "stdout-alerts", true, settingUsage("stdout-alerts"))
 	fs.StringVar(&f.dedupeTable, "dedupe-table", "", settingUsage("dedupe-table"))
 	fs.DurationVar(&f.dedupeTTL, "dedupe-ttl", dedupe.DefaultTTL, settingUsage("dedupe-ttl"))
@@ -200,6 +203,8 @@ func (f *runFlags) validate() error {
 		return usageErr("ROOTWATCH_VISIBILITY_TIMEOUT: %s is out of range 10s-12h", f.visibility)
 	case f.shutdown <= 0:
 		return usageErr("ROOTWATCH_SHUTDOWN_TIMEOUT: must be positive")
+	case f.stallAfter < time.Second:
+		return usageErr("ROOTWATCH_STALL_AFTER: %s is under 1s", f.stallAfter)
 	case f.dedupeTTL <= 0:
 		return usageErr("ROOTWATCH_DEDUPE_TTL: must be positive")
 	case f.groupWindow <= 0:
@@ -247,6 +252,14 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	ruleNames := make([]string, 0, len(rs))
 	for _, r := range rs {
 		ruleNames = append(ruleNames, r.Name)
+	}
+	// Routes may name the pipeline alerts too; a rule may not take a
+	// pipeline alert's name.
+	for _, p := range ingest.PipelineRules() {
+		if slices.Contains(ruleNames, p.Name) {
+			return usageErr("rule %s: the name is reserved for a pipeline alert", p.Name)
+		}
+		ruleNames = append(ruleNames, p.Name)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -330,11 +343,25 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 			DrainTimeout:      f.shutdown,
 			Logger:            log.Named("sqs"),
 			Metrics:           sqsMetrics,
+			StallAfter:        f.stallAfter,
+			StallReporter:     ingest.StallAlerts{Deliverer: disp},
 		})
 		if err != nil {
 			return usageErr("ROOTWATCH_QUEUE_URL: %v", err)
 		}
 		consumers = append(consumers, c)
+	}
+	// Prove at start-up that every queue can be read: a missing queue or a
+	// denied call stops here with one clear line (ECS shows it as the
+	// task's stop reason) instead of a service that never receives; and
+	// /readyz is ready at once rather than after the first long poll.
+	for _, c := range consumers {
+		if err := c.CheckAccess(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return usageErr("ROOTWATCH_QUEUE_URL: cannot read queue: %v", err)
+		}
 	}
 
 	if len(f.allowBuckets) == 0 {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,12 +66,14 @@ func (s *opsServer) serve() error {
 func (s *opsServer) shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
 // newHealthcheckCmd is the container health check: distroless images have
-// no curl, so the binary checks its own /healthz.
+// no curl, so the binary checks its own /readyz, which fails when the
+// service cannot read its queue (ROOTWATCH_STALL_AFTER), so that ECS
+// replaces the task.
 func newHealthcheckCmd(e *env) *cobra.Command {
 	var listen string
 	c := &cobra.Command{
 		Use:     "healthcheck",
-		Short:   "Exit 0 if the local rootwatch service answers /healthz (for container health checks)",
+		Short:   "Exit 0 if the local rootwatch service is ready: /readyz (for container health checks)",
 		Example: "  rootwatch healthcheck --listen :9090",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -82,17 +86,18 @@ func newHealthcheckCmd(e *env) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
 			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz", nil)
 			if err != nil {
 				return &exitError{code: exitPartial, err: err}
 			}
 			resp, err := http.DefaultTransport.RoundTrip(req)
 			if err != nil {
-				return &exitError{code: exitPartial, err: fmt.Errorf("healthz: %w", err)}
+				return &exitError{code: exitPartial, err: fmt.Errorf("readyz: %w", err)}
 			}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
-				return &exitError{code: exitPartial, err: fmt.Errorf("healthz: %s", resp.Status)}
+				return &exitError{code: exitPartial, err: fmt.Errorf("readyz: %s: %s", resp.Status, strings.TrimSpace(string(body)))}
 			}
 			fmt.Fprintln(e.stdout, "ok")
 			return nil

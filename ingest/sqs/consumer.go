@@ -141,6 +141,12 @@ type Config struct {
 	// Metrics, when not nil, receives the Consumer's metrics; one Metrics
 	// may be shared by several Consumers.
 	Metrics *Metrics
+	// StallAfter is how long receives may keep failing before the queue
+	// counts as stalled: Ready fails, the stalled metric is 1 and
+	// StallReporter is told (see stall.go). Default DefaultStallAfter.
+	StallAfter time.Duration
+	// StallReporter, when not nil, is told of each stall and its recovery.
+	StallReporter StallReporter
 }
 
 const (
@@ -201,6 +207,7 @@ type Consumer struct {
 	log     *zap.Logger
 	m       queueMetrics
 	tracker *tracker
+	stall   *stallClock
 
 	lastReceive atomic.Int64 // unix nanoseconds of the last successful ReceiveMessage
 	lastFailed  atomic.Bool  // the last ReceiveMessage failed
@@ -229,6 +236,7 @@ func New(api API, cfg Config) (*Consumer, error) {
 		log:        cfg.Logger.With(zap.String("queue", name)),
 		m:          cfg.Metrics.forQueue(name),
 		tracker:    newTracker(),
+		stall:      newStallClock(cfg.StallAfter, cfg.WaitTime, time.Now()),
 		flushNow:   make(chan struct{}, 1),
 		visibility: int32(cfg.VisibilityTimeout / time.Second),
 		queueName:  name,
@@ -259,28 +267,6 @@ func (c *Consumer) LastReceive() time.Time {
 	return time.Unix(0, ns)
 }
 
-// Ready reports whether the Consumer is consuming its queue: its last
-// ReceiveMessage succeeded, either within maxAge of now or before all its
-// workers became busy (a Consumer saturated with long objects is healthy
-// even though it is not polling). The error says why not. Use it for
-// /readyz.
-func (c *Consumer) Ready(now time.Time, maxAge time.Duration) error {
-	last := c.LastReceive()
-	switch {
-	case c.lastFailed.Load() && last.IsZero():
-		return fmt.Errorf("queue %s: polling fails, and never succeeded", c.queueName)
-	case c.lastFailed.Load():
-		return fmt.Errorf("queue %s: polling fails (last success %s ago)", c.queueName, now.Sub(last).Truncate(time.Second))
-	case last.IsZero():
-		return fmt.Errorf("queue %s has not been polled successfully yet", c.queueName)
-	case c.saturated.Load():
-		return nil
-	case now.Sub(last) > maxAge:
-		return fmt.Errorf("queue %s last polled successfully %s ago", c.queueName, now.Sub(last).Truncate(time.Second))
-	}
-	return nil
-}
-
 // InFlight returns how many messages are currently being handled or
 // waiting for their delete.
 func (c *Consumer) InFlight() int { return c.tracker.len() }
@@ -303,6 +289,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { c.heartbeatLoop(bgCtx) })
 	bg.Go(func() { c.ackLoop(bgCtx) })
+	bg.Go(func() { c.stallLoop(bgCtx) })
 
 	var handlers sync.WaitGroup
 	c.log.Info("consuming queue", zap.String("queue_url", c.cfg.QueueURL),
@@ -404,6 +391,7 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, handlers *sync.Wait
 }
 
 func (c *Consumer) receive(ctx context.Context, n int) ([]types.Message, error) {
+	c.stall.startPoll(time.Now())
 	out, err := c.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(c.cfg.QueueURL),
 		MaxNumberOfMessages: int32(n),
@@ -415,12 +403,15 @@ func (c *Consumer) receive(ctx context.Context, n int) ([]types.Message, error) 
 		},
 	})
 	if err != nil {
+		err = fmt.Errorf("receive from %s: %w", c.cfg.QueueURL, err)
+		c.stall.failed(err, ctx.Err() != nil)
 		if ctx.Err() == nil {
 			c.m.apiError("receive")
 			c.lastFailed.Store(true)
 		}
-		return nil, fmt.Errorf("receive from %s: %w", c.cfg.QueueURL, err)
+		return nil, err
 	}
+	c.stall.succeeded(time.Now())
 	c.lastFailed.Store(false)
 	c.lastReceive.Store(time.Now().UnixNano())
 	c.m.lastReceive()

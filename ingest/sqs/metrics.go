@@ -18,6 +18,7 @@ type Metrics struct {
 	apiErrors   *prometheus.CounterVec
 	inFlight    *prometheus.GaugeVec
 	lastReceive *prometheus.GaugeVec
+	stalledG    *prometheus.GaugeVec
 }
 
 // NewMetrics registers the Consumer metrics with reg.
@@ -38,6 +39,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "SQS messages being handled or waiting for their delete."}, []string{"queue"}),
 		lastReceive: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: "rootwatch", Name: "sqs_last_receive_timestamp_seconds",
 			Help: "Unix time of the last successful ReceiveMessage."}, []string{"queue"}),
+		stalledG: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: "rootwatch", Name: "sqs_stalled",
+			Help: "1 while the queue cannot be read (receives failing for the stall threshold), else 0."}, []string{"queue"}),
 	}
 }
 
@@ -95,5 +98,15 @@ func (q queueMetrics) inFlight(delta int) {
 func (q queueMetrics) lastReceive() {
 	if q.m != nil {
 		q.m.lastReceive.WithLabelValues(q.queue).Set(float64(time.Now().UnixNano()) / 1e9)
+	}
+}
+
+func (q queueMetrics) stalled(on bool) {
+	if q.m != nil {
+		v := 0.0
+		if on {
+			v = 1
+		}
+		q.m.stalledG.WithLabelValues(q.queue).Set(v)
 	}
 }

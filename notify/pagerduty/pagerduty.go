@@ -182,12 +182,16 @@ func severity(l detector.Level) string {
 
 // DedupKey returns the dedup key of a: its session's incident key (the same
 // on every replica), else its burst key, else its detection
-// key; test alerts get their own keys so that they never fold into a real
+// key; a pipeline alert's key is its rule and episode (event id), the same
+// for its all-clear; test alerts get their own keys so that they never fold into a real
 // incident. Keys longer than PagerDuty's limit, or with invalid UTF-8 or
 // control characters (an event id is event data), are hashed.
 func DedupKey(a *notify.Alert) string {
 	k := a.Key()
 	switch {
+	case a.IsPipeline():
+		// One incident per episode; its all-clear resolves the same key.
+		k = pipelineDedupKey(a)
 	case a.Group != nil && a.Group.IncidentKey != "":
 		// The same on every replica: one incident per root session.
 		k = "session/" + a.Group.IncidentKey
@@ -264,6 +268,9 @@ func (s *Sink) event(a *notify.Alert, prev detector.Level, known bool) (*pagerdu
 		}
 	}
 
+	if d.IsPipeline() {
+		return pipelineEvent(ev, a), nil
+	}
 	details := detailsOf(a, console)
 	if !a.Test {
 		details["session_highest_level"] = top.String()

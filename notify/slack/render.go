@@ -50,6 +50,9 @@ func field(label, value string) *slack.TextBlockObject {
 // facts a responder needs, the console link, and the rule and event id.
 func (r *renderer) Render(a *notify.Alert) Message {
 	d := &a.Detection
+	if d.IsPipeline() {
+		return r.renderPipeline(a)
+	}
 	st := styleFor(d.Level)
 
 	header := st.Emoji + " " + st.Label + ": " + d.Title
@@ -128,6 +131,9 @@ func (r *renderer) Render(a *notify.Alert) Message {
 // with the level, title, what, from where, when, event id and link.
 func (r *renderer) RenderFollowUp(a *notify.Alert) Message {
 	d := &a.Detection
+	if d.IsPipeline() {
+		return r.renderPipeline(a)
+	}
 	st := styleFor(d.Level)
 	seq := 0
 	if a.Group != nil {

@@ -1,0 +1,111 @@
+package mototest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// FaultProxy is an HTTP proxy in front of moto that can refuse chosen SQS
+// operations the way AWS refuses a call the caller's IAM policy does not
+// allow (HTTP 400, AccessDenied, AWS JSON protocol), so that tests can make
+// a real client's calls fail and recover without touching the client.
+// Point a client at it through its URL (BaseEndpoint or
+// AWS_ENDPOINT_URL_SQS).
+type FaultProxy struct {
+	// URL is the proxy's base URL.
+	URL string
+
+	mu       sync.Mutex
+	denied   map[string]bool          // SQS operation names ("ReceiveMessage") refused
+	inflight map[*http.Request]func() // cancels requests being forwarded
+	seen     map[string]int           // requests per operation
+}
+
+// NewFaultProxy starts a proxy to s, stopped when the test ends.
+func (s *Server) NewFaultProxy(t testing.TB) *FaultProxy {
+	t.Helper()
+	target, err := url.Parse(s.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &FaultProxy{denied: map[string]bool{}, inflight: map[*http.Request]func(){}, seen: map[string]int{}}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // aborted requests are the point
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op := sqsOperation(r)
+		p.mu.Lock()
+		p.seen[op]++
+		deny := p.denied[op]
+		var ctx context.Context
+		if !deny {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(r.Context())
+			p.inflight[r] = cancel
+		}
+		p.mu.Unlock()
+		if deny {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.Header().Set("x-amzn-query-error", "AccessDenied;Sender")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"__type":"com.amazon.coral.service#AccessDeniedException","message":"User: arn:aws:sts::123456789012:assumed-role/rootwatch/task is not authorized to perform: sqs:%s (fault injected by the test)"}`, op)
+			return
+		}
+		defer func() {
+			p.mu.Lock()
+			p.inflight[r]()
+			delete(p.inflight, r)
+			p.mu.Unlock()
+		}()
+		rp.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(srv.Close)
+	p.URL = srv.URL
+	return p
+}
+
+// sqsOperation returns the SQS operation of an AWS JSON protocol request
+// (X-Amz-Target: AmazonSQS.ReceiveMessage), or "" for other requests.
+func sqsOperation(r *http.Request) string {
+	_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	return op
+}
+
+// Deny makes the proxy refuse the named SQS operations with AccessDenied
+// from now on, and aborts those being forwarded (a long poll in progress
+// fails as a dropped connection would).
+func (p *FaultProxy) Deny(ops ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, op := range ops {
+		p.denied[op] = true
+	}
+	for r, cancel := range p.inflight {
+		if p.denied[sqsOperation(r)] {
+			cancel()
+		}
+	}
+}
+
+// Allow forwards every operation again.
+func (p *FaultProxy) Allow() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.denied)
+}
+
+// Seen returns how many requests for the SQS operation op reached the
+// proxy, refused or not.
+func (p *FaultProxy) Seen(op string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seen[op]
+}

@@ -1,0 +1,44 @@
+package pagerduty
+
+import (
+	"github.com/PagerDuty/go-pagerduty"
+
+	"github.com/rootwatch/rootwatch/notify"
+)
+
+// pipelineDedupKey is the dedup key of a pipeline alert (see
+// detector.PipelineSource) without the "rootwatch/" prefix: its rule and
+// episode, so that its all-clear resolves the incident it opened and the
+// next episode opens a new one.
+func pipelineDedupKey(a *notify.Alert) string {
+	return "pipeline/" + a.Rule + "/" + a.EventID
+}
+
+// pipelineEvent turns ev, built for a pipeline alert, into what PagerDuty
+// needs: a trigger whose summary is the alert's title (it carries the
+// reason) and whose details are rootwatch's, or, for the all-clear, a
+// resolve of the same dedup key (a resolve carries no payload).
+func pipelineEvent(ev *pagerduty.V2Event, a *notify.Alert) *pagerduty.V2Event {
+	if a.Resolved {
+		ev.Action = "resolve"
+		ev.Payload = nil
+		ev.Links = nil
+		return ev
+	}
+	d := &a.Detection
+	ev.Payload.Summary = clean(d.Title, MaxSummaryRunes)
+	ev.Payload.Source = "rootwatch"
+	ev.Payload.Component = clean(d.Source, maxValueRunes)
+	ev.Payload.Details = map[string]any{
+		"rule":       d.Rule,
+		"event_id":   d.EventID,
+		"level":      d.Level.String(),
+		"reason":     clean(d.ErrorMessage, maxDetailRunes),
+		"queue":      clean(d.Source, maxValueRunes),
+		"account_id": d.AccountID,
+		"region":     d.Region,
+		"since":      d.EventTime.UTC().Format("2006-01-02T15:04:05Z"),
+	}
+	ev.Links = nil
+	return ev
+}

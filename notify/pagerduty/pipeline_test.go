@@ -1,0 +1,70 @@
+package pagerduty
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/notify"
+)
+
+func pipelineDetection(episode string, resolved bool) detector.Detection {
+	return detector.Detection{
+		Rule: "rootwatch-queue-stalled", Level: detector.LevelHigh,
+		Title:   "rootwatch cannot read its queue: AccessDenied",
+		EventID: "queue-stalled/" + episode, EventName: "ReceiveMessage",
+		EventSource: detector.PipelineSource, EventType: detector.PipelineEventType,
+		EventTime: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC), AccountID: "111122223333", Region: "us-east-1",
+		ErrorMessage: "AccessDenied", Source: "https://sqs.us-east-1.amazonaws.com/111122223333/rootwatch",
+		Resolved: resolved,
+	}
+}
+
+// TestPipelineAlertTriggerAndResolve: through the Dispatcher (routing,
+// dedupe ledger), a pipeline alert triggers once however often it is
+// delivered, its all-clear resolves the same dedup key (dedupe does not
+// swallow it), and the next episode opens a new incident.
+func TestPipelineAlertTriggerAndResolve(t *testing.T) {
+	pd := startPD(t)
+	d, err := notify.NewDispatcher(notify.Config{
+		Sinks: []notify.SinkConfig{{Sink: newSink(t, Config{EventsURL: pd.srv.URL}), Kind: notify.KindPaging}},
+		Rules: []string{"rootwatch-queue-stalled"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		episode  string
+		resolved bool
+	}{
+		{"q/1", false}, {"q/1", false}, {"q/1", true}, {"q/1", true}, {"q/2", false}, {"q/2", true},
+	}
+	for _, s := range steps {
+		if err := d.Deliver(t.Context(), []detector.Detection{pipelineDetection(s.episode, s.resolved)}); err != nil {
+			t.Fatalf("Deliver %+v: %v", s, err)
+		}
+	}
+	var got []string
+	for _, ev := range pd.Events() {
+		got = append(got, fmt.Sprintf("%v %v", ev["event_action"], ev["dedup_key"]))
+	}
+	want := []string{
+		"trigger rootwatch/pipeline/rootwatch-queue-stalled/queue-stalled/q/1",
+		"resolve rootwatch/pipeline/rootwatch-queue-stalled/queue-stalled/q/1",
+		"trigger rootwatch/pipeline/rootwatch-queue-stalled/queue-stalled/q/2",
+		"resolve rootwatch/pipeline/rootwatch-queue-stalled/queue-stalled/q/2",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	ev := pd.Events()[0]
+	p, _ := ev["payload"].(map[string]any)
+	if p["summary"] != "rootwatch cannot read its queue: AccessDenied" || p["severity"] != "error" || p["class"] != "rootwatch-queue-stalled" {
+		t.Errorf("trigger payload %v", p)
+	}
+	if _, ok := pd.Events()[1]["payload"]; ok {
+		t.Errorf("resolve carries a payload: %v", pd.Events()[1])
+	}
+}

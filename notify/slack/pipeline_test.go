@@ -1,0 +1,60 @@
+package slack
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/notify"
+)
+
+// TestRenderPipelineAlert: a pipeline alert renders as rootwatch's own
+// condition (title with the reason, queue, since when), not as a CloudTrail
+// event with empty fields; its all-clear says Resolved; both keep the
+// "Rule · Event ID" context line; webhook follow-ups render the same.
+func TestRenderPipelineAlert(t *testing.T) {
+	r := renderer{now: fixedClock}
+	base := detector.Detection{
+		Rule: "rootwatch-queue-stalled", Level: detector.LevelHigh,
+		Title:   "rootwatch cannot read its queue: AccessDenied",
+		EventID: "queue-stalled/q/1", EventSource: detector.PipelineSource, EventType: detector.PipelineEventType,
+		EventTime: time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC), AccountID: "111122223333",
+		ErrorMessage: "AccessDenied", Source: "https://sqs.us-east-1.amazonaws.com/111122223333/rootwatch",
+	}
+	resolved := base
+	resolved.Resolved = true
+	resolved.Title = "rootwatch reads its queue rootwatch again (it could not for 5m0s)"
+	tests := []struct {
+		name    string
+		d       detector.Detection
+		want    []string
+		notWant []string
+	}{
+		{"alert", base, []string{"HIGH: rootwatch cannot read its queue: AccessDenied", "Reason", "Queue", "Rule `rootwatch-queue-stalled` · Event ID `queue-stalled/q/1`"}, []string{"Resolved", "MFA used"}},
+		{"all-clear", resolved, []string{"✅ Resolved: rootwatch reads its queue", "Rule `rootwatch-queue-stalled` · Event ID `queue-stalled/q/1`"}, []string{"Reason", "MFA used"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &notify.Alert{Detection: tt.d, Group: &notify.Group{Key: "k", Seq: 1, Count: 2}}
+			for _, m := range []Message{r.Render(a), r.RenderFollowUp(a)} {
+				b, err := json.Marshal(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s := string(b)
+				for _, w := range tt.want {
+					if !strings.Contains(s, w) {
+						t.Errorf("message lacks %q:\n%s", w, s)
+					}
+				}
+				for _, w := range tt.notWant {
+					if strings.Contains(s, w) {
+						t.Errorf("message has %q:\n%s", w, s)
+					}
+				}
+			}
+		})
+	}
+}
