@@ -3,6 +3,8 @@ package sigma
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -84,5 +86,43 @@ func FuzzCondition(f *testing.F) {
 		if again.String() != n.String() {
 			t.Fatalf("round trip: %q became %q", n.String(), again.String())
 		}
+	})
+}
+
+// FuzzExpand checks placeholder expansion: a template without wildcards
+// expands to literal patterns equal to the expanded text, whatever the
+// placeholder values hold (wildcards and backslashes in values are
+// literal), and a rule using the template never panics.
+func FuzzExpand(f *testing.F) {
+	f.Add("%bucket%", "trail-logs", "x")
+	f.Add("/%queue%", `a\`, `*`)
+	f.Add(`\%a%%b%`, "?", `\*`)
+	f.Add("%a%-%a%-%b", "1", "2")
+	f.Add("100%", "%b%", "%a%")
+	f.Fuzz(func(t *testing.T, tmpl, a, b string) {
+		p := &parser{file: "f.yml", opts: Options{Placeholders: map[string][]string{"a": {a}, "b": {b, a}, "bucket": {a}, "queue": {b}}}}
+		ex, err := p.expand(tmpl)
+		if err != nil {
+			t.Fatalf("expand(%q): %v", tmpl, err)
+		}
+		if len(ex.undefined) > 0 {
+			return
+		}
+		if len(ex.texts) != len(ex.globs) || len(ex.texts) == 0 {
+			t.Fatalf("expand(%q): %d texts, %d globs", tmpl, len(ex.texts), len(ex.globs))
+		}
+		for i, g := range ex.globs {
+			if again := ParseGlob(g.String()); !reflect.DeepEqual(again, g) && !(len(again) == 0 && len(g) == 0) {
+				t.Fatalf("expand(%q): glob %#v renders as %q, which parses as %#v", tmpl, g, g.String(), again)
+			}
+			if !strings.ContainsAny(tmpl, `*?\`) {
+				if g.HasWildcards() || g.Literal() != ex.texts[i] {
+					t.Fatalf("expand(%q): glob %#v for text %q", tmpl, g, ex.texts[i])
+				}
+			}
+		}
+		rule := "title: T\nlevel: high\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    f|expand|contains: " +
+			strconv.Quote(tmpl) + "\n  condition: sel\n"
+		_, _ = ParseWithOptions("f.yml", []byte(rule), p.opts)
 	})
 }
