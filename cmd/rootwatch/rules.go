@@ -71,25 +71,27 @@ test file cannot be loaded or DIR has no test cases.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
-			var rs []*sigma.Rule
-			if withBuiltin {
-				b, err := rules.Builtin()
-				if err != nil {
-					return usageErr("built-in rules: %v", err)
+			// The rules are loaded once per placeholder set that test files
+			// give (see "placeholders:" in the README, "Rule tests").
+			load := func(ph map[string][]string) (*engine.Engine, error) {
+				opts := sigma.Options{Placeholders: ph}
+				var rs []*sigma.Rule
+				if withBuiltin {
+					b, err := rules.BuiltinWithOptions(opts)
+					if err != nil {
+						return nil, fmt.Errorf("built-in rules: %w", err)
+					}
+					rs = append(rs, b...)
 				}
-				rs = append(rs, b...)
-			}
-			own, err := rules.LoadDir(dir)
-			if err != nil {
-				return usageErr("%v", err)
-			}
-			rs = append(rs, own...)
-			if len(rs) == 0 {
-				return usageErr("%s: no rules found", dir)
-			}
-			eng, err := engine.New(rs)
-			if err != nil {
-				return usageErr("%v", err)
+				own, err := rules.LoadDirWithOptions(dir, opts)
+				if err != nil {
+					return nil, err
+				}
+				rs = append(rs, own...)
+				if len(rs) == 0 {
+					return nil, fmt.Errorf("%s: no rules found", dir)
+				}
+				return engine.New(rs)
 			}
 			cases, err := ruletest.LoadDir(dir)
 			if err != nil {
@@ -98,7 +100,10 @@ test file cannot be loaded or DIR has no test cases.`,
 			if len(cases) == 0 {
 				return usageErr("%s: no test cases found", dir)
 			}
-			rep := ruletest.Run(eng, cases)
+			rep, err := ruletest.RunLoading(load, cases)
+			if err != nil {
+				return usageErr("%v", err)
+			}
 			fmt.Fprint(e.stdout, rep.String())
 			if rep.Failed > 0 {
 				return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d rule test case(s) failed", rep.Failed, rep.Failed+rep.Passed)}
