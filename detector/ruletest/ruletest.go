@@ -395,6 +395,9 @@ func placeholderMap(n *yaml.Node) (map[string][]string, error) {
 		case yaml.ScalarNode:
 			items = []*yaml.Node{v}
 		case yaml.SequenceNode:
+			if len(v.Content) == 0 {
+				return nil, fmt.Errorf("line %d: %q has no values (leave it out to test the rules without it)", v.Line, k.Value)
+			}
 			items = v.Content
 		default:
 			return nil, fmt.Errorf("line %d: %q must be a string or a list of strings", v.Line, k.Value)
