@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/detector/sigma"
 )
 
@@ -78,5 +80,24 @@ rootwatch:
 				}
 			}
 		})
+	}
+}
+
+// TestBuiltinRulesIndexed keeps the hot path fast: every built-in rule,
+// the tampering rules scoped or unscoped included, is indexed (none is
+// evaluated on every record).
+func TestBuiltinRulesIndexed(t *testing.T) {
+	for _, ph := range []map[string][]string{nil, {"bucket": {"b"}, "queue": {"111122223333/q"}, "rule": {"r"}, "key": {"k-1234"}}} {
+		rs, err := rules.LoadDirWithOptions(filepath.Join("..", "rules", "builtin"), sigma.Options{Placeholders: ph})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range e.unindexed {
+			t.Errorf("placeholders %v: rule %s is not indexed", ph, rs[i].Name)
+		}
 	}
 }
