@@ -154,6 +154,7 @@ func (p *parser) resolvePlaceholders(r *Rule) error {
 		for _, m := range sel.Maps {
 			for _, fm := range m.Matches {
 				kept := fm.Values[:0]
+				dropped := false
 				for _, v := range fm.Values {
 					if v.Placeholder == "" {
 						kept = append(kept, v)
@@ -162,10 +163,16 @@ func (p *parser) resolvePlaceholders(r *Rule) error {
 					if r.Unscoped {
 						v.Glob = Glob{{Kind: Star}}
 						kept = append(kept, v)
+					} else {
+						dropped = true
 					}
 				}
 				fm.Values = kept
-				fm.Never = len(kept) == 0
+				// With all, every value must match: one that matches nothing
+				// makes the whole match fail (dropping it would widen it).
+				if len(kept) == 0 || (fm.All && dropped) {
+					fm.Values, fm.Never = nil, true
+				}
 			}
 		}
 	}

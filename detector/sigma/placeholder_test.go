@@ -138,3 +138,14 @@ rootwatch:
 		t.Fatalf("rule = %+v", r)
 	}
 }
+
+func TestExpandAllWithUndefined(t *testing.T) {
+	rule := strings.Replace(expandRule, "requestParameters.bucketName|expand: '%bucket%'", "requestParameters.bucketName|expand|all: ['%bucket%', '%nope%']", 1)
+	r, err := ParseWithOptions("r.yml", []byte(rule), Options{Placeholders: map[string][]string{"bucket": {"b"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fm := r.Detection["sel"].Maps[0].Matches[1]; !fm.Never || fm.Values != nil {
+		t.Errorf("all with an undefined value: never %v values %d, want a match that never holds", fm.Never, len(fm.Values))
+	}
+}
