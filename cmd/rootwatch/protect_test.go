@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -80,5 +82,52 @@ func TestRulesListNotes(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("rules list lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestRulesTestPlaceholders runs `rules test` on a rule that needs a
+// placeholder: a test file giving it passes; a file without it cannot load
+// the rule (exit 2, naming the file, line and placeholder).
+func TestRulesTestPlaceholders(t *testing.T) {
+	const rule = `title: Admin bucket deleted
+name: admin-bucket-deleted
+level: high
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel:
+    eventName: DeleteBucket
+    requestParameters.bucketName|expand: '%admin_bucket%'
+  condition: sel
+`
+	const withPH = `placeholders: {admin_bucket: [a, b]}
+cases:
+  - name: a
+    expect: [admin-bucket-deleted]
+    event: {eventName: DeleteBucket, eventID: "1", requestParameters: {bucketName: b}}
+  - name: other
+    expect: []
+    event: {eventName: DeleteBucket, eventID: "2", requestParameters: {bucketName: c}}
+`
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "admin.yml"), rule)
+	mustWrite(t, filepath.Join(dir, "tests", "admin.yml"), withPH)
+	code, out, stderr := runCmd(t, "", "rules", "test", dir)
+	if code != exitOK || !strings.Contains(out, "rule tests: 2 passed, 0 failed") {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+	mustWrite(t, filepath.Join(dir, "tests", "more.yml"), "cases:\n  - name: c\n    expect: []\n    event: {eventName: X}\n")
+	code, _, stderr = runCmd(t, "", "rules", "test", dir)
+	if code != exitUsage || !strings.Contains(stderr, "admin.yml:8: placeholder %admin_bucket% has no value") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func mustWrite(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
