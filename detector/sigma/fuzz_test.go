@@ -11,10 +11,11 @@ import (
 
 // FuzzParse checks that arbitrary input never panics and that a rule that
 // loads is internally consistent. The seed corpus is every rule under
-// testdata plus testdata/fuzz/FuzzParse.
+// testdata, the built-in rules, plus testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*/*.yml")
-	for _, name := range files {
+	builtin, _ := filepath.Glob("../rules/builtin/*.yml") // expand and the rootwatch extension
+	for _, name := range append(files, builtin...) {
 		if data, err := os.ReadFile(name); err == nil {
 			f.Add(data)
 		}
@@ -31,6 +32,21 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("loaded an incomplete rule: %+v", r)
 		}
 		checkNode(t, r.Condition, r.Detection)
+		if r.Escalation != nil {
+			if r.Escalation.Level <= r.DeclaredLevel {
+				t.Fatalf("escalation to %s from %s", r.Escalation.Level, r.DeclaredLevel)
+			}
+			checkNode(t, r.Escalation.Condition, r.Detection)
+		}
+		for _, sel := range r.Detection {
+			for _, m := range sel.Maps {
+				for _, fm := range m.Matches {
+					if fm.Never != (len(fm.Values) == 0) {
+						t.Fatalf("field %q: never %v with %d values", fm.Field, fm.Never, len(fm.Values))
+					}
+				}
+			}
+		}
 	})
 }
 
