@@ -25,6 +25,7 @@ var settings = []setting{
 	{Env: "ROOTWATCH_WORKERS", Flag: "workers", Default: "4", Command: "run", Usage: "objects/messages processed at once"},
 	{Env: "ROOTWATCH_LISTEN", Flag: "listen", Default: ":9090", Command: "run", Usage: "address of the HTTP server for /healthz, /readyz, /metrics (empty disables it)"},
 	{Env: "ROOTWATCH_RULES", Flag: "rules", Command: "run, scan", Usage: "extra Sigma rule directories, comma-separated (flag may repeat)"},
+	{Env: "ROOTWATCH_PROTECT", Flag: "protect", Command: "run, scan, rules list", Usage: "what feeds rootwatch, for the log-delivery-tampering rule: bucket=NAME,queue=URL or ARN,rule=NAME or ARN,key=KEY ARN (names may repeat; the CloudFormation stack sets it)"},
 	{Env: "ROOTWATCH_NO_BUILTIN", Flag: "no-builtin", Default: "false", Command: "run, scan", Usage: "do not load the built-in root rules"},
 	{Env: "ROOTWATCH_LOG_LEVEL", Flag: "log-level", Default: "info", Command: "all", Usage: "debug, info, warn or error"},
 	{Env: "ROOTWATCH_LOG_FORMAT", Flag: "log-format", Default: "auto", Command: "all", Usage: "json, console, or auto (console on a terminal, else json)"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -26,28 +27,31 @@ func newRulesCmd(e *env) *cobra.Command {
 }
 
 func newRulesListCmd(e *env) *cobra.Command {
-	var dirs []string
+	var dirs, protect []string
 	var noBuiltin bool
 	c := &cobra.Command{
 		Use:   "list",
-		Short: "List the rules that would run: name, level, title, file",
+		Short: "List the rules that would run: name, level, title, file, notes",
 		Long: `List the rules rootwatch would run, after loading and compiling them (a rule
 that fails to load is reported with its file and line, exit status 2).
 Built-in rules show as builtin/<file>; their YAML is in detector/rules/builtin.
 The pipeline alerts (rootwatch's own conditions, such as a queue it cannot
-read) follow, marked "(pipeline alert)": routes can name them like rules.`,
+read) follow, marked "(pipeline alert)": routes can name them like rules.
+
+NOTES shows a rule's escalation (rootwatch escalate) and, loudly, placeholders
+that ROOTWATCH_PROTECT does not define.`,
 		Example: `  rootwatch rules list
   rootwatch rules list --rules ./my-rules`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, rs, err := loadEngine(dirs, noBuiltin, detector.LevelInformational)
+			_, rs, err := loadEngine(dirs, noBuiltin, detector.LevelInformational, protect)
 			if err != nil {
 				return usageErr("%v", err)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tLEVEL\tTITLE\tFILE")
+			fmt.Fprintln(tw, "NAME\tLEVEL\tTITLE\tFILE\tNOTES")
 			for _, r := range rs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.Level, r.Title, r.File)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Level, r.Title, r.File, ruleNote(r))
 			}
 			for _, p := range ingest.PipelineRules() {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Level, p.Title, "(pipeline alert)")
@@ -57,7 +61,27 @@ read) follow, marked "(pipeline alert)": routes can name them like rules.`,
 	}
 	c.Flags().StringSliceVar(&dirs, "rules", nil, settingUsage("rules"))
 	c.Flags().BoolVar(&noBuiltin, "no-builtin", false, settingUsage("no-builtin"))
+	c.Flags().StringSliceVar(&protect, "protect", nil, settingUsage("protect"))
 	return c
+}
+
+// ruleNote describes what a rule's level and reach depend on: its
+// escalation, and placeholders without a value (which run and scan also
+// log as warnings). Empty for an ordinary rule.
+func ruleNote(r *sigma.Rule) string {
+	var notes []string
+	if r.Escalation != nil {
+		notes = append(notes, fmt.Sprintf("%s when %s", r.Escalation.Level, r.Escalation.ConditionText))
+	}
+	if len(r.Unresolved) > 0 {
+		names := "%" + strings.Join(r.Unresolved, "%, %") + "%"
+		if r.Unscoped {
+			notes = append(notes, fmt.Sprintf("UNSCOPED: ROOTWATCH_PROTECT defines none of %s, so it fires for any resource, at level %s instead of %s", names, r.Level, r.DeclaredLevel))
+		} else {
+			notes = append(notes, fmt.Sprintf("not watched: %s (not in ROOTWATCH_PROTECT)", names))
+		}
+	}
+	return strings.Join(notes, "; ")
 }
 
 func newRulesTestCmd(e *env) *cobra.Command {
@@ -77,25 +101,27 @@ test file cannot be loaded or DIR has no test cases.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
-			var rs []*sigma.Rule
-			if withBuiltin {
-				b, err := rules.Builtin()
-				if err != nil {
-					return usageErr("built-in rules: %v", err)
+			// The rules are loaded once per placeholder set that test files
+			// give (see "placeholders:" in the README, "Rule tests").
+			load := func(ph map[string][]string) (*engine.Engine, error) {
+				opts := sigma.Options{Placeholders: ph}
+				var rs []*sigma.Rule
+				if withBuiltin {
+					b, err := rules.BuiltinWithOptions(opts)
+					if err != nil {
+						return nil, fmt.Errorf("built-in rules: %w", err)
+					}
+					rs = append(rs, b...)
 				}
-				rs = append(rs, b...)
-			}
-			own, err := rules.LoadDir(dir)
-			if err != nil {
-				return usageErr("%v", err)
-			}
-			rs = append(rs, own...)
-			if len(rs) == 0 {
-				return usageErr("%s: no rules found", dir)
-			}
-			eng, err := engine.New(rs)
-			if err != nil {
-				return usageErr("%v", err)
+				own, err := rules.LoadDirWithOptions(dir, opts)
+				if err != nil {
+					return nil, err
+				}
+				rs = append(rs, own...)
+				if len(rs) == 0 {
+					return nil, fmt.Errorf("%s: no rules found", dir)
+				}
+				return engine.New(rs)
 			}
 			cases, err := ruletest.LoadDir(dir)
 			if err != nil {
@@ -104,7 +130,10 @@ test file cannot be loaded or DIR has no test cases.`,
 			if len(cases) == 0 {
 				return usageErr("%s: no test cases found", dir)
 			}
-			rep := ruletest.Run(eng, cases)
+			rep, err := ruletest.RunLoading(load, cases)
+			if err != nil {
+				return usageErr("%v", err)
+			}
 			fmt.Fprint(e.stdout, rep.String())
 			if rep.Failed > 0 {
 				return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d rule test case(s) failed", rep.Failed, rep.Failed+rep.Passed)}

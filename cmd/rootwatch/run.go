@@ -123,6 +123,7 @@ type runFlags struct {
 	listen         string
 	ruleDirs       []string
 	noBuiltin      bool
+	protect        []string
 	maxObjectBytes int64
 	maxDecompBytes int64
 	maxRatio       float64
@@ -170,6 +171,7 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	fs.StringVar(&f.listen, "listen", ":9090", settingUsage("listen"))
 	fs.StringSliceVar(&f.ruleDirs, "rules", nil, settingUsage("rules"))
 	fs.BoolVar(&f.noBuiltin, "no-builtin", false, settingUsage("no-builtin"))
+	fs.StringSliceVar(&f.protect, "protect", nil, settingUsage("protect"))
 	fs.Int64Var(&f.maxObjectBytes, "max-object-bytes", 4<<30, settingUsage("max-object-bytes"))
 	fs.Int64Var(&f.maxDecompBytes, "max-decompressed-bytes", cloudtrail.DefaultMaxDecompressedBytes, settingUsage("max-decompressed-bytes"))
 	fs.Float64Var(&f.maxRatio, "max-compression-ratio", cloudtrail.DefaultMaxCompressionRatio, settingUsage("max-compression-ratio"))
@@ -245,7 +247,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	eng, rs, err := loadEngine(f.ruleDirs, f.noBuiltin, detector.LevelInformational)
+	eng, rs, err := loadEngine(f.ruleDirs, f.noBuiltin, detector.LevelInformational, f.protect)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -382,6 +384,14 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 				log.Error("ops HTTP server stopped", zap.Error(err))
 			}
 		}()
+	}
+	// After every configuration check, so that a bad setting stays one line.
+	for _, r := range rs {
+		if r.Unresolved != nil {
+			log.Warn("rule has placeholders without a value (set ROOTWATCH_PROTECT)", zap.String("rule", r.Name),
+				zap.Strings("placeholders", r.Unresolved), zap.Bool("unscoped", r.Unscoped),
+				zap.Stringer("level", r.Level), zap.String("note", ruleNote(r)))
+		}
 	}
 	log.Info("rootwatch started",
 		zap.String("version", version),

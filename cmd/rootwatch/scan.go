@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ import (
 type scanOptions struct {
 	ruleDirs       []string
 	noBuiltin      bool
+	protect        []string
 	format         string
 	minLevel       string
 	maxDecompBytes int64
@@ -69,6 +71,7 @@ usage or a bad rule.`,
 	f := c.Flags()
 	f.StringSliceVar(&o.ruleDirs, "rules", nil, settingUsage("rules"))
 	f.BoolVar(&o.noBuiltin, "no-builtin", false, settingUsage("no-builtin"))
+	f.StringSliceVar(&o.protect, "protect", nil, settingUsage("protect"))
 	f.StringVar(&o.format, "format", "text", "output format: text or json")
 	f.StringVar(&o.minLevel, "min-level", "informational", "report only detections of rules at this level or above")
 	f.Int64Var(&o.maxDecompBytes, "max-decompressed-bytes", cloudtrail.DefaultMaxDecompressedBytes, settingUsage("max-decompressed-bytes"))
@@ -78,18 +81,26 @@ usage or a bad rule.`,
 }
 
 // loadEngine loads the built-in rules (unless noBuiltin) and the rules in
-// dirs, keeps those at minLevel or above, and compiles them.
-func loadEngine(dirs []string, noBuiltin bool, minLevel detector.Level) (*engine.Engine, []*sigma.Rule, error) {
+// dirs, with the placeholders of protect (ROOTWATCH_PROTECT items, see
+// rules.ParseProtect), keeps those that can report at minLevel or above,
+// and compiles them. Callers warn about rules with unresolved placeholders
+// (ruleNotes).
+func loadEngine(dirs []string, noBuiltin bool, minLevel detector.Level, protect []string) (*engine.Engine, []*sigma.Rule, error) {
+	ph, err := rules.ParseProtect(strings.Join(protect, ","))
+	if err != nil {
+		return nil, nil, fmt.Errorf("ROOTWATCH_PROTECT: %w", err)
+	}
+	opts := sigma.Options{Placeholders: ph}
 	var all []*sigma.Rule
 	if !noBuiltin {
-		b, err := rules.Builtin()
+		b, err := rules.BuiltinWithOptions(opts)
 		if err != nil {
 			return nil, nil, fmt.Errorf("built-in rules: %w", err)
 		}
 		all = append(all, b...)
 	}
 	for _, d := range dirs {
-		rs, err := rules.LoadDir(d)
+		rs, err := rules.LoadDirWithOptions(d, opts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -97,7 +108,7 @@ func loadEngine(dirs []string, noBuiltin bool, minLevel detector.Level) (*engine
 	}
 	kept := all[:0:0]
 	for _, r := range all {
-		if r.Level >= minLevel {
+		if r.Level >= minLevel || (r.Escalation != nil && r.Escalation.Level >= minLevel) {
 			kept = append(kept, r)
 		}
 	}
@@ -125,14 +136,19 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 	if o.format != "text" && o.format != "json" {
 		return usageErr("--format: invalid value %q (want text or json)", o.format)
 	}
-	eng, _, err := loadEngine(o.ruleDirs, o.noBuiltin, minLevel)
+	eng, rs, err := loadEngine(o.ruleDirs, o.noBuiltin, minLevel, o.protect)
 	if err != nil {
 		return usageErr("%v", err)
+	}
+	for _, r := range rs {
+		if r.Unresolved != nil {
+			fmt.Fprintf(e.stderr, "rootwatch: warning: rule %s: %s\n", r.Name, ruleNote(r))
+		}
 	}
 
 	inputs, digests, listErrs := listInputs(args)
 	p := newPrinter(e.stdout, o.format, o.format == "text" && isTerminal(e.stdout) && e.getenv("NO_COLOR") == "")
-	s := &scanner{eng: eng, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio},
+	s := &scanner{eng: eng, minLevel: minLevel, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio},
 		stderr: e.stderr}
 	for _, le := range listErrs {
 		s.reportErr(le)
@@ -219,10 +235,11 @@ func isLogName(name string) bool {
 
 // scanner runs inputs through the decoder and the engine.
 type scanner struct {
-	eng    *engine.Engine
-	print  *printer
-	opts   cloudtrail.Options
-	stderr io.Writer
+	eng      *engine.Engine
+	minLevel detector.Level
+	print    *printer
+	opts     cloudtrail.Options
+	stderr   io.Writer
 
 	mu       sync.Mutex
 	records  int64
@@ -311,6 +328,8 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 			continue
 		}
 		records++
+		// An escalating rule runs for its escalated level; drop what is below.
+		dets = slices.DeleteFunc(dets, func(d detector.Detection) bool { return d.Level < s.minLevel })
 		for i := range dets {
 			s.print.detection(&dets[i])
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/detector/fields"
 	"github.com/rootwatch/rootwatch/detector/sigma"
 )
@@ -15,6 +16,10 @@ type crule struct {
 	rule *sigma.Rule
 	root *cnode
 	idx  int32
+	// esc is the compiled rootwatch escalate condition (nil when none); a
+	// detection for which it holds gets escLevel.
+	esc      *cnode
+	escLevel detector.Level
 }
 
 type nodeKind uint8
@@ -44,6 +49,7 @@ type cmatch struct {
 	op     sigma.Op
 	all    bool
 	exists bool // OpExists: wanted presence
+	never  bool // every value named an undefined placeholder
 	vals   []cvalue
 	// eq holds, for an index, the lowered ASCII literals this match
 	// requires when it is a plain equality on literal values (nil if not).
@@ -84,10 +90,20 @@ func (e *Engine) compileRule(r *sigma.Rule, fieldIdx map[string]int) (*crule, er
 	if err != nil {
 		return nil, fmt.Errorf("%s:%d: condition: %w", r.File, r.Line, err)
 	}
-	return &crule{rule: r, root: root}, nil
+	cr := &crule{rule: r, root: root}
+	if r.Escalation != nil {
+		if cr.esc, err = compileNode(r.Escalation.Condition, sels); err != nil {
+			return nil, fmt.Errorf("%s:%d: rootwatch.escalate.condition: %w", r.File, r.Escalation.Line, err)
+		}
+		cr.escLevel = r.Escalation.Level
+	}
+	return cr, nil
 }
 
 func (e *Engine) compileMatch(fm *sigma.FieldMatch, fieldIdx map[string]int) (*cmatch, error) {
+	if fm.Never {
+		return &cmatch{field: e.fieldIndexOf(fieldIdx, fm.Field), op: fm.Op, never: true}, nil
+	}
 	if len(fm.Values) == 0 {
 		return nil, fmt.Errorf("no values")
 	}
@@ -215,6 +231,9 @@ func (s *scratch) eval(n *cnode) bool {
 }
 
 func (s *scratch) evalMatch(m *cmatch) bool {
+	if m.never {
+		return false
+	}
 	v := &s.vals[m.field]
 	if v.Kind != fields.KindArray && v.Kind != fields.KindObject {
 		if m.op == sigma.OpExists {

@@ -231,6 +231,9 @@ func (e *Engine) Match(rec []byte, source string, dst []detector.Detection) ([]d
 		}
 		r := e.rules[i]
 		d.Rule, d.RuleID, d.Level, d.Title = r.Name, r.ID, r.Level, r.Title
+		if cr := e.compiled[i]; cr.esc != nil && s.eval(cr.esc) {
+			d.Level = cr.escLevel
+		}
 		dst = append(dst, d)
 	}
 	return dst, nil

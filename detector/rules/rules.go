@@ -6,8 +6,8 @@
 // copy them and write their own in the same format. Their names
 // (root-console-login, root-console-login-no-mfa, root-console-login-failure,
 // root-api-call, root-access-key-created, root-mfa-change,
-// root-password-change, root-account-settings-change, assume-root) are a
-// public contract. Each rule's description records what it matches, what it
+// root-password-change, root-account-settings-change, assume-root,
+// trail-tampering, log-delivery-tampering) are a public contract. Each rule's description records what it matches, what it
 // deliberately does not, and which other rules fire on the same record.
 //
 // Rule tests (see package ruletest) live beside the rules, in tests
@@ -40,8 +40,12 @@ var (
 // Builtin parses the embedded built-in rules, in file-name order. Each
 // Rule.File is "builtin/<name>.yml". An error here is a bug in rootwatch (the
 // rules are tested), never a user error.
-func Builtin() ([]*sigma.Rule, error) {
-	rs, err := LoadFS(builtinRules, "builtin", "builtin")
+func Builtin() ([]*sigma.Rule, error) { return BuiltinWithOptions(sigma.Options{}) }
+
+// BuiltinWithOptions is Builtin with parse options: the placeholder values
+// for log-delivery-tampering (see ParseProtect).
+func BuiltinWithOptions(opts sigma.Options) ([]*sigma.Rule, error) {
+	rs, err := LoadFSWithOptions(builtinRules, "builtin", "builtin", opts)
 	if err != nil {
 		return nil, fmt.Errorf("built-in rules: %w", err)
 	}
@@ -76,7 +80,10 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 //
 // A dir that does not exist or is not a directory is an error; a directory
 // without rule files gives no rules and no error.
-func LoadDir(dir string) ([]*sigma.Rule, error) {
+func LoadDir(dir string) ([]*sigma.Rule, error) { return LoadDirWithOptions(dir, sigma.Options{}) }
+
+// LoadDirWithOptions is LoadDir with parse options (placeholder values).
+func LoadDirWithOptions(dir string, opts sigma.Options) ([]*sigma.Rule, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("rules directory: %w", err)
@@ -86,7 +93,7 @@ func LoadDir(dir string) ([]*sigma.Rule, error) {
 	}
 	return load(os.DirFS(dir), ".", func(rel string) string {
 		return filepath.Join(dir, filepath.FromSlash(rel))
-	})
+	}, opts)
 }
 
 // LoadFS is LoadDir over a file system: it loads the rule files under root
@@ -94,12 +101,17 @@ func LoadDir(dir string) ([]*sigma.Rule, error) {
 // messages name each file as prefix joined with its path below root (the
 // bare relative path when prefix is empty).
 func LoadFS(fsys fs.FS, root, prefix string) ([]*sigma.Rule, error) {
-	return load(fsys, root, func(rel string) string { return path.Join(prefix, rel) })
+	return LoadFSWithOptions(fsys, root, prefix, sigma.Options{})
+}
+
+// LoadFSWithOptions is LoadFS with parse options (placeholder values).
+func LoadFSWithOptions(fsys fs.FS, root, prefix string, opts sigma.Options) ([]*sigma.Rule, error) {
+	return load(fsys, root, func(rel string) string { return path.Join(prefix, rel) }, opts)
 }
 
 // load walks root in fsys; name turns a path relative to root into the name
 // used in Rule.File and errors.
-func load(fsys fs.FS, root string, name func(rel string) string) ([]*sigma.Rule, error) {
+func load(fsys fs.FS, root string, name func(rel string) string, opts sigma.Options) ([]*sigma.Rule, error) {
 	relPath := func(p string) string {
 		if root == "." {
 			return p
@@ -147,7 +159,7 @@ func load(fsys fs.FS, root string, name func(rel string) string) ([]*sigma.Rule,
 		if err != nil {
 			return nil, fmt.Errorf("rule file %s: %w", name, err)
 		}
-		r, err := sigma.Parse(name, data)
+		r, err := sigma.ParseWithOptions(name, data, opts)
 		if err != nil {
 			var se *sigma.Error
 			if errors.As(err, &se) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rootwatch/rootwatch/detector/ruletest"
+	"github.com/rootwatch/rootwatch/detector/sigma"
 )
 
 // FuzzParse checks that Parse never panics and that whatever it accepts is
@@ -52,6 +53,16 @@ func FuzzParse(f *testing.F) {
 			}
 			if !json.Valid(c.Event) {
 				t.Errorf("case %q: event is not valid JSON: %q", c.Name, c.Event)
+			}
+			for name := range c.Levels {
+				if !slices.Contains(c.Expect, name) {
+					t.Errorf("case %q: level for %q, which is not expected", c.Name, name)
+				}
+			}
+			for name, vals := range c.Placeholders {
+				if !sigma.ValidPlaceholderName(name) || len(vals) == 0 || slices.Contains(vals, "") {
+					t.Errorf("case %q: placeholder %q = %q", c.Name, name, vals)
+				}
 			}
 			if c.File != "fuzz.yml" || c.Line <= 0 {
 				t.Errorf("case %q: file %q line %d", c.Name, c.File, c.Line)

@@ -35,6 +35,21 @@
 //   - event_file: a file holding one record as JSON, relative to the test
 //     file's directory, inside the directory being loaded.
 //
+// A case may also give levels, a map from rule names in expect to the level
+// each detection must have (to test a rule's rootwatch escalation or its
+// unresolved-placeholder fallback):
+//
+//	levels: {trail-tampering: critical}
+//
+// Besides cases, a test file may hold placeholders: the values of the %name%
+// placeholders (expand modifier) with which the rules are loaded for this
+// file's cases, a value or a list of values per name. Files without it run
+// on rules loaded with no placeholders defined.
+//
+//	placeholders:
+//	  bucket: trail-logs
+//	  queue: [111122223333/rootwatch]
+//
 // Anchors, aliases, unknown keys and duplicate keys are errors, so that a
 // test file means one thing only.
 package ruletest
@@ -56,7 +71,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/detector/rules"
+	"github.com/rootwatch/rootwatch/detector/sigma"
 )
 
 // Case is one rule test: a record and the rules expected to fire on it.
@@ -76,6 +93,12 @@ type Case struct {
 	// EventFile names the file Event was read from, or "" when the event
 	// was written in the test file.
 	EventFile string
+	// Levels maps rule names of Expect to the level their detection must
+	// have (nil when the case gives none).
+	Levels map[string]detector.Level
+	// Placeholders holds the file's placeholder values (nil when the file
+	// gives none); the rules run on this case are loaded with them.
+	Placeholders map[string][]string
 }
 
 // String names the case as file:line: name.
@@ -236,7 +259,7 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 		return nil, errAt(doc.Line, nil, "a test file must be a mapping with the key cases")
 	}
 	top := doc.Content[0]
-	var casesNode *yaml.Node
+	var casesNode, phNode *yaml.Node
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]
 		switch k.Value {
@@ -245,8 +268,20 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 				return nil, errAt(k.Line, nil, "duplicate key cases")
 			}
 			casesNode = v
+		case "placeholders":
+			if phNode != nil {
+				return nil, errAt(k.Line, nil, "duplicate key placeholders")
+			}
+			phNode = v
 		default:
-			return nil, errAt(k.Line, nil, "unknown key %q (a test file has only cases)", k.Value)
+			return nil, errAt(k.Line, nil, "unknown key %q (a test file has cases and placeholders)", k.Value)
+		}
+	}
+	var placeholders map[string][]string
+	if phNode != nil {
+		var err error
+		if placeholders, err = placeholderMap(phNode); err != nil {
+			return nil, errAt(phNode.Line, nil, "placeholders: %s", err)
 		}
 	}
 	if casesNode == nil {
@@ -258,12 +293,12 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 	seen := make(map[string]int)
 	out := make([]Case, 0, len(casesNode.Content))
 	for _, cn := range casesNode.Content {
-		c := Case{File: file, Line: cn.Line}
+		c := Case{File: file, Line: cn.Line, Placeholders: placeholders}
 		if cn.Kind != yaml.MappingNode {
 			return nil, errAt(cn.Line, nil, "a case must be a mapping with name, expect and event or event_file")
 		}
 		var haveExpect bool
-		var eventNode *yaml.Node
+		var eventNode, levelsNode *yaml.Node
 		var eventFile string
 		keys := make(map[string]bool)
 		for i := 0; i+1 < len(cn.Content); i += 2 {
@@ -287,13 +322,15 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 				haveExpect = true
 			case "event":
 				eventNode = v
+			case "levels":
+				levelsNode = v
 			case "event_file":
 				if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
 					return nil, errAt(v.Line, nil, "event_file must be a path")
 				}
 				eventFile = v.Value
 			default:
-				return nil, errAt(k.Line, nil, "unknown key %q in a case (want name, expect, event or event_file)", k.Value)
+				return nil, errAt(k.Line, nil, "unknown key %q in a case (want name, expect, levels, event or event_file)", k.Value)
 			}
 		}
 		switch {
@@ -305,6 +342,13 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 			return nil, errAt(cn.Line, nil, "case %q: missing event or event_file", c.Name)
 		case eventNode != nil && eventFile != "":
 			return nil, errAt(cn.Line, nil, "case %q: has both event and event_file", c.Name)
+		}
+		if levelsNode != nil {
+			levels, err := levelMap(levelsNode, c.Expect)
+			if err != nil {
+				return nil, errAt(levelsNode.Line, nil, "case %q: levels: %s", c.Name, err)
+			}
+			c.Levels = levels
 		}
 		if prev, dup := seen[c.Name]; dup {
 			return nil, errAt(cn.Line, nil, "case %q: name already used at line %d", c.Name, prev)
@@ -327,6 +371,71 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 			c.Event, c.EventFile = ev, name
 		}
 		out = append(out, c)
+	}
+	return out, nil
+}
+
+// placeholderMap reads the placeholders map: name -> a string or a list of
+// strings.
+func placeholderMap(n *yaml.Node) (map[string][]string, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, errors.New("must be a map of placeholder names to a value or a list of values")
+	}
+	out := make(map[string][]string, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || !sigma.ValidPlaceholderName(k.Value) {
+			return nil, fmt.Errorf("line %d: invalid placeholder name %q", k.Line, k.Value)
+		}
+		if _, dup := out[k.Value]; dup {
+			return nil, fmt.Errorf("line %d: duplicate placeholder %q", k.Line, k.Value)
+		}
+		var items []*yaml.Node
+		switch v.Kind {
+		case yaml.ScalarNode:
+			items = []*yaml.Node{v}
+		case yaml.SequenceNode:
+			if len(v.Content) == 0 {
+				return nil, fmt.Errorf("line %d: %q has no values (leave it out to test the rules without it)", v.Line, k.Value)
+			}
+			items = v.Content
+		default:
+			return nil, fmt.Errorf("line %d: %q must be a string or a list of strings", v.Line, k.Value)
+		}
+		vals := []string{}
+		for _, e := range items {
+			if e.Kind != yaml.ScalarNode || e.Tag != "!!str" || e.Value == "" {
+				return nil, fmt.Errorf("line %d: %q: values must be non-empty strings", e.Line, k.Value)
+			}
+			vals = append(vals, e.Value)
+		}
+		out[k.Value] = vals
+	}
+	return out, nil
+}
+
+// levelMap reads a case's levels map: rule name (one of expect) -> level.
+func levelMap(n *yaml.Node, expect []string) (map[string]detector.Level, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, errors.New("must be a map of rule names to levels")
+	}
+	out := make(map[string]detector.Level, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || !slices.Contains(expect, k.Value) {
+			return nil, fmt.Errorf("line %d: %q is not in expect", k.Line, k.Value)
+		}
+		if _, dup := out[k.Value]; dup {
+			return nil, fmt.Errorf("line %d: rule %q listed twice", k.Line, k.Value)
+		}
+		if v.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("line %d: level of %q must be a level name", v.Line, k.Value)
+		}
+		l, err := detector.ParseLevel(v.Value)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", v.Line, err)
+		}
+		out[k.Value] = l
 	}
 	return out, nil
 }

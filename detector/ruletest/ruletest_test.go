@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/detector/engine"
 	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/detector/ruletest"
+	"github.com/rootwatch/rootwatch/detector/sigma"
 )
 
 func fixtureEngine(t *testing.T) *engine.Engine {
@@ -136,6 +139,17 @@ func TestParseErrors(t *testing.T) {
 		{"event binary", "cases:\n  - name: c\n    expect: []\n    event: {a: !!binary aGVsbG8=}\n", "binary values are not supported"},
 		{"event_file without a directory", "cases:\n  - name: c\n    expect: []\n    event_file: e.json\n", "not supported when parsing a single file"},
 		{"event nested too deep", "cases:\n  - name: c\n    expect: []\n    event: " + strings.Repeat("[", 70) + strings.Repeat("]", 70) + "\n", "must be a mapping"},
+		{"placeholders not a map", "placeholders: [a]\ncases: []\n", "t.yml:1: placeholders: must be a map"},
+		{"placeholder bad name", "placeholders: {'a b': x}\ncases: []\n", `invalid placeholder name "a b"`},
+		{"placeholder empty value", "placeholders: {a: ''}\ncases: []\n", `"a": values must be non-empty strings`},
+		{"placeholder number", "placeholders: {a: [1]}\ncases: []\n", `"a": values must be non-empty strings`},
+		{"placeholder map value", "placeholders: {a: {b: c}}\ncases: []\n", `"a" must be a string or a list of strings`},
+		{"placeholder no values", "placeholders: {a: []}\ncases: []\n", `"a" has no values`},
+		{"placeholder duplicate", "placeholders: {a: x, a: y}\ncases: []\n", `duplicate placeholder "a"`},
+		{"placeholders twice", "placeholders: {}\nplaceholders: {}\ncases: []\n", "t.yml:2: duplicate key placeholders"},
+		{"levels not in expect", "cases:\n  - name: c\n    expect: [a]\n    levels: {b: high}\n    event: {}\n", `case "c": levels: line 4: "b" is not in expect`},
+		{"levels bad level", "cases:\n  - name: c\n    expect: [a]\n    levels: {a: loud}\n    event: {}\n", `unknown level "loud"`},
+		{"levels not a map", "cases:\n  - name: c\n    expect: [a]\n    levels: [a]\n    event: {}\n", "levels: must be a map"},
 		{"event mapping nested too deep", "cases:\n  - name: c\n    expect: []\n    event: " + strings.Repeat("{a: ", 70) + "1" + strings.Repeat("}", 70) + "\n", "nested deeper than 64 levels"},
 	}
 	for _, tt := range tests {
@@ -267,6 +281,76 @@ func TestRun(t *testing.T) {
 	}
 	if n := strings.Count(verbose.String(), "\nok   ") + boolToInt(strings.HasPrefix(verbose.String(), "ok   ")); n != 4 {
 		t.Errorf("verbose report has %d ok lines, want 4:\n%s", n, verbose.String())
+	}
+}
+
+// TestPlaceholdersAndLevels checks the placeholders and levels keys and
+// RunLoading: one engine per placeholder set, levels compared.
+func TestPlaceholdersAndLevels(t *testing.T) {
+	doc := `placeholders:
+  bucket: trail
+  queue: [a, b]
+cases:
+  - name: high by default
+    expect: [p]
+    levels: {p: high}
+    event: {eventName: DeleteBucket, requestParameters: {bucketName: trail}, userIdentity: {type: IAMUser}}
+  - name: critical for root
+    expect: [p]
+    levels: {p: critical}
+    event: {eventName: DeleteBucket, requestParameters: {bucketName: trail}, userIdentity: {type: Root}}
+  - name: fails on purpose, wrong level
+    expect: [p]
+    levels: {p: critical}
+    event: {eventName: DeleteBucket, requestParameters: {bucketName: trail}, userIdentity: {type: IAMUser}}
+  - name: other bucket
+    expect: []
+    event: {eventName: DeleteBucket, requestParameters: {bucketName: other}}
+`
+	cases, err := ruletest.Parse("t.yml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPH := map[string][]string{"bucket": {"trail"}, "queue": {"a", "b"}}
+	if !reflect.DeepEqual(cases[0].Placeholders, wantPH) || cases[1].Levels["p"] != detector.LevelCritical {
+		t.Fatalf("placeholders %q levels %v", cases[0].Placeholders, cases[1].Levels)
+	}
+	rule := []byte(`title: P
+name: p
+level: high
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel:
+    eventName: DeleteBucket
+    requestParameters.bucketName|expand: '%bucket%'
+  root: {userIdentity.type: Root}
+  condition: sel
+rootwatch:
+  escalate: {level: critical, condition: root}
+`)
+	var loads []map[string][]string
+	load := func(ph map[string][]string) (*engine.Engine, error) {
+		loads = append(loads, ph)
+		r, err := sigma.ParseWithOptions("p.yml", rule, sigma.Options{Placeholders: ph})
+		if err != nil {
+			return nil, err
+		}
+		return engine.New([]*sigma.Rule{r})
+	}
+	rep, err := ruletest.RunLoading(load, cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loads) != 1 || rep.Passed != 3 || rep.Failed != 1 {
+		t.Fatalf("%d loads, passed %d failed %d, want 1, 3, 1\n%s", len(loads), rep.Passed, rep.Failed, rep.String())
+	}
+	if text := rep.String(); !strings.Contains(text, "     level:      p: got high, want critical\n") {
+		t.Errorf("report lacks the level line:\n%s", text)
+	}
+	// Without placeholders the rule cannot load: RunLoading says which file.
+	cases[0].Placeholders = nil
+	if _, err := ruletest.RunLoading(load, cases[:1]); err == nil || !strings.Contains(err.Error(), "rules for t.yml: p.yml:8: placeholder %bucket% has no value") {
+		t.Errorf("err = %v", err)
 	}
 }
 

@@ -23,13 +23,16 @@ type Result struct {
 	Unexpected []string
 	// Unknown lists expected rule names that no rule under test has.
 	Unknown []string
+	// WrongLevel describes detections whose level differs from the case's
+	// levels ("trail-tampering: got high, want critical").
+	WrongLevel []string
 	// Err is the engine's error for the event (e.g. not a JSON object).
 	Err error
 }
 
 // Passed reports whether exactly the expected rules fired.
 func (r *Result) Passed() bool {
-	return r.Err == nil && len(r.Missing) == 0 && len(r.Unexpected) == 0 && len(r.Unknown) == 0
+	return r.Err == nil && len(r.Missing) == 0 && len(r.Unexpected) == 0 && len(r.Unknown) == 0 && len(r.WrongLevel) == 0
 }
 
 // Report is the outcome of a run: one Result per case, in the order given.
@@ -70,6 +73,7 @@ func Run(e *engine.Engine, cases []Case) Report {
 			res.Got = firedNames(dst)
 			res.Missing = minus(c.Expect, res.Got)
 			res.Unexpected = minus(res.Got, c.Expect)
+			res.WrongLevel = wrongLevels(c.Levels, dst)
 		}
 		if res.Passed() {
 			rep.Passed++
@@ -79,6 +83,56 @@ func Run(e *engine.Engine, cases []Case) Report {
 		rep.Results = append(rep.Results, res)
 	}
 	return rep
+}
+
+// RunLoading runs cases that may carry placeholders (see Case.Placeholders):
+// load returns the engine for one placeholder set (nil when the case's file
+// gives none) and is called once per distinct set. Results are in case
+// order. An error from load stops the run.
+func RunLoading(load func(placeholders map[string][]string) (*engine.Engine, error), cases []Case) (Report, error) {
+	engines := map[string]*engine.Engine{}
+	rep := Report{Results: make([]Result, 0, len(cases))}
+	for _, c := range cases {
+		key := placeholderKey(c.Placeholders)
+		e, ok := engines[key]
+		if !ok {
+			var err error
+			if e, err = load(c.Placeholders); err != nil {
+				return rep, fmt.Errorf("rules for %s: %w", c.File, err)
+			}
+			engines[key] = e
+		}
+		one := Run(e, []Case{c})
+		rep.Results = append(rep.Results, one.Results...)
+		rep.Passed += one.Passed
+		rep.Failed += one.Failed
+	}
+	return rep, nil
+}
+
+// placeholderKey renders a placeholder set canonically.
+func placeholderKey(ph map[string][]string) string {
+	names := make([]string, 0, len(ph))
+	for n := range ph {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var sb strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&sb, "%q=%q;", n, ph[n])
+	}
+	return sb.String()
+}
+
+// wrongLevels compares the levels of the detections with want.
+func wrongLevels(want map[string]detector.Level, ds []detector.Detection) []string {
+	var out []string
+	for i := range ds {
+		if l, ok := want[ds[i].Rule]; ok && ds[i].Level != l {
+			out = append(out, fmt.Sprintf("%s: got %s, want %s", ds[i].Rule, ds[i].Level, l))
+		}
+	}
+	return out
 }
 
 // firedNames returns the sorted distinct rule names in ds.
@@ -155,6 +209,9 @@ func (r *Result) detail() string {
 	}
 	if len(r.Unexpected) > 0 {
 		line("unexpected", r.Unexpected)
+	}
+	if len(r.WrongLevel) > 0 {
+		line("level", r.WrongLevel)
 	}
 	if len(r.Unknown) > 0 {
 		line("unknown", r.Unknown)

@@ -3,16 +3,19 @@ package sigma
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
 
 // FuzzParse checks that arbitrary input never panics and that a rule that
 // loads is internally consistent. The seed corpus is every rule under
-// testdata plus testdata/fuzz/FuzzParse.
+// testdata, the built-in rules, plus testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*/*.yml")
-	for _, name := range files {
+	builtin, _ := filepath.Glob("../rules/builtin/*.yml") // expand and the rootwatch extension
+	for _, name := range append(files, builtin...) {
 		if data, err := os.ReadFile(name); err == nil {
 			f.Add(data)
 		}
@@ -29,6 +32,21 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("loaded an incomplete rule: %+v", r)
 		}
 		checkNode(t, r.Condition, r.Detection)
+		if r.Escalation != nil {
+			if r.Escalation.Level <= r.DeclaredLevel {
+				t.Fatalf("escalation to %s from %s", r.Escalation.Level, r.DeclaredLevel)
+			}
+			checkNode(t, r.Escalation.Condition, r.Detection)
+		}
+		for _, sel := range r.Detection {
+			for _, m := range sel.Maps {
+				for _, fm := range m.Matches {
+					if fm.Never != (len(fm.Values) == 0) {
+						t.Fatalf("field %q: never %v with %d values", fm.Field, fm.Never, len(fm.Values))
+					}
+				}
+			}
+		}
 	})
 }
 
@@ -84,5 +102,43 @@ func FuzzCondition(f *testing.F) {
 		if again.String() != n.String() {
 			t.Fatalf("round trip: %q became %q", n.String(), again.String())
 		}
+	})
+}
+
+// FuzzExpand checks placeholder expansion: a template without wildcards
+// expands to literal patterns equal to the expanded text, whatever the
+// placeholder values hold (wildcards and backslashes in values are
+// literal), and a rule using the template never panics.
+func FuzzExpand(f *testing.F) {
+	f.Add("%bucket%", "trail-logs", "x")
+	f.Add("/%queue%", `a\`, `*`)
+	f.Add(`\%a%%b%`, "?", `\*`)
+	f.Add("%a%-%a%-%b", "1", "2")
+	f.Add("100%", "%b%", "%a%")
+	f.Fuzz(func(t *testing.T, tmpl, a, b string) {
+		p := &parser{file: "f.yml", opts: Options{Placeholders: map[string][]string{"a": {a}, "b": {b, a}, "bucket": {a}, "queue": {b}}}}
+		ex, err := p.expand(tmpl)
+		if err != nil {
+			t.Fatalf("expand(%q): %v", tmpl, err)
+		}
+		if len(ex.undefined) > 0 {
+			return
+		}
+		if len(ex.texts) != len(ex.globs) || len(ex.texts) == 0 {
+			t.Fatalf("expand(%q): %d texts, %d globs", tmpl, len(ex.texts), len(ex.globs))
+		}
+		for i, g := range ex.globs {
+			if again := ParseGlob(g.String()); !reflect.DeepEqual(again, g) && !(len(again) == 0 && len(g) == 0) {
+				t.Fatalf("expand(%q): glob %#v renders as %q, which parses as %#v", tmpl, g, g.String(), again)
+			}
+			if !strings.ContainsAny(tmpl, `*?\`) {
+				if g.HasWildcards() || g.Literal() != ex.texts[i] {
+					t.Fatalf("expand(%q): glob %#v for text %q", tmpl, g, ex.texts[i])
+				}
+			}
+		}
+		rule := "title: T\nlevel: high\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    f|expand|contains: " +
+			strconv.Quote(tmpl) + "\n  condition: sel\n"
+		_, _ = ParseWithOptions("f.yml", []byte(rule), p.opts)
 	})
 }

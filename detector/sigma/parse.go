@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -31,14 +33,19 @@ var unsupportedModifiers = map[string]string{
 	"utf16le":      "UTF-16 encoding of values",
 	"utf16be":      "UTF-16 encoding of values",
 	"wide":         "UTF-16 encoding of values",
-	"expand":       "placeholder expansion",
 }
 
 // Parse parses one Sigma rule. file names the rule in errors and becomes
 // Rule.File; it is also the source of Rule.Name when the rule has no name
-// field. Every error is an *Error naming file, line and construct.
+// field. Every error is an *Error naming file, line and construct. Parse
+// defines no placeholders; see ParseWithOptions.
 func Parse(file string, data []byte) (*Rule, error) {
-	p := &parser{file: file}
+	return ParseWithOptions(file, data, Options{})
+}
+
+// ParseWithOptions is Parse with options (placeholder values).
+func ParseWithOptions(file string, data []byte, opts Options) (*Rule, error) {
+	p := &parser{file: file, opts: opts}
 	if len(data) > maxRuleBytes {
 		return nil, p.errf(0, "rule file is larger than %d bytes", maxRuleBytes)
 	}
@@ -69,6 +76,10 @@ func Parse(file string, data []byte) (*Rule, error) {
 
 type parser struct {
 	file string
+	opts Options
+
+	undefined map[string]int  // undefined placeholder -> line of first use
+	defined   map[string]bool // placeholders used that have values
 }
 
 func (p *parser) errf(line int, format string, args ...any) *Error {
@@ -178,7 +189,7 @@ func (p *parser) rule(root *yaml.Node) (*Rule, error) {
 		return nil, err
 	}
 	r := &Rule{File: p.file, Line: root.Line}
-	var levelNode, detectionNode, titleNode *yaml.Node
+	var levelNode, detectionNode, titleNode, escalateNode *yaml.Node
 	for _, e := range entries {
 		k, v := e[0], e[1]
 		var err error
@@ -221,6 +232,8 @@ func (p *parser) rule(root *yaml.Node) (*Rule, error) {
 			err = p.errf(k.Line, "unsupported: correlation rule (correlation is not supported)")
 		case "action":
 			err = p.errf(k.Line, "unsupported: rule collection action %q", v.Value)
+		case "rootwatch":
+			escalateNode, err = p.extension(r, v)
 		default:
 			// Sigma allows custom top-level fields (related, license, ...).
 		}
@@ -253,7 +266,96 @@ func (p *parser) rule(root *yaml.Node) (*Rule, error) {
 	if err := p.detection(r, detectionNode); err != nil {
 		return nil, err
 	}
+	r.DeclaredLevel = r.Level
+	if escalateNode != nil {
+		if err := p.escalation(r, escalateNode); err != nil {
+			return nil, err
+		}
+	}
+	for name := range p.defined {
+		r.Placeholders = append(r.Placeholders, name)
+	}
+	for name := range p.undefined {
+		r.Placeholders = append(r.Placeholders, name)
+	}
+	sort.Strings(r.Placeholders)
+	if err := p.resolvePlaceholders(r); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// extension parses the rootwatch extension map. It returns the escalate
+// entry's node, parsed once the selections are known.
+func (p *parser) extension(r *Rule, n *yaml.Node) (*yaml.Node, error) {
+	entries, err := p.mapEntries(n, "rootwatch")
+	if err != nil {
+		return nil, err
+	}
+	var escalate *yaml.Node
+	for _, e := range entries {
+		k, v := e[0], e[1]
+		switch k.Value {
+		case "escalate":
+			escalate = v
+		case "unresolved_level":
+			if v.Kind != yaml.ScalarNode {
+				return nil, p.errf(v.Line, "rootwatch.unresolved_level must be a level, not %s", kindName(v))
+			}
+			if r.UnresolvedLevel, err = detector.ParseLevel(v.Value); err != nil {
+				return nil, &Error{File: p.file, Line: v.Line, Msg: "rootwatch.unresolved_level", Err: err}
+			}
+		default:
+			return nil, p.errf(k.Line, "rootwatch: unknown key %q (want escalate or unresolved_level)", k.Value)
+		}
+	}
+	return escalate, nil
+}
+
+// escalation parses rootwatch.escalate: {level, condition}.
+func (p *parser) escalation(r *Rule, n *yaml.Node) error {
+	entries, err := p.mapEntries(n, "rootwatch.escalate")
+	if err != nil {
+		return err
+	}
+	esc := &Escalation{Line: n.Line}
+	var condNode *yaml.Node
+	for _, e := range entries {
+		k, v := e[0], e[1]
+		switch k.Value {
+		case "level":
+			if v.Kind != yaml.ScalarNode {
+				return p.errf(v.Line, "rootwatch.escalate.level must be a level, not %s", kindName(v))
+			}
+			if esc.Level, err = detector.ParseLevel(v.Value); err != nil {
+				return &Error{File: p.file, Line: v.Line, Msg: "rootwatch.escalate.level", Err: err}
+			}
+		case "condition":
+			condNode = v
+		default:
+			return p.errf(k.Line, "rootwatch.escalate: unknown key %q (want level and condition)", k.Value)
+		}
+	}
+	if esc.Level == detector.LevelUnknown || condNode == nil {
+		return p.errf(n.Line, "rootwatch.escalate needs level and condition")
+	}
+	if esc.Level <= r.Level {
+		return p.errf(n.Line, "rootwatch.escalate.level %s is not above the rule's level %s", esc.Level, r.Level)
+	}
+	if condNode.Kind != yaml.ScalarNode || condNode.Tag == "!!null" {
+		return p.errf(condNode.Line, "rootwatch.escalate.condition must be a string, not %s", kindName(condNode))
+	}
+	names := make([]string, 0, len(r.Detection))
+	for name := range r.Detection {
+		names = append(names, name)
+	}
+	node, err := ParseCondition(condNode.Value, names)
+	if err != nil {
+		return &Error{File: p.file, Line: condNode.Line, Msg: fmt.Sprintf("rootwatch.escalate.condition %q", condNode.Value), Err: err}
+	}
+	esc.Condition, esc.ConditionText = node, condNode.Value
+	r.Escalation = esc
+	return nil
 }
 
 // checkName requires a name to be non-empty, printable and free of spaces,
@@ -473,6 +575,8 @@ func (p *parser) fieldMatch(k, v *yaml.Node) (*FieldMatch, error) {
 			fm.Cased = true
 		case "fieldref":
 			fm.FieldRef = true
+		case "expand":
+			fm.Expand = true
 		case "i", "m", "s":
 			if !opSet || fm.Op != OpRegexp || (i > 0 && !isReSub(fm.Modifiers[:i])) {
 				return nil, p.errf(k.Line, "modifier %q on field %q is only valid after \"re\"", mod, fm.Field)
@@ -499,6 +603,14 @@ func (p *parser) fieldMatch(k, v *yaml.Node) (*FieldMatch, error) {
 			return nil, p.errf(k.Line, "modifier \"fieldref\" on field %q cannot be combined with %q", fm.Field, fm.Op.String())
 		}
 	}
+	if fm.Expand {
+		switch {
+		case fm.FieldRef:
+			return nil, p.errf(k.Line, "modifier \"expand\" on field %q cannot be combined with \"fieldref\"", fm.Field)
+		case fm.Op != OpEquals && fm.Op != OpContains && fm.Op != OpStartsWith && fm.Op != OpEndsWith:
+			return nil, p.errf(k.Line, "modifier \"expand\" on field %q cannot be combined with %q", fm.Field, fm.Op.String())
+		}
+	}
 	if fm.Op == OpExists && (fm.All || fm.Cased) {
 		return nil, p.errf(k.Line, "modifier \"exists\" on field %q cannot be combined with other modifiers", fm.Field)
 	}
@@ -521,6 +633,17 @@ func (p *parser) fieldMatch(k, v *yaml.Node) (*FieldMatch, error) {
 		if vn.Kind != yaml.ScalarNode {
 			return nil, p.errf(vn.Line, "unsupported: %s in the value list of field %q", kindName(vn), fm.Field)
 		}
+		if fm.Expand {
+			vals, err := p.expandValue(fm, vn)
+			if err != nil {
+				return nil, err
+			}
+			fm.Values = append(fm.Values, vals...)
+			if len(fm.Values) > maxExpandedValues {
+				return nil, p.errf(vn.Line, "field %q: placeholders expand to more than %d values", fm.Field, maxExpandedValues)
+			}
+			continue
+		}
 		val, err := p.value(fm, vn, reFlags)
 		if err != nil {
 			return nil, err
@@ -528,6 +651,42 @@ func (p *parser) fieldMatch(k, v *yaml.Node) (*FieldMatch, error) {
 		fm.Values = append(fm.Values, val)
 	}
 	return fm, nil
+}
+
+// expandValue expands the placeholders of one value of an expand field
+// into its values. A template naming an undefined placeholder gives one
+// Value with Placeholder set (resolvePlaceholders decides what it matches).
+func (p *parser) expandValue(fm *FieldMatch, n *yaml.Node) ([]*Value, error) {
+	if n.Tag != "!!str" {
+		return nil, p.errf(n.Line, "modifier \"expand\" on field %q needs a string value, not %q", fm.Field, n.Value)
+	}
+	ex, err := p.expand(n.Value)
+	if err != nil {
+		return nil, &Error{File: p.file, Line: n.Line, Msg: fmt.Sprintf("field %q", fm.Field), Err: err}
+	}
+	for _, name := range ex.placeholds {
+		if slices.Contains(ex.undefined, name) {
+			if p.undefined == nil {
+				p.undefined = make(map[string]int)
+			}
+			if _, seen := p.undefined[name]; !seen {
+				p.undefined[name] = n.Line
+			}
+		} else {
+			if p.defined == nil {
+				p.defined = make(map[string]bool)
+			}
+			p.defined[name] = true
+		}
+	}
+	if len(ex.undefined) > 0 {
+		return []*Value{{Kind: ValueString, Text: n.Value, Line: n.Line, Placeholder: ex.undefined[0]}}, nil
+	}
+	out := make([]*Value, len(ex.texts))
+	for i := range ex.texts {
+		out[i] = &Value{Kind: ValueString, Text: ex.texts[i], Line: n.Line, Glob: ex.globs[i]}
+	}
+	return out, nil
 }
 
 // isReSub reports whether the modifiers before a re sub-modifier are "re"

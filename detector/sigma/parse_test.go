@@ -47,7 +47,7 @@ func TestParseInvalid(t *testing.T) {
 
 // TestParseSigmaHQ loads our rewrites of SigmaHQ CloudTrail rules, which
 // together use every construct the SigmaHQ AWS CloudTrail folder uses
-// (apart from expand and count() aggregations, which are rejected).
+// (apart from count() aggregations, which are rejected).
 func TestParseSigmaHQ(t *testing.T) {
 	files, err := filepath.Glob("testdata/sigmahq/*.yml")
 	if err != nil || len(files) < 8 {

@@ -15,8 +15,23 @@
 // * and ? wildcards with \ escapes, and conditions built from and, or, not,
 // parentheses, "1 of", "any of", "all of" a selection pattern or "them".
 //
+// Placeholders: the expand modifier replaces %name% in a value with the
+// values Options.Placeholders gives for name (see Options and
+// Rule.Unresolved).
+//
+// rootwatch extension: a rule may carry a top-level rootwatch map, which
+// other Sigma tools ignore (a custom field):
+//
+//	rootwatch:
+//	  escalate:                  # raise the level of a detection when
+//	    level: critical          #   this condition (over the rule's own
+//	    condition: by_root       #   selections) also holds
+//	  unresolved_level: medium   # see Rule.Unresolved
+//
+// Unknown keys in it are errors.
+//
 // Rejected: keyword selections, the modifiers windash, base64, base64offset,
-// utf16, utf16le, utf16be, wide and expand (and any unknown
+// utf16, utf16le, utf16be and wide (and any unknown
 // modifier), aggregations in conditions ("| count() > 5"), timeframe,
 // correlation rules and multi-document YAML.
 package sigma
@@ -72,6 +87,44 @@ type Rule struct {
 	// are shown as "(a) or (b)").
 	ConditionText string
 	// Line is the line of the rule's first key.
+	Line int
+
+	// DeclaredLevel is the level written in the rule. Level differs from it
+	// only for an Unscoped rule.
+	DeclaredLevel detector.Level
+	// Escalation, from the rootwatch extension, raises the level of a
+	// detection when its condition holds too (nil when the rule has none).
+	Escalation *Escalation
+	// UnresolvedLevel, from the rootwatch extension (zero when absent), is
+	// the rule's fallback for undefined placeholders.
+	UnresolvedLevel detector.Level
+	// Placeholders lists the placeholders the rule's expand values name,
+	// sorted.
+	Placeholders []string
+	// Unresolved lists, sorted, the placeholders that had no value at load
+	// time. Without an UnresolvedLevel such a rule fails to load. With one:
+	// when none of the rule's placeholders has a value, the rule is Unscoped
+	// (its placeholder values match any value and Level is UnresolvedLevel);
+	// when some have values, values naming an undefined placeholder match
+	// nothing (nothing of that kind is watched). Loaders should warn about
+	// every rule with Unresolved placeholders.
+	Unresolved []string
+	// Unscoped is set when no placeholder of the rule had a value and the
+	// UnresolvedLevel fallback applies.
+	Unscoped bool
+}
+
+// Escalation is the rootwatch extension's escalate entry.
+type Escalation struct {
+	// Level is the level of a detection for which Condition holds; it is
+	// above the rule's declared level.
+	Level detector.Level
+	// Condition is evaluated, like the rule's condition, over the rule's
+	// selections.
+	Condition *Node
+	// ConditionText is the condition as written.
+	ConditionText string
+	// Line is the line of the escalate key.
 	Line int
 }
 
@@ -168,7 +221,13 @@ type FieldMatch struct {
 	// Without it comparisons are case-insensitive (Unicode lower-casing of
 	// both sides), except re which is case-sensitive unless re|i.
 	Cased bool
-	// Values are the values to compare with; at least one.
+	// Expand is set by the expand modifier: the values' %name% placeholders
+	// were replaced at load time (one Value per expanded value).
+	Expand bool
+	// Never is set when every value named an undefined placeholder (see
+	// Rule.Unresolved): the match never holds and Values is empty.
+	Never bool
+	// Values are the values to compare with; at least one unless Never.
 	Values []*Value
 	// Line is the line of the field key.
 	Line int
@@ -216,4 +275,8 @@ type Value struct {
 	Exists bool
 	// Number is the value for OpGT, OpGTE, OpLT and OpLTE.
 	Number float64
+	// Placeholder names the first undefined placeholder of an expand
+	// value's template ("" for ordinary values). Such a value matches any
+	// value in an Unscoped rule; in other rules it is removed.
+	Placeholder string
 }

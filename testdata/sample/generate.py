@@ -238,7 +238,7 @@ f6 = key(MEMBER, "us-east-1", "20261120T0945Z")
 r6 = ordinary(9, 40, 25, acct=MEMBER)
 AR = lambda: root_identity(acct=MEMBER, key="ASIAY34FZKBOASSUMRT1", assumed_root=True, created="2026-11-20T09:40:31Z")
 r6.append(expect(f6, api(AR(), "sts.amazonaws.com", "GetCallerIdentity", t(9, 40, 58), ip="203.0.113.50", ua=UA_GO, read_only=True, host="sts.us-east-1.amazonaws.com"), "root-api-call"))
-r6.append(expect(f6, api(AR(), "s3.amazonaws.com", "DeleteBucketPolicy", t(9, 41, 12), ip="203.0.113.50", ua=UA_GO.replace("api/sts#1.33.2", "api/s3#1.71.0"), req={"bucketName": "member-locked-bucket", "Host": "member-locked-bucket.s3.us-east-1.amazonaws.com", "policy": ""}, host="member-locked-bucket.s3.us-east-1.amazonaws.com"), "root-api-call"))
+r6.append(expect(f6, api(AR(), "s3.amazonaws.com", "DeleteBucketPolicy", t(9, 41, 12), ip="203.0.113.50", ua=UA_GO.replace("api/sts#1.33.2", "api/s3#1.71.0"), req={"bucketName": "member-locked-bucket", "Host": "member-locked-bucket.s3.us-east-1.amazonaws.com", "policy": ""}, host="member-locked-bucket.s3.us-east-1.amazonaws.com"), "root-api-call", "log-delivery-tampering"))
 write(f6, r6)
 
 # File 7: a CloudTrail Insights object (no detection expected).
