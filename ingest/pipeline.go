@@ -55,8 +55,9 @@ type Config struct {
 }
 
 // Pipeline turns one SQS message into detections and decides its outcome.
-// Its Handle method is the sqs.Handler of the service. A Pipeline is safe
-// for concurrent use.
+// Its Process method is the sqs.ResultHandler of the service (Handle, the
+// plain sqs.Handler, gives the outcome alone). A Pipeline is safe for
+// concurrent use.
 type Pipeline struct {
 	cfg Config
 	log *zap.Logger
@@ -88,13 +89,14 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	return &Pipeline{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now}, nil
 }
 
-// The reasons of messages_failed_total and of the failure logs.
+// The reasons of messages_failed_total, of the failure logs and of the
+// dead-letter message attribute (rootwatch.reason).
 const (
-	reasonUnknownFormat   = "unknown_format"   // body in no known format: left for the DLQ
-	reasonMalformed       = "malformed"        // known format, invalid content: left for the DLQ
-	reasonObjectPermanent = "object_permanent" // missing, forbidden, too large or corrupt object: left
+	reasonUnknownFormat   = "unknown_format"   // body in no known format: dead-lettered
+	reasonMalformed       = "malformed"        // known format, invalid content: dead-lettered
+	reasonObjectPermanent = "object_permanent" // missing, forbidden, too large or corrupt object: dead-lettered
 	reasonObjectTransient = "object_transient" // throttling, 5xx, network: retried
-	reasonInvalidRecord   = "invalid_record"   // a record the engine could not evaluate: left
+	reasonInvalidRecord   = "invalid_record"   // a record the engine could not evaluate: dead-lettered
 	reasonDelivery        = "delivery"         // the Deliverer failed: retried
 	reasonCancelled       = "cancelled"        // shutdown interrupted the work: retried
 )
@@ -104,6 +106,28 @@ const (
 type result struct {
 	outcome sqs.Outcome
 	reason  string
+}
+
+// failures collects what failed in one message's units of work, for the
+// sqs.Result: the errors (the dead-letter attribute), the longest
+// Retry-After hint of the failing sinks, and whether a delivery failed (the
+// retry then waits for a sink's recovery).
+type failures struct {
+	errs       []error
+	retryAfter time.Duration
+	delivery   bool
+}
+
+// note records the error behind a unit's result that is not Ack.
+func (f *failures) note(res result, err error) {
+	if res.outcome == sqs.Ack || err == nil {
+		return
+	}
+	f.errs = append(f.errs, err)
+	if res.reason == reasonDelivery {
+		f.delivery = true
+		f.retryAfter = max(f.retryAfter, RetryAfter(err))
+	}
 }
 
 var okResult = result{outcome: sqs.Ack}
@@ -128,14 +152,21 @@ func worse(a, b result) result {
 	return a
 }
 
-// Handle processes one message: it parses the body, reads every object it
+// Handle is Process returning the outcome alone.
+func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
+	return p.Process(ctx, m).Outcome
+}
+
+// Process processes one message: it parses the body, reads every object it
 // names (or evaluates the inline record), delivers the detections, and
 // returns Ack only when all objects were read to the end and every
-// detection was delivered. Transient failures return Retry; permanent ones
-// (unknown body, missing or corrupt object) return Leave, so that the
-// message reaches the dead-letter queue; either way the detections from
-// the readable records were delivered first.
-func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
+// detection was delivered. Transient failures return Retry, with the
+// longest Retry-After hint of the failing sinks and, for a delivery
+// failure, AwaitRecovery; permanent ones (unknown body, missing or corrupt
+// object, invalid record) return DeadLetter with the reason and error, so
+// that the message goes to the dead-letter queue at once; either way the
+// detections from the readable records were delivered first.
+func (p *Pipeline) Process(ctx context.Context, m sqs.Message) sqs.Result {
 	start := p.now()
 	log := p.log.With(zap.String("msg_id", m.ID))
 	n, err := envelope.Parse(m.Body)
@@ -145,19 +176,22 @@ func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
 			reason = reasonUnknownFormat
 		}
 		p.m.messageFailed(reason)
-		log.Warn("unusable message; leaving it for the dead-letter queue",
+		log.Warn("unusable message; sending it to the dead-letter queue",
 			zap.String("reason", reason), zap.Error(err), zap.Int("receive_count", m.ReceiveCount))
-		return sqs.Leave
+		return sqs.Result{Outcome: sqs.DeadLetter, Reason: reason, Err: err}
 	}
 	log = log.With(zap.Stringer("format", n.Format))
 
-	var res result
+	var (
+		res  result
+		fail failures
+	)
 	switch {
 	case n.Test:
 		log.Info("test event acknowledged")
 		res = okResult
 	case n.Format == envelope.FormatEventBridgeCloudTrail:
-		res = p.handleInline(ctx, log, m, n.Record)
+		res = p.handleInline(ctx, log, m, n.Record, &fail)
 	case len(n.Objects) == 0:
 		log.Info("notification names no objects; acknowledged")
 		res = okResult
@@ -168,7 +202,7 @@ func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
 				res = worse(res, result{sqs.Retry, reasonCancelled})
 				break
 			}
-			res = worse(res, p.handleObject(ctx, log, ref))
+			res = worse(res, p.handleObject(ctx, log, ref, &fail))
 		}
 	}
 	p.m.messageDone(p.now().Sub(start))
@@ -177,22 +211,33 @@ func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
 		log.Info("message not acknowledged", zap.Stringer("outcome", res.outcome), zap.String("reason", res.reason),
 			zap.Int("receive_count", m.ReceiveCount), zap.Int("objects", len(n.Objects)))
 	}
-	return res.outcome
+	out := sqs.Result{Outcome: res.outcome, Reason: res.reason}
+	if res.outcome != sqs.Ack {
+		out.Err = errors.Join(fail.errs...)
+	}
+	if res.outcome == sqs.Retry {
+		out.RetryAfter, out.AwaitRecovery = fail.retryAfter, fail.delivery
+	}
+	return out
 }
 
 // handleInline evaluates the CloudTrail record an EventBridge event
 // carried.
-func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m sqs.Message, rec []byte) result {
+func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m sqs.Message, rec []byte, fail *failures) result {
 	source := "eventbridge:" + m.ID
 	dets, err := p.cfg.Matcher.Match(rec, source, nil)
 	if err != nil {
-		log.Warn("EventBridge record could not be evaluated; leaving the message", zap.Error(err))
-		return result{sqs.Leave, reasonInvalidRecord}
+		log.Warn("EventBridge record could not be evaluated; sending the message to the dead-letter queue", zap.Error(err))
+		res := result{sqs.Leave, reasonInvalidRecord}
+		fail.note(res, err)
+		return res
 	}
 	p.m.inlineRecords(1)
 	p.observe(dets)
 	if err := p.deliver(ctx, dets); err != nil {
-		return p.deliveryFailed(ctx, log, err)
+		res := p.deliveryFailed(ctx, log, err)
+		fail.note(res, err)
+		return res
 	}
 	log.Info("processed EventBridge record", zap.Int("detections", len(dets)))
 	return okResult
@@ -202,7 +247,8 @@ func (p *Pipeline) deliveryFailed(ctx context.Context, log *zap.Logger, err erro
 	if ctx.Err() != nil {
 		return result{sqs.Retry, reasonCancelled}
 	}
-	log.Warn("delivering detections failed; the message will be retried", zap.Error(err))
+	log.Warn("delivering detections failed; the message will be retried", zap.Error(err),
+		zap.Duration("retry_after_hint", RetryAfter(err)))
 	return result{sqs.Retry, reasonDelivery}
 }
 
@@ -230,7 +276,7 @@ func (p *Pipeline) observe(dets []detector.Detection) {
 }
 
 // handleObject reads one object and delivers its detections.
-func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref envelope.ObjectRef) result {
+func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref envelope.ObjectRef, fail *failures) result {
 	log := msgLog.With(zap.String("bucket", ref.Bucket), zap.String("key", ref.Key))
 	if class := s3object.Classify(ref.Key); class != s3object.ClassLog {
 		p.m.objectSkipped(class.String())
@@ -240,6 +286,7 @@ func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref env
 	start := p.now()
 	st, err := p.readObject(ctx, log, ref)
 	res := p.classify(ctx, log, err)
+	fail.note(res, err)
 	elapsed := p.now().Sub(start)
 	p.m.objectDone(res.reason, st.bytes, st.records, elapsed)
 	fields := []zap.Field{

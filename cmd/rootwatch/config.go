@@ -32,7 +32,7 @@ var settings = []setting{
 	{Env: "ROOTWATCH_MAX_DECOMPRESSED_BYTES", Flag: "max-decompressed-bytes", Default: "17179869184", Command: "run, scan", Usage: "decompressed bytes allowed per object or file (gzip-bomb guard)"},
 	{Env: "ROOTWATCH_S3_PATH_STYLE", Flag: "s3-path-style", Default: "false", Command: "run", Usage: "path-style S3 addressing (S3-compatible stores, emulators)"},
 	{Env: "ROOTWATCH_VISIBILITY_TIMEOUT", Flag: "visibility-timeout", Default: "5m", Command: "run", Usage: "SQS visibility timeout set on receive and extended by the heartbeat"},
-	{Env: "ROOTWATCH_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "25s", Command: "run", Usage: "how long SIGTERM waits for in-flight messages (keep under ECS stopTimeout)"},
+	{Env: "ROOTWATCH_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "25s", Command: "run", Usage: "the whole stop after SIGTERM: drain in-flight messages, release the rest, flush deletes (keep under ECS stopTimeout)"},
 	{Env: "ROOTWATCH_STDOUT_ALERTS", Flag: "stdout-alerts", Default: "true", Command: "run", Usage: "print every detection handed to delivery as a JSON line on stdout (audit trail)"},
 	{Env: "ROOTWATCH_ROUTES", Flag: "routes", Command: "run, notify test", Usage: "routing file (YAML): which levels/rules go to which sinks, account names"},
 	{Env: "ROOTWATCH_PAGE_MIN_LEVEL", Flag: "page-min-level", Default: "high", Command: "run, notify test", Usage: "without a routes file: the lowest level that pages (PagerDuty); every level posts to Slack"},

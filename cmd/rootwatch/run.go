@@ -297,10 +297,10 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	for _, u := range f.queueURLs {
 		c, err := sqs.New(sqsc, sqs.Config{
 			QueueURL:          u,
-			Handler:           pipe.Handle,
+			ResultHandler:     pipe.Process,
 			Workers:           f.workers,
 			VisibilityTimeout: f.visibility,
-			DrainTimeout:      f.shutdown,
+			ShutdownTimeout:   f.shutdown,
 			Logger:            log.Named("sqs"),
 			Metrics:           sqsMetrics,
 		})
@@ -309,6 +309,15 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		}
 		consumers = append(consumers, c)
 	}
+	// When a sink accepts alerts again after failing, the messages whose
+	// delivery failed are retried at once rather than after their retry
+	// delays.
+	var _ ingest.RecoveryNotifier = disp
+	disp.NotifyRecovered(func() {
+		for _, c := range consumers {
+			c.Redrive()
+		}
+	})
 
 	var ops *opsServer
 	if f.listen != "" {

@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return &Metrics{
 		received: counter("messages_received_total", "SQS messages received.", "queue"),
-		deleted:  counter("messages_deleted_total", "SQS messages deleted after they were fully handled.", "queue"),
+		deleted:  counter("messages_deleted_total", "SQS messages deleted after they were fully handled or copied to the dead-letter queue.", "queue"),
 		released: counter("messages_released_total", "SQS messages made visible again for a retry after a transient failure.", "queue"),
 		left: counter("messages_left_total",
 			"SQS messages left for redelivery and the redrive policy after a permanent failure (no dead-letter queue known, or sending to it failed).", "queue"),
