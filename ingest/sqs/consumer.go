@@ -168,8 +168,8 @@ type Config struct {
 	// extension; a message whose consumer died becomes visible again after
 	// at most this long. Whole seconds, 2s to 12h. Default 60s.
 	VisibilityTimeout time.Duration
-	// WaitTime is the long-poll wait of each ReceiveMessage (1s to 20s).
-	// Default 20s.
+	// WaitTime is the long-poll wait of each ReceiveMessage (1s to 20s),
+	// at most DrainTimeout. Default 20s.
 	WaitTime time.Duration
 	// MaxMessages is the most messages asked for by one receive (1-10).
 	// Default 10.
@@ -532,12 +532,15 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, handlers *sync.Wait
 }
 
 func (c *Consumer) receive(ctx context.Context, n int) ([]types.Message, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.WaitTime+c.cfg.APITimeout)
+	// A long poll in flight when the stop begins must end within the drain
+	// window, so that what it returns can still be released.
+	wait := max(min(c.cfg.WaitTime, c.cfg.DrainTimeout).Truncate(time.Second), time.Second)
+	ctx, cancel := context.WithTimeout(ctx, wait+c.cfg.APITimeout)
 	defer cancel()
 	out, err := c.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(c.cfg.QueueURL),
 		MaxNumberOfMessages: int32(n),
-		WaitTimeSeconds:     int32(c.cfg.WaitTime / time.Second),
+		WaitTimeSeconds:     int32(wait / time.Second),
 		VisibilityTimeout:   c.visibility,
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
 			types.MessageSystemAttributeNameApproximateReceiveCount,

@@ -47,6 +47,10 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}{
 		{"no queue", func(c *Config) { c.QueueURL = "" }, "QueueURL"},
 		{"no handler", func(c *Config) { c.Handler = nil }, "Handler"},
+		{"both handlers", func(c *Config) {
+			c.ResultHandler = func(context.Context, Message) Result { return Result{Outcome: Ack} }
+		}, "exactly one"},
+		{"negative shutdown timeout", func(c *Config) { c.ShutdownTimeout = -time.Second }, "ShutdownTimeout"},
 		{"negative workers", func(c *Config) { c.Workers = -1 }, "Workers"},
 		{"too many messages", func(c *Config) { c.MaxMessages = 11 }, "MaxMessages"},
 		{"visibility too short", func(c *Config) { c.VisibilityTimeout = time.Second }, "VisibilityTimeout"},
