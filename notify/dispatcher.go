@@ -556,7 +556,7 @@ func (d *Dispatcher) deliverOne(ctx context.Context, s *sinkState, a *Alert, use
 		if attempt >= s.retry.MaxAttempts || d.now().Add(delay).Sub(start) > s.retry.MaxElapsed {
 			why := reason(err)
 			if useBreaker && why != ReasonInFlight {
-				if until := s.trip(d.now(), RetryAfter(err)); until.After(d.now()) {
+				if until := s.trip(d.now(), RetryAfter(err)); until.Sub(d.now()) > RetryAfter(err) {
 					// The caller learns when the sink is tried again (the
 					// SQS message stays invisible until then).
 					err = Retryable(err, until.Sub(d.now()))
