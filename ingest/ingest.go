@@ -9,6 +9,7 @@ package ingest
 
 import (
 	"context"
+	"time"
 
 	"github.com/rootwatch/rootwatch/detector"
 )
@@ -22,7 +23,50 @@ type Matcher interface {
 
 // Deliverer hands detections to the alert sinks. It returns nil only when
 // every sink each detection is routed to accepted it; an error means the
-// source message must not be acknowledged.
+// source message must not be acknowledged. An error carrying a RetryHint
+// keeps the message invisible at least that long.
 type Deliverer interface {
 	Deliver(ctx context.Context, ds []detector.Detection) error
+}
+
+// RetryHint is implemented by errors that say how long the failing side
+// asked to be left alone (an HTTP Retry-After, a sink's cooldown); notify's
+// RetryableError implements it.
+type RetryHint interface {
+	RetryAfter() time.Duration
+}
+
+// RecoveryNotifier is implemented by a Deliverer that can tell when
+// delivery works again: it calls every function registered with
+// NotifyRecovered when a sink accepts an alert after failing. The
+// functions must not block. rootwatch run registers the consumers'
+// sqs.Consumer.Redrive, so that messages whose delivery failed are retried
+// as soon as the sink recovered rather than after their retry delays.
+type RecoveryNotifier interface {
+	NotifyRecovered(f func())
+}
+
+// RetryAfter returns the longest RetryHint in err's tree (errors.Join of
+// several sinks' errors included), or 0.
+func RetryAfter(err error) time.Duration {
+	var longest time.Duration
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		if h, ok := err.(RetryHint); ok {
+			longest = max(longest, h.RetryAfter())
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	return longest
 }

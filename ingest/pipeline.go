@@ -74,8 +74,9 @@ type Config struct {
 }
 
 // Pipeline turns one SQS message into detections and decides its outcome.
-// Its Handle method is the sqs.Handler of the service. A Pipeline is safe
-// for concurrent use.
+// Its Process method is the sqs.ResultHandler of the service (Handle, the
+// plain sqs.Handler, gives the outcome alone). A Pipeline is safe for
+// concurrent use.
 type Pipeline struct {
 	cfg      Config
 	log      *zap.Logger
@@ -117,15 +118,16 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	return &Pipeline{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now, buckets: buckets, accounts: accounts}, nil
 }
 
-// The reasons of messages_failed_total and of the failure logs.
+// The reasons of messages_failed_total, of the failure logs and of the
+// dead-letter message attribute (rootwatch.reason).
 const (
-	reasonUnknownFormat   = "unknown_format"   // body in no known format: left for the DLQ
-	reasonMalformed       = "malformed"        // known format, invalid content: left for the DLQ
-	reasonObjectPermanent = "object_permanent" // missing, forbidden, too large or corrupt object: left
-	reasonObjectRefused   = "object_refused"   // a likely decompression bomb (ratio or size bound): left
+	reasonUnknownFormat   = "unknown_format"   // body in no known format: dead-lettered
+	reasonMalformed       = "malformed"        // known format, invalid content: dead-lettered
+	reasonObjectPermanent = "object_permanent" // missing, forbidden, too large or corrupt object: dead-lettered
+	reasonObjectRefused   = "object_refused"   // a likely decompression bomb (ratio or size bound): dead-lettered
 	reasonObjectTransient = "object_transient" // throttling, 5xx, network: retried
-	reasonInvalidRecord   = "invalid_record"   // a record the engine could not evaluate: left
-	reasonNotCloudTrail   = "not_cloudtrail"   // a JSON object that is not a CloudTrail record, a digest: left
+	reasonInvalidRecord   = "invalid_record"   // a record the engine could not evaluate: dead-lettered
+	reasonNotCloudTrail   = "not_cloudtrail"   // a JSON object that is not a CloudTrail record, a digest: dead-lettered
 	reasonDelivery        = "delivery"         // the Deliverer failed: retried
 	reasonCancelled       = "cancelled"        // shutdown interrupted the work: retried
 	reasonNotAllowed      = "not_allowed"      // a bucket or account not allowed: refused, left for the DLQ
@@ -136,6 +138,28 @@ const (
 type result struct {
 	outcome sqs.Outcome
 	reason  string
+}
+
+// failures collects what failed in one message's units of work, for the
+// sqs.Result: the errors (the dead-letter attribute), the longest
+// Retry-After hint of the failing sinks, and whether a delivery failed (the
+// retry then waits for a sink's recovery).
+type failures struct {
+	errs       []error
+	retryAfter time.Duration
+	delivery   bool
+}
+
+// note records the error behind a unit's result that is not Ack.
+func (f *failures) note(res result, err error) {
+	if res.outcome == sqs.Ack || err == nil {
+		return
+	}
+	f.errs = append(f.errs, err)
+	if res.reason == reasonDelivery {
+		f.delivery = true
+		f.retryAfter = max(f.retryAfter, RetryAfter(err))
+	}
 }
 
 var okResult = result{outcome: sqs.Ack}
@@ -160,17 +184,25 @@ func worse(a, b result) result {
 	return a
 }
 
-// Handle processes one message: it parses the body, reads every object it
+// Handle is Process returning the outcome alone.
+func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
+	return p.Process(ctx, m).Outcome
+}
+
+// Process processes one message: it parses the body, reads every object it
 // names (or evaluates the inline record), delivers the detections, and
 // returns Ack only when all objects were read to the end and every
-// detection was delivered. Transient failures return Retry; permanent ones
-// (unknown body, missing or corrupt object) return Leave, so that the
-// message reaches the dead-letter queue; either way the detections from
-// the readable records were delivered first. A message naming a bucket or
-// account that is not allowed (Config.AllowedBuckets, AllowedAccounts) is
-// refused before anything is read: Leave, with a warning naming the message
-// and what was refused.
-func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
+// detection was delivered. Transient failures return Retry, with the
+// longest Retry-After hint of the failing sinks and, for a delivery
+// failure, AwaitRecovery; permanent ones (unknown body, missing or corrupt
+// object, invalid record, not CloudTrail, a likely bomb) return DeadLetter
+// with the reason and error, so that the message goes to the dead-letter
+// queue at once; either way the detections from the readable records were
+// delivered first. A message naming a bucket or account that is not
+// allowed (Config.AllowedBuckets, AllowedAccounts) is refused before
+// anything is read: DeadLetter, with a warning naming the message and what
+// was refused.
+func (p *Pipeline) Process(ctx context.Context, m sqs.Message) sqs.Result {
 	start := p.now()
 	log := p.log.With(zap.String("msg_id", m.ID))
 	n, err := envelope.Parse(m.Body)
@@ -180,22 +212,25 @@ func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
 			reason = reasonUnknownFormat
 		}
 		p.m.messageFailed(reason)
-		log.Warn("unusable message; leaving it for the dead-letter queue",
+		log.Warn("unusable message; sending it to the dead-letter queue",
 			zap.String("reason", reason), zap.Error(err), zap.Int("receive_count", m.ReceiveCount))
-		return sqs.Leave
+		return sqs.Result{Outcome: sqs.DeadLetter, Reason: reason, Err: err}
 	}
 	log = log.With(zap.Stringer("format", n.Format))
 
-	var res result
+	var (
+		res  result
+		fail failures
+	)
 	switch {
 	case n.Test:
 		// Reads nothing: acknowledged whatever bucket it names.
 		log.Info("test event acknowledged")
 		res = okResult
-	case p.refuse(log, m, n):
+	case p.refuse(log, m, n, &fail):
 		res = result{sqs.Leave, reasonNotAllowed}
 	case n.Format == envelope.FormatEventBridgeCloudTrail:
-		res = p.handleInline(ctx, log, m, n.Record)
+		res = p.handleInline(ctx, log, m, n.Record, &fail)
 	case len(n.Objects) == 0:
 		log.Info("notification names no objects; acknowledged")
 		res = okResult
@@ -206,7 +241,7 @@ func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
 				res = worse(res, result{sqs.Retry, reasonCancelled})
 				break
 			}
-			res = worse(res, p.handleObject(ctx, log, ref))
+			res = worse(res, p.handleObject(ctx, log, ref, &fail))
 		}
 	}
 	p.m.messageDone(p.now().Sub(start))
@@ -215,7 +250,14 @@ func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
 		log.Info("message not acknowledged", zap.Stringer("outcome", res.outcome), zap.String("reason", res.reason),
 			zap.Int("receive_count", m.ReceiveCount), zap.Int("objects", len(n.Objects)))
 	}
-	return res.outcome
+	out := sqs.Result{Outcome: res.outcome, Reason: res.reason}
+	if res.outcome != sqs.Ack {
+		out.Err = errors.Join(fail.errs...)
+	}
+	if res.outcome == sqs.Retry {
+		out.RetryAfter, out.AwaitRecovery = fail.retryAfter, fail.delivery
+	}
+	return out
 }
 
 // refusal is why a message is refused: its kind (the
@@ -224,6 +266,18 @@ type refusal struct {
 	kind            string // bucket_not_allowed, account_not_allowed, account_unknown
 	bucket, key     string // the object, when an object is refused
 	account, source string // the account and where it was read from
+}
+
+// Error says what was refused, for the dead-letter attributes.
+func (r refusal) Error() string {
+	switch {
+	case r.kind == refusedBucket:
+		return fmt.Sprintf("%s: bucket %q (key %q) is not in ROOTWATCH_ALLOWED_BUCKETS", r.kind, r.bucket, r.key)
+	case r.bucket != "":
+		return fmt.Sprintf("%s: account %q (from %s of key %q in bucket %q) is not in ROOTWATCH_ALLOWED_ACCOUNTS", r.kind, r.account, r.source, r.key, r.bucket)
+	default:
+		return fmt.Sprintf("%s: account %q (from %s) is not in ROOTWATCH_ALLOWED_ACCOUNTS", r.kind, r.account, r.source)
+	}
 }
 
 // The kinds of refusal.
@@ -239,11 +293,12 @@ const (
 // message is refused, since a body with one forged part may be forged
 // throughout. Everything in a body can be forged by whoever may send to
 // the queue; see Config.AllowedBuckets for what the check is worth.
-func (p *Pipeline) refuse(log *zap.Logger, m sqs.Message, n *envelope.Notification) bool {
+func (p *Pipeline) refuse(log *zap.Logger, m sqs.Message, n *envelope.Notification, fail *failures) bool {
 	r, refused := p.check(n)
 	if !refused {
 		return false
 	}
+	fail.note(result{sqs.Leave, reasonNotAllowed}, r)
 	p.m.messageRefused(r.kind)
 	fields := []zap.Field{zap.String("reason", reasonNotAllowed), zap.String("refusal", r.kind),
 		zap.Int("receive_count", m.ReceiveCount)}
@@ -253,7 +308,7 @@ func (p *Pipeline) refuse(log *zap.Logger, m sqs.Message, n *envelope.Notificati
 	if r.kind != refusedBucket {
 		fields = append(fields, zap.String("account", r.account), zap.String("account_source", r.source))
 	}
-	log.Warn("message refused: it names a bucket or account that is not allowed; leaving it for the dead-letter queue", fields...)
+	log.Warn("message refused: it names a bucket or account that is not allowed; sending it to the dead-letter queue", fields...)
 	return true
 }
 
@@ -349,7 +404,7 @@ func validBucket(s string) bool {
 
 // handleInline evaluates the CloudTrail record an EventBridge event
 // carried.
-func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m sqs.Message, rec []byte) result {
+func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m sqs.Message, rec []byte, fail *failures) result {
 	source := "eventbridge:" + m.ID
 	dets, err := p.cfg.Matcher.Match(rec, source, nil)
 	if err != nil {
@@ -357,13 +412,18 @@ func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m sqs.Mess
 		if errors.Is(err, detector.ErrNotCloudTrail) {
 			reason = reasonNotCloudTrail
 		}
-		log.Warn("EventBridge record could not be evaluated; leaving the message", zap.String("reason", reason), zap.Error(err))
-		return result{sqs.Leave, reason}
+		log.Warn("EventBridge record could not be evaluated; sending the message to the dead-letter queue",
+			zap.String("reason", reason), zap.Error(err))
+		res := result{sqs.Leave, reason}
+		fail.note(res, err)
+		return res
 	}
 	p.m.inlineRecords(1)
 	p.observe(dets)
 	if err := p.deliver(ctx, dets); err != nil {
-		return p.deliveryFailed(ctx, log, err)
+		res := p.deliveryFailed(ctx, log, err)
+		fail.note(res, err)
+		return res
 	}
 	log.Info("processed EventBridge record", zap.Int("detections", len(dets)))
 	return okResult
@@ -373,7 +433,8 @@ func (p *Pipeline) deliveryFailed(ctx context.Context, log *zap.Logger, err erro
 	if ctx.Err() != nil {
 		return result{sqs.Retry, reasonCancelled}
 	}
-	log.Warn("delivering detections failed; the message will be retried", zap.Error(err))
+	log.Warn("delivering detections failed; the message will be retried", zap.Error(err),
+		zap.Duration("retry_after_hint", RetryAfter(err)))
 	return result{sqs.Retry, reasonDelivery}
 }
 
@@ -401,7 +462,7 @@ func (p *Pipeline) observe(dets []detector.Detection) {
 }
 
 // handleObject reads one object and delivers its detections.
-func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref envelope.ObjectRef) result {
+func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref envelope.ObjectRef, fail *failures) result {
 	log := msgLog.With(zap.String("bucket", ref.Bucket), zap.String("key", ref.Key))
 	cands, class := candidates(ref)
 	if len(cands) == 0 {
@@ -412,6 +473,7 @@ func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref env
 	start := p.now()
 	st, err := p.readObject(ctx, log, cands)
 	res := p.classify(ctx, log, err)
+	fail.note(res, err)
 	elapsed := p.now().Sub(start)
 	p.m.objectDone(res.reason, st.bytes, st.records, elapsed)
 	fields := []zap.Field{

@@ -43,6 +43,9 @@ type serviceOptions struct {
 	drain      time.Duration
 	api        sqs.API                           // default: the moto SQS client
 	wrapOpener func(ingest.Opener) ingest.Opener // optional
+	deliverer  ingest.Deliverer                  // default: a recordingDeliverer
+	retryBase  time.Duration                     // default 1s
+	retryMax   time.Duration                     // default 2s
 }
 
 func startService(t *testing.T, srv *mototest.Server, queueURL string, o serviceOptions) *service {
@@ -57,18 +60,30 @@ func startService(t *testing.T, srv *mototest.Server, queueURL string, o service
 	if o.wrapOpener != nil {
 		opener = o.wrapOpener(opener)
 	}
+	if o.retryBase == 0 {
+		o.retryBase, o.retryMax = time.Second, 2*time.Second
+	}
 	s := &service{del: newRecordingDeliverer(), reg: prometheus.NewRegistry()}
+	var del ingest.Deliverer = s.del
+	if o.deliverer != nil {
+		del = o.deliverer
+	}
 	log := zaptest.NewLogger(t)
-	p, err := ingest.NewPipeline(ingest.Config{Matcher: newEngine(t), Deliverer: s.del, Opener: opener,
+	p, err := ingest.NewPipeline(ingest.Config{Matcher: newEngine(t), Deliverer: del, Opener: opener,
 		Logger: log, Metrics: ingest.NewMetrics(s.reg)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := sqs.New(o.api, sqs.Config{QueueURL: queueURL, Handler: p.Handle, Workers: 4, WaitTime: time.Second,
-		VisibilityTimeout: o.visibility, DrainTimeout: o.drain, RetryBase: time.Second, RetryMax: 2 * time.Second,
+	c, err := sqs.New(o.api, sqs.Config{QueueURL: queueURL, ResultHandler: p.Process, Workers: 4, WaitTime: time.Second,
+		VisibilityTimeout: o.visibility, DrainTimeout: o.drain, RetryBase: o.retryBase, RetryMax: o.retryMax,
 		Logger: log, Metrics: sqs.NewMetrics(s.reg)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// As rootwatch run wires them: a sink's recovery redrives the messages
+	// waiting for it.
+	if rn, ok := del.(ingest.RecoveryNotifier); ok {
+		rn.NotifyRecovered(c.Redrive)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -209,8 +224,8 @@ func TestServiceBodyFormats(t *testing.T) {
 }
 
 // A corrupt object and a missing one: the readable records are alerted,
-// neither message is deleted, and both reach the dead-letter queue through
-// the redrive policy. An unknown body too.
+// and both messages go to the dead-letter queue after their first
+// receive. An unknown body too.
 func TestServiceFailuresReachDeadLetterQueue(t *testing.T) {
 	srv := mototest.Require(t)
 	sqsc, s3c := srv.SQS(t), srv.S3(t)
@@ -232,21 +247,26 @@ func TestServiceFailuresReachDeadLetterQueue(t *testing.T) {
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if v := metricValue(t, s.reg, "rootwatch_messages_deleted_total"); v != 0 {
-		t.Errorf("messages_deleted_total = %v, want 0", v)
+	// Deleted from the source queue once copied to the DLQ.
+	if v := metricValue(t, s.reg, "rootwatch_messages_deleted_total"); v != 3 {
+		t.Errorf("messages_deleted_total = %v, want 3", v)
 	}
-	// Each message was received maxReceiveCount times before the redrive.
-	if v := metricValue(t, s.reg, "rootwatch_messages_failed_total", "reason", "object_permanent"); v != 4 {
-		t.Errorf("messages_failed_total{object_permanent} = %v, want 4", v)
+	// Each message was received once: moved to the DLQ at once.
+	if v := metricValue(t, s.reg, "rootwatch_messages_failed_total", "reason", "object_permanent"); v != 2 {
+		t.Errorf("messages_failed_total{object_permanent} = %v, want 2", v)
+	}
+	if v := metricValue(t, s.reg, "rootwatch_messages_dead_lettered_total"); v != 3 {
+		t.Errorf("messages_dead_lettered_total = %v, want 3", v)
 	}
 	for k, n := range countKeys(s.del.keys()) {
-		if n > 2 {
-			t.Errorf("%s delivered %d times for 2 receives", k, n)
+		if n > 1 {
+			t.Errorf("%s delivered %d times for 1 receive", k, n)
 		}
 	}
 	var inDLQ []string
 	for len(inDLQ) < 3 {
-		out, err := sqsc.ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(q.DLQ.URL), MaxNumberOfMessages: 10})
+		out, err := sqsc.ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(q.DLQ.URL), MaxNumberOfMessages: 10,
+			MessageAttributeNames: []string{sqs.AttrMessageID}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,7 +274,8 @@ func TestServiceFailuresReachDeadLetterQueue(t *testing.T) {
 			break
 		}
 		for _, m := range out.Messages {
-			inDLQ = append(inDLQ, aws.ToString(m.MessageId))
+			// The copy names the original message.
+			inDLQ = append(inDLQ, aws.ToString(m.MessageAttributes[sqs.AttrMessageID].StringValue))
 		}
 	}
 	slices.Sort(inDLQ)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -195,8 +197,9 @@ func recordOpens(o ingest.Opener, keys *[]string) ingest.Opener {
 }
 
 // TestRefusedMessageReachesDeadLetterQueue: through the SQS consumer on
-// moto, a message naming a bucket that is not allowed is never deleted and
-// ends in the dead-letter queue after maxReceiveCount receives.
+// moto, a message naming a bucket that is not allowed is read once, moved
+// to the dead-letter queue with the refusal as its reason, and nothing of
+// it is alerted.
 func TestRefusedMessageReachesDeadLetterQueue(t *testing.T) {
 	srv := mototest.Require(t)
 	sqsc, s3c := srv.SQS(t), srv.S3(t)
@@ -215,7 +218,7 @@ func TestRefusedMessageReachesDeadLetterQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := sqs.New(sqsc, sqs.Config{QueueURL: q.URL, Handler: p.Handle, Workers: 1, WaitTime: time.Second,
+	c, err := sqs.New(sqsc, sqs.Config{QueueURL: q.URL, ResultHandler: p.Process, Workers: 1, WaitTime: time.Second,
 		VisibilityTimeout: 2 * time.Second, RetryBase: time.Second, RetryMax: time.Second, Logger: log, Metrics: sqs.NewMetrics(reg)})
 	if err != nil {
 		t.Fatal(err)
@@ -228,8 +231,24 @@ func TestRefusedMessageReachesDeadLetterQueue(t *testing.T) {
 	q.Send(t, sqsc, body(t, "eventbridge_s3.json", other, []string{keyPlain}, nil))
 	q.DLQ.Wait(t, sqsc, "the refused message in the DLQ", func(v, _ int) bool { return v == 1 })
 	q.Wait(t, sqsc, "main queue empty", empty)
-	if v := metricValue(t, reg, "rootwatch_messages_deleted_total"); v != 0 {
-		t.Errorf("messages_deleted_total = %v, want 0", v)
+	if v := metricValue(t, reg, "rootwatch_messages_received_total"); v != 1 {
+		t.Errorf("messages_received_total = %v, want 1 (dead-lettered on the first receive)", v)
+	}
+	out, err := sqsc.ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{
+		QueueUrl: aws.String(q.DLQ.URL), MessageAttributeNames: []string{"All"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 {
+		t.Fatalf("DLQ returned %d messages", len(out.Messages))
+	}
+	attrs := out.Messages[0].MessageAttributes
+	if got := aws.ToString(attrs["rootwatch.reason"].StringValue); got != "not_allowed" {
+		t.Errorf("rootwatch.reason = %q, want not_allowed", got)
+	}
+	if e := aws.ToString(attrs["rootwatch.error"].StringValue); !strings.Contains(e, other) {
+		t.Errorf("rootwatch.error = %q, want it to name the refused bucket %s", e, other)
 	}
 	if k := del.keys(); len(k) != 0 {
 		t.Errorf("refused message alerted %v", k)

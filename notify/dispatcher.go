@@ -194,7 +194,40 @@ type Dispatcher struct {
 	now     func() time.Time
 	sleep   func(ctx context.Context, d time.Duration) error
 	rand    func() float64
+
+	recovery *recoveryHub
 }
+
+// recoveryHub calls the functions registered with NotifyRecovered when a
+// sink that had failed accepts an alert again.
+type recoveryHub struct {
+	mu  sync.Mutex
+	fns []func()
+	log *zap.Logger
+}
+
+func (h *recoveryHub) add(f func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fns = append(h.fns, f)
+}
+
+func (h *recoveryHub) fire(sink string) {
+	h.mu.Lock()
+	fns := h.fns
+	h.mu.Unlock()
+	h.log.Info("sink accepts alerts again", zap.String("sink", sink), zap.Int("listeners", len(fns)))
+	for _, f := range fns {
+		f()
+	}
+}
+
+// NotifyRecovered registers f, called each time a sink that failed (an
+// alert exhausted its retry budget on it) accepts an alert again: its
+// breaker closes, or a probe or the first delivery after the failure
+// succeeds. f must not block. It implements ingest.RecoveryNotifier:
+// rootwatch run retries the SQS messages that wait for the sink at once.
+func (d *Dispatcher) NotifyRecovered(f func()) { d.recovery.add(f) }
 
 type sinkState struct {
 	sink    Sink
@@ -209,6 +242,8 @@ type sinkState struct {
 	cooldown  time.Duration
 	mu        sync.Mutex
 	downUntil time.Time
+	failed    bool         // an alert exhausted its retry budget since the last success
+	recovery  *recoveryHub // told when a failed sink succeeds again
 }
 
 // down reports whether the sink is cooling down at now, and until when.
@@ -218,25 +253,34 @@ func (s *sinkState) down(now time.Time) (time.Time, bool) {
 	return s.downUntil, now.Before(s.downUntil)
 }
 
-// trip marks the sink down from now for its cooldown, or for after if
-// longer.
-func (s *sinkState) trip(now time.Time, after time.Duration) {
-	if s.cooldown <= 0 {
-		return
-	}
-	until := now.Add(max(s.cooldown, after))
+// trip marks the sink failed, and down from now for its cooldown, or for
+// after if longer. It returns until when the sink is down (zero without a
+// cooldown).
+func (s *sinkState) trip(now time.Time, after time.Duration) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.failed = true
+	if s.cooldown <= 0 {
+		return time.Time{}
+	}
+	until := now.Add(max(s.cooldown, after))
 	if until.After(s.downUntil) {
 		s.downUntil = until
 	}
+	return s.downUntil
 }
 
-// up clears the cooldown after a success.
+// up clears the cooldown after a success, and tells the recovery
+// listeners when the sink had failed.
 func (s *sinkState) up() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.downUntil = time.Time{}
+	recovered := s.failed
+	s.failed = false
+	s.mu.Unlock()
+	if recovered && s.recovery != nil {
+		s.recovery.fire(s.name)
+	}
 }
 
 // NewDispatcher checks cfg and returns a Dispatcher.
@@ -254,6 +298,7 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 	if d.log == nil {
 		d.log = zap.NewNop()
 	}
+	d.recovery = &recoveryHub{log: d.log}
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -299,6 +344,7 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 			log:     d.log.With(zap.String("sink", name)),
 
 			cooldown: sc.Cooldown,
+			recovery: d.recovery,
 		}
 		if s.cooldown == 0 {
 			s.cooldown = DefaultCooldown
@@ -532,7 +578,11 @@ func (d *Dispatcher) deliverOne(ctx context.Context, s *sinkState, a *Alert, use
 		if attempt >= s.retry.MaxAttempts || d.now().Add(delay).Sub(start) > s.retry.MaxElapsed {
 			why := reason(err)
 			if useBreaker && why != ReasonInFlight {
-				s.trip(d.now(), RetryAfter(err))
+				if until := s.trip(d.now(), RetryAfter(err)); until.Sub(d.now()) > RetryAfter(err) {
+					// The caller learns when the sink is tried again (the
+					// SQS message stays invisible until then).
+					err = Retryable(err, until.Sub(d.now()))
+				}
 			}
 			return d.fail(s, a, log, attempt, why, err)
 		}

@@ -82,6 +82,12 @@ func (e *RetryableError) Error() string {
 
 func (e *RetryableError) Unwrap() error { return e.Err }
 
+// RetryAfter returns After. With it the error carries its hint through
+// errors.Join and wrapping to a caller that knows only the method (ingest's
+// RetryHint): an SQS message whose delivery failed stays invisible that
+// long.
+func (e *RetryableError) RetryAfter() time.Duration { return e.After }
+
 // Retryable marks err as worth retrying, optionally after a delay the
 // remote side asked for.
 func Retryable(err error, after time.Duration) error {

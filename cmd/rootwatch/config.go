@@ -36,7 +36,7 @@ var settings = []setting{
 	{Env: "ROOTWATCH_ALLOWED_ACCOUNTS", Flag: "allowed-accounts", Command: "run", Usage: "the only account ids accepted, comma-separated: the account in each key's AWSLogs/[o-orgid/]ACCOUNT/ path and an EventBridge CloudTrail event's account and recipientAccountId; others are refused like an unlisted bucket; empty = any"},
 	{Env: "ROOTWATCH_S3_PATH_STYLE", Flag: "s3-path-style", Default: "false", Command: "run", Usage: "path-style S3 addressing (S3-compatible stores, emulators)"},
 	{Env: "ROOTWATCH_VISIBILITY_TIMEOUT", Flag: "visibility-timeout", Default: "5m", Command: "run", Usage: "SQS visibility timeout set on receive and extended by the heartbeat"},
-	{Env: "ROOTWATCH_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "25s", Command: "run", Usage: "how long SIGTERM waits for in-flight messages (keep under ECS stopTimeout)"},
+	{Env: "ROOTWATCH_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "25s", Command: "run", Usage: "the whole stop after SIGTERM: drain in-flight messages, release the rest, flush deletes (keep under ECS stopTimeout)"},
 	{Env: "ROOTWATCH_STALL_AFTER", Flag: "stall-after", Default: "5m", Command: "run", Usage: "receives failing this long make the queue stalled: /readyz and the health check fail, the rootwatch-queue-stalled alert fires (resolved on recovery)"},
 	{Env: "ROOTWATCH_STDOUT_ALERTS", Flag: "stdout-alerts", Default: "true", Command: "run", Usage: "print every detection handed to delivery as a JSON line on stdout (audit trail)"},
 	{Env: "ROOTWATCH_ROUTES", Flag: "routes", Command: "run, notify test", Usage: "routing file (YAML): which levels/rules go to which sinks, account names"},

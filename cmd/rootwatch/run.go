@@ -339,10 +339,10 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	for _, u := range f.queueURLs {
 		c, err := sqs.New(sqsc, sqs.Config{
 			QueueURL:          u,
-			Handler:           pipe.Handle,
+			ResultHandler:     pipe.Process,
 			Workers:           f.workers,
 			VisibilityTimeout: f.visibility,
-			DrainTimeout:      f.shutdown,
+			ShutdownTimeout:   f.shutdown,
 			Logger:            log.Named("sqs"),
 			Metrics:           sqsMetrics,
 			StallAfter:        f.stallAfter,
@@ -370,6 +370,16 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		log.Warn("ROOTWATCH_ALLOWED_BUCKETS is empty: whoever can send to the queue chooses which bucket is read",
 			zap.String("hint", "set it to the trail bucket"))
 	}
+
+	// When a sink accepts alerts again after failing, the messages whose
+	// delivery failed are retried at once rather than after their retry
+	// delays.
+	var _ ingest.RecoveryNotifier = disp
+	disp.NotifyRecovered(func() {
+		for _, c := range consumers {
+			c.Redrive()
+		}
+	})
 
 	var ops *opsServer
 	if f.listen != "" {

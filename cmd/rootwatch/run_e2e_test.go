@@ -582,8 +582,21 @@ func TestRunAllowedBucketsAndAccounts(t *testing.T) {
 			if s, p := rec.counts(); s+p != 0 {
 				t.Errorf("refused message alerted: slack %d, pagerduty %d", s, p)
 			}
-			if f.queueEmpty(t) {
-				t.Error("the refused message was deleted; it must stay for the dead-letter queue")
+			// Refused at once: moved to the dead-letter queue with the
+			// reason, never alerted, never retried.
+			out, err := f.sqsc.ReceiveMessage(t.Context(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(f.q.DLQ.URL),
+				MessageAttributeNames: []string{"All"}, WaitTimeSeconds: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Messages) != 1 {
+				t.Fatalf("DLQ returned %d messages, want the refused one", len(out.Messages))
+			}
+			if got := aws.ToString(out.Messages[0].MessageAttributes["rootwatch.reason"].StringValue); got != "not_allowed" {
+				t.Errorf("rootwatch.reason = %q, want not_allowed", got)
+			}
+			if !f.queueEmpty(t) {
+				t.Error("the refused message is still on the source queue; it must have been moved to the dead-letter queue")
 			}
 		})
 	}

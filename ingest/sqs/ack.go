@@ -36,17 +36,19 @@ func (c *Consumer) ackLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			c.flush(context.WithoutCancel(ctx))
+			// The last flush; like every delete, its calls end with the
+			// stop budget.
+			c.flush()
 			return
 		case <-tick.C:
 		case <-c.flushNow:
 		}
-		c.flush(ctx)
+		c.flush()
 	}
 }
 
 // flush deletes every pending message.
-func (c *Consumer) flush(ctx context.Context) {
+func (c *Consumer) flush() {
 	c.ackMu.Lock()
 	pending := c.pending
 	c.pending = nil
@@ -54,17 +56,17 @@ func (c *Consumer) flush(ctx context.Context) {
 	for len(pending) > 0 {
 		batch := pending[:min(len(pending), 10)]
 		pending = pending[len(batch):]
-		c.deleteBatch(ctx, batch)
+		c.deleteBatch(batch)
 	}
 }
 
-func (c *Consumer) deleteBatch(parent context.Context, batch []*entry) {
+func (c *Consumer) deleteBatch(batch []*entry) {
 	entries := make([]types.DeleteMessageBatchRequestEntry, len(batch))
 	for i, e := range batch {
 		handle, _ := c.tracker.handle(e)
 		entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(handle)}
 	}
-	ctx, cancel := c.apiContext(parent)
+	ctx, cancel := c.apiContext()
 	defer cancel()
 	out, err := c.api.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{
 		QueueUrl: aws.String(c.cfg.QueueURL),

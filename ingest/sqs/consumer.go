@@ -2,16 +2,32 @@
 // hands each to a Handler on a bounded number of concurrent workers, keeps
 // the messages it is working on invisible to other consumers with a
 // visibility heartbeat, and acts on the Handler's Outcome: Ack deletes the
-// message (batched), Retry makes it visible again after a backoff computed
-// from its receive count, and Leave does nothing, so that the queue's
-// redrive policy eventually moves it to the dead-letter queue.
+// message (batched); Retry makes it visible again after a backoff computed
+// from its receive count, or later when the Handler passed on a
+// Retry-After (Result.RetryAfter); DeadLetter sends it to the queue's
+// dead-letter queue at once, with the reason as message attributes, and
+// deletes it from the source queue.
 //
-// A message is deleted only after its Handler returned Ack. Shutdown is in
-// two phases: when Run's context is cancelled the Consumer stops receiving
-// and lets in-flight Handlers finish for up to Config.DrainTimeout; after
-// that it cancels the Handlers' context, flushes the pending deletes with a
-// fresh short context and returns. Messages whose Handler did not finish
-// are released or left, never deleted.
+// The dead-letter queue is the one named by the queue's RedrivePolicy,
+// read at start-up. Without one (or when the API cannot send to it) a
+// DeadLetter message is left alone, so that it becomes visible again and a
+// redrive policy, if any, eventually moves it.
+//
+// Messages released because their delivery failed (Result.AwaitRecovery)
+// are remembered: Redrive, called when the failed downstream works again,
+// makes them visible at once, and while they wait one of them at a time is
+// made visible early, when the downstream's Retry-After has passed, to
+// probe whether it recovered.
+//
+// A message is deleted only after its Handler returned Ack (or after it
+// was copied to the dead-letter queue). Shutdown is in two phases, within
+// Config.ShutdownTimeout: when Run's context is cancelled the Consumer
+// starts no new receive (one in flight completes, and the messages it
+// returns are released at once), and lets in-flight Handlers finish for up
+// to Config.DrainTimeout; then it cancels the Handlers' context, releases
+// their messages with visibility 0 (a stop is not a failure), flushes the
+// pending deletes and returns. Messages whose Handler did not finish are
+// released, never deleted.
 //
 // Several queues: run one Consumer per queue URL (see RunAll). Each
 // Consumer has its own Config.Workers slots; they do not share a pool, so
@@ -68,29 +84,36 @@ type Message struct {
 // Outcome is what a Handler decided about a message.
 type Outcome uint8
 
-// The outcomes. The zero Outcome is invalid and treated as Leave.
+// The outcomes. The zero Outcome is invalid and treated as DeadLetter.
 const (
 	// Ack: the message is fully handled; delete it.
 	Ack Outcome = iota + 1
 	// Retry: a transient failure; make the message visible again after a
 	// backoff that grows with its receive count.
 	Retry
-	// Leave: a permanent failure; do nothing, so the message becomes
-	// visible again when its visibility timeout lapses and the queue's
-	// redrive policy moves it to the dead-letter queue after
-	// maxReceiveCount receives.
-	Leave
+	// DeadLetter: a permanent failure; send the message to the
+	// dead-letter queue now and delete it. Without a known dead-letter
+	// queue it is left alone: it becomes visible again when its
+	// visibility timeout lapses, and the queue's redrive policy, if any,
+	// moves it after maxReceiveCount receives.
+	DeadLetter
 )
 
-// String returns "ack", "retry", "leave" or "invalid".
+// Leave is the former name of DeadLetter: a permanent failure. It used to
+// leave the message to be received maxReceiveCount times before the
+// redrive policy moved it; the Consumer now moves it at once when it knows
+// the dead-letter queue.
+const Leave = DeadLetter
+
+// String returns "ack", "retry", "dead_letter" or "invalid".
 func (o Outcome) String() string {
 	switch o {
 	case Ack:
 		return "ack"
 	case Retry:
 		return "retry"
-	case Leave:
-		return "leave"
+	case DeadLetter:
+		return "dead_letter"
 	default:
 		return "invalid"
 	}
@@ -101,21 +124,52 @@ func (o Outcome) String() string {
 // concurrently from up to Config.Workers goroutines.
 type Handler func(ctx context.Context, m Message) Outcome
 
+// Result is a ResultHandler's decision about a message, with what the
+// Consumer needs to carry it out well.
+type Result struct {
+	// Outcome is the decision.
+	Outcome Outcome
+	// Reason is a short, stable label of why the Outcome is not Ack
+	// ("object_permanent", "delivery", ...): a dead-letter message
+	// attribute and a metric label.
+	Reason string
+	// Err is the failure; its text (capped) is a dead-letter message
+	// attribute.
+	Err error
+	// RetryAfter, for Retry, is how long the failing dependency asked to
+	// be left alone (an HTTP Retry-After). The message stays invisible at
+	// least that long, even when its backoff is shorter.
+	RetryAfter time.Duration
+	// AwaitRecovery, for Retry, says the message failed because a
+	// downstream (an alert sink) is down: it is made visible again as
+	// soon as Redrive is called, instead of waiting out its backoff.
+	AwaitRecovery bool
+}
+
+// ResultHandler is a Handler that also says why and when; set it instead
+// of Config.Handler to use dead-letter reasons, Retry-After hints and
+// redrives on recovery.
+type ResultHandler func(ctx context.Context, m Message) Result
+
 // Config configures a Consumer. Zero durations and counts take the
 // defaults documented on each field.
 type Config struct {
 	// QueueURL is the queue to consume. Required.
 	QueueURL string
-	// Handler handles each message. Required.
+	// Handler handles each message. Exactly one of Handler and
+	// ResultHandler is required.
 	Handler Handler
+	// ResultHandler handles each message and says why and when (see
+	// Result).
+	ResultHandler ResultHandler
 	// Workers is how many messages are handled at once. Default 8.
 	Workers int
 	// VisibilityTimeout is set on every receive and on every heartbeat
 	// extension; a message whose consumer died becomes visible again after
 	// at most this long. Whole seconds, 2s to 12h. Default 60s.
 	VisibilityTimeout time.Duration
-	// WaitTime is the long-poll wait of each ReceiveMessage (1s to 20s).
-	// Default 20s.
+	// WaitTime is the long-poll wait of each ReceiveMessage (1s to 20s),
+	// at most DrainTimeout. Default 20s.
 	WaitTime time.Duration
 	// MaxMessages is the most messages asked for by one receive (1-10).
 	// Default 10.
@@ -127,8 +181,16 @@ type Config struct {
 	// RetryBase * 2^(receiveCount-1), capped at RetryMax, minus up to 20 %
 	// jitter, never below 1s. Defaults 10s and 15m.
 	RetryBase, RetryMax time.Duration
+	// ShutdownTimeout bounds the whole stop, from the cancellation of
+	// Run's context to Run's return: the drain, the release of cancelled
+	// messages and the last delete flush. Keep it under ECS's stopTimeout.
+	// Default: DrainTimeout when that is set (its former meaning), else
+	// 25s.
+	ShutdownTimeout time.Duration
 	// DrainTimeout is how long shutdown waits for in-flight Handlers
-	// before cancelling them. Default 25s (inside ECS's 30s stopTimeout).
+	// before cancelling them. It is at most ShutdownTimeout minus a
+	// reserve for the releases and the last flush (a fifth of
+	// ShutdownTimeout, at most 5s), which is also its default.
 	DrainTimeout time.Duration
 	// APITimeout bounds each delete and visibility call. Default 10s.
 	APITimeout time.Duration
@@ -158,8 +220,8 @@ func (c *Config) setDefaults() error {
 	if c.QueueURL == "" {
 		return errors.New("sqs consumer: QueueURL is required")
 	}
-	if c.Handler == nil {
-		return errors.New("sqs consumer: Handler is required")
+	if (c.Handler == nil) == (c.ResultHandler == nil) {
+		return errors.New("sqs consumer: exactly one of Handler and ResultHandler is required")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -177,7 +239,12 @@ func (c *Config) setDefaults() error {
 	def(&c.FlushInterval, time.Second)
 	def(&c.RetryBase, 10*time.Second)
 	def(&c.RetryMax, 15*time.Minute)
-	def(&c.DrainTimeout, 25*time.Second)
+	def(&c.ShutdownTimeout, c.DrainTimeout)
+	def(&c.ShutdownTimeout, 25*time.Second)
+	reserve := min(c.ShutdownTimeout/5, 5*time.Second)
+	if c.DrainTimeout <= 0 || c.DrainTimeout > c.ShutdownTimeout-reserve {
+		c.DrainTimeout = c.ShutdownTimeout - reserve
+	}
 	def(&c.APITimeout, 10*time.Second)
 	def(&c.HandlerTimeout, 15*time.Minute)
 	if c.Logger == nil {
@@ -194,8 +261,8 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("sqs consumer: WaitTime %s is outside 1s-20s", c.WaitTime)
 	case c.RetryBase < 0 || c.RetryMax < c.RetryBase || c.RetryMax > maxVisibility:
 		return fmt.Errorf("sqs consumer: RetryBase %s / RetryMax %s are inconsistent (0 <= base <= max <= 12h)", c.RetryBase, c.RetryMax)
-	case c.FlushInterval < 0 || c.DrainTimeout < 0 || c.APITimeout < 0 || c.HandlerTimeout < 0:
-		return errors.New("sqs consumer: negative FlushInterval, DrainTimeout, APITimeout or HandlerTimeout")
+	case c.FlushInterval < 0 || c.ShutdownTimeout < 0 || c.APITimeout < 0 || c.HandlerTimeout < 0:
+		return errors.New("sqs consumer: negative FlushInterval, ShutdownTimeout, DrainTimeout, APITimeout or HandlerTimeout")
 	}
 	return nil
 }
@@ -219,6 +286,23 @@ type Consumer struct {
 	flushNow   chan struct{} // size 1: pending reached a full batch
 	visibility int32         // VisibilityTimeout in seconds
 	queueName  string
+
+	// stopCtx bounds every SQS call made by Run: it is not cancelled by
+	// Run's context but at the end of the stop budget. Set before Run
+	// starts its goroutines.
+	stopCtx context.Context
+	// visMu orders visibility changes: the heartbeat holds it shared while
+	// it extends, a release holds it to retire its entry first, so that an
+	// extension in flight never lands after (and undoes) a release.
+	visMu sync.RWMutex
+
+	stopMu  sync.Mutex
+	stopped []*entry // cancelled by the stop, released together at its end
+
+	dlq      deadLetterQueue // found at start-up; zero: none
+	parked   *parking        // released messages waiting for a recovery
+	redrive  chan struct{}   // size 1: Redrive was called
+	probeMax int             // receive count up to which a parked message may probe
 }
 
 // New returns a Consumer of cfg.QueueURL through api.
@@ -240,6 +324,10 @@ func New(api API, cfg Config) (*Consumer, error) {
 		flushNow:   make(chan struct{}, 1),
 		visibility: int32(cfg.VisibilityTimeout / time.Second),
 		queueName:  name,
+		stopCtx:    context.Background(),
+		parked:     newParking(),
+		redrive:    make(chan struct{}, 1),
+		probeMax:   defaultProbeMax,
 	}, nil
 }
 
@@ -272,54 +360,84 @@ func (c *Consumer) LastReceive() time.Time {
 func (c *Consumer) InFlight() int { return c.tracker.len() }
 
 // Run consumes the queue until ctx is cancelled, then shuts down in two
-// phases (see the package documentation) and returns nil. It returns an
-// error only when the queue does not exist or Run is called twice; even
-// then it first drains the messages already received.
+// phases within Config.ShutdownTimeout (see the package documentation) and
+// returns nil. It returns an error only when the queue does not exist or
+// Run is called twice; even then it first drains the messages already
+// received.
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("sqs consumer: Run called twice")
 	}
-	// Work and background loops outlive ctx: they are stopped explicitly
-	// in the shutdown sequence below.
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	// SQS calls, work and background loops outlive ctx: they are stopped
+	// explicitly in the shutdown sequence below, and stopCtx ends them all
+	// at the end of the stop budget.
+	stopCtx, hardStop := context.WithCancel(context.WithoutCancel(ctx))
+	defer hardStop()
+	c.stopCtx = stopCtx
+	workCtx, cancelWork := context.WithCancel(stopCtx)
 	defer cancelWork()
-	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	bgCtx, stopBg := context.WithCancel(stopCtx)
 	defer stopBg()
+
+	c.findDeadLetterQueue(ctx)
 
 	var bg sync.WaitGroup
 	bg.Go(func() { c.heartbeatLoop(bgCtx) })
 	bg.Go(func() { c.ackLoop(bgCtx) })
 	bg.Go(func() { c.stallLoop(bgCtx) })
+	bg.Go(func() { c.redriveLoop(bgCtx) })
 
 	var handlers sync.WaitGroup
 	c.log.Info("consuming queue", zap.String("queue_url", c.cfg.QueueURL),
 		zap.Int("workers", c.cfg.Workers), zap.Duration("visibility_timeout", c.cfg.VisibilityTimeout))
-	err := c.receiveLoop(ctx, workCtx, &handlers)
+	received := make(chan error, 1)
+	go func() { received <- c.receiveLoop(ctx, workCtx, &handlers) }()
+	var err error
+	receiving := true
+	select {
+	case <-ctx.Done():
+	case err = <-received:
+		receiving = false
+	}
 
-	// Phase 1: let in-flight handlers finish, heartbeats still running.
+	// The stop budget starts now: handlers get DrainTimeout, and every SQS
+	// call ends with the budget.
+	began := time.Now()
+	hard := time.AfterFunc(c.cfg.ShutdownTimeout, hardStop)
+	defer hard.Stop()
+	drain := time.AfterFunc(c.cfg.DrainTimeout, func() {
+		// Phase 2: cancel the handlers; they return Retry and their
+		// messages are released with visibility 0, never deleted unless
+		// the handler said Ack.
+		if n := c.tracker.len(); n > 0 {
+			c.log.Warn("drain deadline reached; cancelling in-flight handlers", zap.Int("in_flight", n))
+		}
+		cancelWork()
+	})
+	defer drain.Stop()
+	if n := c.tracker.len(); n > 0 || receiving {
+		c.log.Info("stopped receiving; draining in-flight messages", zap.Int("in_flight", n),
+			zap.Duration("drain_timeout", c.cfg.DrainTimeout), zap.Duration("shutdown_timeout", c.cfg.ShutdownTimeout))
+	}
+	// Phase 1: a receive in flight completes (what it returns is released
+	// at once) and in-flight handlers finish, heartbeats still running.
+	if receiving {
+		err = <-received
+	}
 	drained := make(chan struct{})
 	go func() { handlers.Wait(); close(drained) }()
-	n := c.tracker.len()
-	if n > 0 {
-		c.log.Info("stopped receiving; draining in-flight messages", zap.Int("in_flight", n),
-			zap.Duration("drain_timeout", c.cfg.DrainTimeout))
-	}
-	timer := time.NewTimer(c.cfg.DrainTimeout)
 	select {
 	case <-drained:
-		timer.Stop()
-	case <-timer.C:
-		// Phase 2: cancel the handlers; their messages are released or
-		// left by handle, never deleted unless the handler said Ack.
-		c.log.Warn("drain deadline reached; cancelling in-flight handlers", zap.Int("in_flight", c.tracker.len()))
-		cancelWork()
-		<-drained
+	case <-stopCtx.Done():
+		c.log.Error("stop budget spent with handlers still running; their messages become visible when their visibility timeout lapses",
+			zap.Int("in_flight", c.tracker.len()))
 	}
+	c.releaseStopped()
 	// Stop the heartbeat and flush the remaining deletes (ackLoop flushes
-	// with its own short context on the way out).
+	// on the way out, within the stop budget).
 	stopBg()
 	bg.Wait()
-	c.log.Info("consumer stopped")
+	c.log.Info("consumer stopped", zap.Duration("stop_took", time.Since(began)))
 	return err
 }
 
@@ -329,6 +447,9 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, handlers *sync.Wait
 	slots := make(chan struct{}, c.cfg.Workers)
 	backoff := time.Duration(0)
 	for {
+		if ctx.Err() != nil {
+			return nil // stopping: start no new receive
+		}
 		// Ask only for as many messages as there are free workers, so a
 		// received message is never left waiting for a worker.
 		select {
@@ -353,7 +474,14 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, handlers *sync.Wait
 				break grab
 			}
 		}
-		msgs, err := c.receive(ctx, n)
+		// The receive is not cancelled by ctx: SQS may already have handed
+		// it messages, which would then stay hidden for the visibility
+		// timeout. Messages it returns after the stop began are released.
+		msgs, err := c.receive(c.stopCtx, n)
+		if ctx.Err() != nil && len(msgs) > 0 {
+			c.releaseReceived(msgs)
+			msgs = nil
+		}
 		used := 0
 		for _, m := range msgs {
 			e, msg, ok := c.accept(m)
@@ -390,12 +518,17 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, handlers *sync.Wait
 	}
 }
 
-func (c *Consumer) receive(ctx context.Context, n int) ([]types.Message, error) {
+func (c *Consumer) receive(stopCtx context.Context, n int) ([]types.Message, error) {
 	c.stall.startPoll(time.Now())
+	// A long poll in flight when the stop begins must end within the drain
+	// window, so that what it returns can still be released.
+	wait := max(min(c.cfg.WaitTime, c.cfg.DrainTimeout).Truncate(time.Second), time.Second)
+	ctx, cancel := context.WithTimeout(stopCtx, wait+c.cfg.APITimeout)
+	defer cancel()
 	out, err := c.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(c.cfg.QueueURL),
 		MaxNumberOfMessages: int32(n),
-		WaitTimeSeconds:     int32(c.cfg.WaitTime / time.Second),
+		WaitTimeSeconds:     int32(wait / time.Second),
 		VisibilityTimeout:   c.visibility,
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
 			types.MessageSystemAttributeNameApproximateReceiveCount,
@@ -404,8 +537,10 @@ func (c *Consumer) receive(ctx context.Context, n int) ([]types.Message, error) 
 	})
 	if err != nil {
 		err = fmt.Errorf("receive from %s: %w", c.cfg.QueueURL, err)
-		c.stall.failed(err, ctx.Err() != nil)
-		if ctx.Err() == nil {
+		// Only the stop cancels a receive; a receive that timed out (a hung
+		// network) is a failure like any other and feeds the stall clock.
+		c.stall.failed(err, stopCtx.Err() != nil)
+		if stopCtx.Err() == nil {
 			c.m.apiError("receive")
 			c.lastFailed.Store(true)
 		}
@@ -442,6 +577,7 @@ func (c *Consumer) accept(m types.Message) (*entry, Message, bool) {
 		msg.SentAt = time.UnixMilli(v)
 	}
 	c.m.received()
+	c.parked.remove(id)
 	e, fresh := c.tracker.add(id, handle, msg.ReceiveCount, now.Add(c.cfg.VisibilityTimeout))
 	if !fresh {
 		c.log.Warn("message redelivered while still being handled; keeping the running handler",
@@ -453,35 +589,44 @@ func (c *Consumer) accept(m types.Message) (*entry, Message, bool) {
 }
 
 // handle runs the handler on one message and carries out its outcome.
+// ctx is cancelled only by the stop: a Retry after it is released at once.
 func (c *Consumer) handle(ctx context.Context, e *entry, msg Message) {
 	log := c.log.With(zap.String("msg_id", msg.ID))
 	hctx, cancel := context.WithTimeout(ctx, c.cfg.HandlerTimeout)
-	out := c.callHandler(hctx, log, msg)
+	res := c.callHandler(hctx, log, msg)
 	cancel()
-	switch out {
+	switch res.Outcome {
 	case Ack:
 		c.enqueueDelete(e)
 	case Retry:
-		c.release(log, e)
-	default:
-		if out != Leave {
-			log.Error("handler returned an invalid outcome; leaving the message", zap.Uint8("outcome", uint8(out)))
+		if ctx.Err() != nil {
+			// Stopping is not a failure: the message is released with no
+			// retry delay, so that another consumer takes it now, once the
+			// receive in flight returned (it could take it back otherwise).
+			c.holdForStop(e)
+			return
 		}
-		c.m.left()
-		log.Warn("message left for redelivery and, after maxReceiveCount receives, the dead-letter queue",
-			zap.Int("receive_count", msg.ReceiveCount))
-		c.untrack(e)
+		c.retry(log, e, res)
+	default:
+		if res.Outcome != DeadLetter {
+			log.Error("handler returned an invalid outcome; dead-lettering the message", zap.Uint8("outcome", uint8(res.Outcome)))
+			res.Reason, res.Err = "invalid_outcome", fmt.Errorf("handler returned outcome %d", res.Outcome)
+		}
+		c.deadLetter(log, e, msg, res)
 	}
 }
 
-func (c *Consumer) callHandler(ctx context.Context, log *zap.Logger, msg Message) (out Outcome) {
+func (c *Consumer) callHandler(ctx context.Context, log *zap.Logger, msg Message) (res Result) {
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error("handler panicked; leaving the message", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
-			out = Leave
+			log.Error("handler panicked; dead-lettering the message", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			res = Result{Outcome: DeadLetter, Reason: "handler_panic", Err: fmt.Errorf("handler panicked: %v", r)}
 		}
 	}()
-	return c.cfg.Handler(ctx, msg)
+	if c.cfg.ResultHandler != nil {
+		return c.cfg.ResultHandler(ctx, msg)
+	}
+	return Result{Outcome: c.cfg.Handler(ctx, msg)}
 }
 
 func (c *Consumer) untrack(e *entry) {
@@ -491,17 +636,49 @@ func (c *Consumer) untrack(e *entry) {
 }
 
 // apiContext returns a context for a delete or visibility call: not
-// cancelled by shutdown, bounded by APITimeout.
-func (c *Consumer) apiContext(parent context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(parent), c.cfg.APITimeout)
+// cancelled by Run's context, bounded by APITimeout and by the end of the
+// stop budget.
+func (c *Consumer) apiContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.stopCtx, c.cfg.APITimeout)
 }
 
-// release makes a message visible again after a backoff.
-func (c *Consumer) release(log *zap.Logger, e *entry) {
-	defer c.untrack(e)
-	handle, count := c.tracker.handle(e)
+// retry releases a message after a transient failure: visible again after
+// its backoff, or after the Retry-After the handler passed on when that is
+// longer; a message waiting for a downstream recovery is remembered for
+// Redrive.
+func (c *Consumer) retry(log *zap.Logger, e *entry, res Result) {
+	_, count := c.tracker.handle(e)
 	delay := RetryDelay(count, c.cfg.RetryBase, c.cfg.RetryMax)
-	ctx, cancel := c.apiContext(context.Background())
+	if res.RetryAfter > delay {
+		delay = min(ceilSecond(res.RetryAfter), maxVisibility)
+	}
+	handle, ok := c.releaseHandle(log, e, delay)
+	if !ok {
+		return
+	}
+	c.m.released()
+	log.Info("message released for retry", zap.Int("receive_count", count), zap.Duration("retry_in", delay),
+		zap.Duration("retry_after_hint", res.RetryAfter), zap.Bool("awaits_recovery", res.AwaitRecovery))
+	if res.AwaitRecovery {
+		c.parked.add(e.id, handle, count, delay, res.RetryAfter, c.cfg.RetryBase)
+	}
+}
+
+// ceilSecond rounds d up to whole seconds (SQS visibility granularity).
+func ceilSecond(d time.Duration) time.Duration {
+	if r := d % time.Second; r != 0 {
+		d += time.Second - r
+	}
+	return d
+}
+
+// releaseHandle makes a message visible again after delay and stops
+// tracking it; it returns the receipt handle used and whether SQS accepted
+// the change.
+func (c *Consumer) releaseHandle(log *zap.Logger, e *entry, delay time.Duration) (string, bool) {
+	defer c.untrack(e)
+	handle := c.retire(e)
+	ctx, cancel := c.apiContext()
 	defer cancel()
 	out, err := c.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
 		QueueUrl: aws.String(c.cfg.QueueURL),
@@ -516,10 +693,97 @@ func (c *Consumer) release(log *zap.Logger, e *entry) {
 		c.m.apiError("release")
 		log.Warn("could not release message; it becomes visible when its visibility timeout lapses",
 			zap.Error(err))
+		return handle, false
+	}
+	return handle, true
+}
+
+// retire stops the heartbeat of e, waiting for an extension of it that may
+// be in flight, and returns its newest receipt handle. After it, a
+// visibility change of e is never overridden by the heartbeat.
+func (c *Consumer) retire(e *entry) string {
+	c.visMu.Lock()
+	defer c.visMu.Unlock()
+	return c.tracker.retire(e)
+}
+
+// holdForStop keeps a message cancelled by the stop (tracked, so still
+// extended) until releaseStopped.
+func (c *Consumer) holdForStop(e *entry) {
+	c.stopMu.Lock()
+	defer c.stopMu.Unlock()
+	c.stopped = append(c.stopped, e)
+}
+
+// releaseStopped makes the messages cancelled by the stop visible again at
+// once, in batches, within the stop budget.
+func (c *Consumer) releaseStopped() {
+	c.stopMu.Lock()
+	stopped := c.stopped
+	c.stopped = nil
+	c.stopMu.Unlock()
+	for len(stopped) > 0 {
+		batch := stopped[:min(len(stopped), 10)]
+		stopped = stopped[len(batch):]
+		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(batch))
+		for i, e := range batch {
+			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
+				Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(c.retire(e)), VisibilityTimeout: 0,
+			}
+		}
+		ctx, cancel := c.apiContext()
+		out, err := c.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
+			QueueUrl: aws.String(c.cfg.QueueURL), Entries: entries,
+		})
+		cancel()
+		for _, e := range batch {
+			c.untrack(e)
+		}
+		if err != nil {
+			c.m.apiError("release")
+			c.log.Warn("could not release the messages cancelled by the stop; they become visible when their visibility timeout lapses",
+				zap.Error(err), zap.Int("messages", len(batch)))
+			continue
+		}
+		for _, f := range out.Failed {
+			c.m.apiError("release")
+			c.log.Warn("could not release a message cancelled by the stop", zap.Error(batchEntryError(f)))
+		}
+		for range out.Successful {
+			c.m.released()
+		}
+		c.log.Info("released the messages cancelled by the stop", zap.Int("messages", len(out.Successful)))
+	}
+}
+
+// releaseReceived makes messages received after the stop began visible
+// again at once, without handling them.
+func (c *Consumer) releaseReceived(msgs []types.Message) {
+	entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, 0, len(msgs))
+	for i, m := range msgs {
+		entries = append(entries, types.ChangeMessageVisibilityBatchRequestEntry{
+			Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0,
+		})
+	}
+	ctx, cancel := c.apiContext()
+	defer cancel()
+	out, err := c.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
+		QueueUrl: aws.String(c.cfg.QueueURL), Entries: entries,
+	})
+	if err != nil {
+		c.m.apiError("release")
+		c.log.Warn("could not release the messages received as the stop began; they become visible when their visibility timeout lapses",
+			zap.Error(err), zap.Int("messages", len(msgs)))
 		return
 	}
-	c.m.released()
-	log.Info("message released for retry", zap.Int("receive_count", count), zap.Duration("retry_in", delay))
+	for _, f := range out.Failed {
+		c.m.apiError("release")
+		c.log.Warn("could not release a message received as the stop began", zap.Error(batchEntryError(f)))
+	}
+	for range out.Successful {
+		c.m.released()
+	}
+	c.log.Info("released the messages received as the stop began", zap.Int("messages", len(out.Successful)))
 }
 
 func batchEntryError(f types.BatchResultErrorEntry) error {

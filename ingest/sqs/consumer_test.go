@@ -276,29 +276,83 @@ func TestConsumerRetryReleasesWithBackoff(t *testing.T) {
 	}
 }
 
-// Leave never deletes: the redrive policy moves the message to the DLQ.
-func TestConsumerLeaveReachesDeadLetterQueue(t *testing.T) {
+// DeadLetter moves the message to the queue's dead-letter queue at once,
+// with the reason as attributes, and deletes it. Without a redrive policy,
+// or through an API that cannot send to the dead-letter queue, the message
+// is left: it comes back after its visibility timeout.
+func TestConsumerDeadLetter(t *testing.T) {
 	srv := mototest.Require(t)
-	leakCheck(t)
 	client := srv.SQS(t)
-	q := mototest.CreateQueueWithDLQ(t, client, "leave", 2)
-	id := q.Send(t, client, "poison")
-	rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.Leave })
-	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
-		VisibilityTimeout: 2 * time.Second})
-	q.DLQ.Wait(t, client, "message in the DLQ", func(v, _ int) bool { return v == 1 })
-	if err := stop(); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name      string
+		dlq       bool
+		api       func(sqs.API) sqs.API
+		wantCalls int // handler calls before the check
+		wantInDLQ bool
+	}{
+		{name: "moved at once", dlq: true, wantCalls: 1, wantInDLQ: true},
+		{name: "no redrive policy: left", wantCalls: 2},
+		{name: "API without SendMessage: left for the redrive policy", dlq: true,
+			api: func(a sqs.API) sqs.API { return struct{ sqs.API }{a} }, wantCalls: 2, wantInDLQ: true},
 	}
-	if got := rec.snapshot(); len(got) != 2 {
-		t.Errorf("handled %d times before the DLQ, want maxReceiveCount 2", len(got))
-	}
-	out, err := client.ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(q.DLQ.URL)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out.Messages) != 1 || aws.ToString(out.Messages[0].MessageId) != id {
-		t.Fatalf("DLQ holds %v, want message %s", out.Messages, id)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			leakCheck(t)
+			var q *mototest.Queue
+			if tt.dlq {
+				q = mototest.CreateQueueWithDLQ(t, client, "dead", 2)
+			} else {
+				q = mototest.CreateQueue(t, client, "dead", nil)
+			}
+			id := q.Send(t, client, "poison")
+			var api sqs.API = client
+			if tt.api != nil {
+				api = tt.api(client)
+			}
+			rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.DeadLetter })
+			reg := prometheus.NewRegistry()
+			_, stop := start(t, api, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+				VisibilityTimeout: 2 * time.Second, Metrics: sqs.NewMetrics(reg)})
+			if tt.wantInDLQ {
+				q.DLQ.Wait(t, client, "message in the DLQ", func(v, _ int) bool { return v == 1 })
+			} else {
+				rec.waitFor(t, "redelivery", func(ms []sqs.Message) bool { return len(ms) >= tt.wantCalls })
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if got := rec.snapshot(); len(got) != tt.wantCalls {
+				t.Errorf("handled %d times, want %d", len(got), tt.wantCalls)
+			}
+			if !tt.wantInDLQ {
+				return
+			}
+			out, err := client.ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(q.DLQ.URL),
+				MessageAttributeNames: []string{"All"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Messages) != 1 || aws.ToString(out.Messages[0].Body) != "poison" {
+				t.Fatalf("DLQ holds %v, want the poison message", out.Messages)
+			}
+			attrs := out.Messages[0].MessageAttributes
+			if tt.wantCalls == 1 {
+				if got := aws.ToString(attrs[sqs.AttrMessageID].StringValue); got != id {
+					t.Errorf("%s = %q, want %s", sqs.AttrMessageID, got, id)
+				}
+				if got := aws.ToString(attrs[sqs.AttrReason].StringValue); got != "unspecified" {
+					t.Errorf("%s = %q, want unspecified (a plain Handler gives no reason)", sqs.AttrReason, got)
+				}
+				if v := metricSum(t, reg, "rootwatch_messages_dead_lettered_total"); v != 1 {
+					t.Errorf("messages_dead_lettered_total = %v, want 1", v)
+				}
+				if v, f := q.Counts(t, client); v+f != 0 {
+					t.Errorf("source queue holds %d+%d messages, want it deleted", v, f)
+				}
+			} else if len(attrs) != 0 {
+				t.Errorf("moved by the redrive policy, yet has attributes %v", attrs)
+			}
+		})
 	}
 }
 

@@ -30,6 +30,10 @@ func (c *Consumer) heartbeatLoop(ctx context.Context) {
 // extendDue sends ChangeMessageVisibilityBatch calls (10 entries each) for
 // the messages that need it.
 func (c *Consumer) extendDue(ctx context.Context) {
+	// Held shared while extending: a release waits for the extensions in
+	// flight, and its entry is no longer due after it.
+	c.visMu.RLock()
+	defer c.visMu.RUnlock()
 	due := c.tracker.due(time.Now(), c.cfg.VisibilityTimeout/2)
 	for len(due) > 0 && ctx.Err() == nil {
 		batch := due[:min(len(due), 10)]

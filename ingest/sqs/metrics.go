@@ -14,6 +14,8 @@ type Metrics struct {
 	deleted     *prometheus.CounterVec
 	released    *prometheus.CounterVec
 	left        *prometheus.CounterVec
+	deadLetter  *prometheus.CounterVec
+	redriven    *prometheus.CounterVec
 	extended    *prometheus.CounterVec
 	apiErrors   *prometheus.CounterVec
 	inFlight    *prometheus.GaugeVec
@@ -29,12 +31,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return &Metrics{
 		received: counter("messages_received_total", "SQS messages received.", "queue"),
-		deleted:  counter("messages_deleted_total", "SQS messages deleted after they were fully handled.", "queue"),
+		deleted:  counter("messages_deleted_total", "SQS messages deleted after they were fully handled or copied to the dead-letter queue.", "queue"),
 		released: counter("messages_released_total", "SQS messages made visible again for a retry after a transient failure.", "queue"),
-		left:     counter("messages_left_total", "SQS messages left for redelivery and the dead-letter queue after a permanent failure.", "queue"),
+		left: counter("messages_left_total",
+			"SQS messages left for redelivery and the redrive policy after a permanent failure (no dead-letter queue known, or sending to it failed).", "queue"),
+		deadLetter: counter("messages_dead_lettered_total",
+			"SQS messages moved to the dead-letter queue after a permanent failure, by reason.", "queue", "reason"),
+		redriven: counter("messages_redriven_total",
+			"SQS messages waiting for a recovered downstream made visible before their retry delay, by cause (recovered, probe).", "queue", "cause"),
 		extended: counter("visibility_extensions_total", "Visibility timeout extensions of in-flight messages.", "queue"),
 		apiErrors: counter("sqs_errors_total",
-			"Failed SQS calls and failed batch entries, by operation (receive, delete, extend, release).", "queue", "op"),
+			"Failed SQS calls and failed batch entries, by operation (receive, delete, extend, release, dead_letter, redrive).", "queue", "op"),
 		inFlight: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: "rootwatch", Name: "messages_in_flight",
 			Help: "SQS messages being handled or waiting for their delete."}, []string{"queue"}),
 		lastReceive: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: "rootwatch", Name: "sqs_last_receive_timestamp_seconds",
@@ -74,6 +81,18 @@ func (q queueMetrics) released() {
 func (q queueMetrics) left() {
 	if q.m != nil {
 		q.m.left.WithLabelValues(q.queue).Inc()
+	}
+}
+
+func (q queueMetrics) deadLettered(reason string) {
+	if q.m != nil {
+		q.m.deadLetter.WithLabelValues(q.queue, reason).Inc()
+	}
+}
+
+func (q queueMetrics) redriven(cause string, n int) {
+	if q.m != nil {
+		q.m.redriven.WithLabelValues(q.queue, cause).Add(float64(n))
 	}
 }
 

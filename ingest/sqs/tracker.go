@@ -13,6 +13,7 @@ type entry struct {
 	count    int       // newest ApproximateReceiveCount
 	deadline time.Time // when the message becomes visible again unless extended
 	lost     bool      // a visibility change failed for good: stop extending it
+	retired  bool      // released: never extend it again
 }
 
 // tracker holds the in-flight messages, keyed by message id, so that the
@@ -77,7 +78,7 @@ func (t *tracker) due(now time.Time, within time.Duration) []extension {
 	defer t.mu.Unlock()
 	var out []extension
 	for _, e := range t.m {
-		if !e.lost && e.deadline.Sub(now) < within {
+		if !e.lost && !e.retired && e.deadline.Sub(now) < within {
 			out = append(out, extension{e: e, handle: e.handle})
 		}
 	}
@@ -101,4 +102,13 @@ func (t *tracker) markLost(x extension) {
 	if x.e.handle == x.handle {
 		x.e.lost = true
 	}
+}
+
+// retire stops extending e (it is being released) and returns its newest
+// receipt handle.
+func (t *tracker) retire(e *entry) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e.retired = true
+	return e.handle
 }

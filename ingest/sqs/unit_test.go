@@ -2,9 +2,11 @@ package sqs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestRetryDelay(t *testing.T) {
@@ -45,6 +47,10 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}{
 		{"no queue", func(c *Config) { c.QueueURL = "" }, "QueueURL"},
 		{"no handler", func(c *Config) { c.Handler = nil }, "Handler"},
+		{"both handlers", func(c *Config) {
+			c.ResultHandler = func(context.Context, Message) Result { return Result{Outcome: Ack} }
+		}, "exactly one"},
+		{"negative shutdown timeout", func(c *Config) { c.ShutdownTimeout = -time.Second }, "ShutdownTimeout"},
 		{"negative workers", func(c *Config) { c.Workers = -1 }, "Workers"},
 		{"too many messages", func(c *Config) { c.MaxMessages = 11 }, "MaxMessages"},
 		{"visibility too short", func(c *Config) { c.VisibilityTimeout = time.Second }, "VisibilityTimeout"},
@@ -109,5 +115,74 @@ func TestTrackerRedeliveryUpdatesHandle(t *testing.T) {
 	}
 	if !tr.remove(e) || tr.remove(e) || tr.len() != 0 {
 		t.Fatal("remove is not idempotent")
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	long := strings.Repeat("é", MaxErrorAttr) // 2 bytes each
+	tests := []struct {
+		name    string
+		err     error
+		want    string // exact, when not empty
+		maxLen  int
+		noCtrls bool
+	}{
+		{name: "nil uses the fallback", err: nil, want: "object_permanent"},
+		{name: "short kept", err: errors.New("truncated gzip"), want: "truncated gzip"},
+		{name: "long capped on a rune boundary", err: errors.New(long), maxLen: MaxErrorAttr},
+		{name: "control characters replaced", err: errors.New("a\x00b\x1bc\nd"), want: "a?b?c\nd"},
+		{name: "invalid UTF-8 replaced", err: errors.New("a\xffb"), want: "a?b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := errorText(tt.err, "object_permanent")
+			if tt.want != "" && got != tt.want {
+				t.Errorf("errorText = %q, want %q", got, tt.want)
+			}
+			if tt.maxLen > 0 && (len(got) > tt.maxLen || !strings.HasSuffix(got, "…")) {
+				t.Errorf("errorText is %d bytes (suffix %q), want at most %d ending with the marker", len(got), got[max(0, len(got)-8):], tt.maxLen)
+			}
+			if !utf8.ValidString(got) {
+				t.Errorf("errorText %q is not valid UTF-8", got)
+			}
+		})
+	}
+}
+
+func TestParkingProbe(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name     string
+		parked   []parked
+		probeAt  time.Duration // relative to now; 0: none scheduled
+		maxCount int
+		wantID   string // "" : no probe
+	}{
+		{name: "nothing scheduled", parked: []parked{{id: "a", count: 1, visibleAt: now.Add(time.Minute)}}, maxCount: 8},
+		{name: "not due yet", parked: []parked{{id: "a", count: 1, visibleAt: now.Add(time.Minute)}}, probeAt: time.Second, maxCount: 8},
+		{name: "lowest receive count probes", probeAt: -time.Second, maxCount: 8, wantID: "b", parked: []parked{
+			{id: "a", count: 3, visibleAt: now.Add(time.Minute)}, {id: "b", count: 2, visibleAt: now.Add(time.Minute)}}},
+		{name: "budget kept: counts at the limit never probe", probeAt: -time.Second, maxCount: 3, parked: []parked{
+			{id: "a", count: 3, visibleAt: now.Add(time.Minute)}}},
+		{name: "about to come back by itself", probeAt: -time.Second, maxCount: 8, parked: []parked{
+			{id: "a", count: 1, visibleAt: now.Add(time.Second)}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newParking()
+			for _, x := range tt.parked {
+				p.m[x.id] = x
+			}
+			if tt.probeAt != 0 {
+				p.probeAt = now.Add(tt.probeAt)
+			}
+			x, ok := p.takeProbe(now, tt.maxCount, 10*time.Second)
+			if got := map[bool]string{true: x.id, false: ""}[ok]; got != tt.wantID {
+				t.Fatalf("probe = %q, want %q", got, tt.wantID)
+			}
+			if ok && p.len() != len(tt.parked)-1 {
+				t.Errorf("%d still parked, want %d", p.len(), len(tt.parked)-1)
+			}
+		})
 	}
 }
