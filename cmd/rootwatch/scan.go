@@ -32,12 +32,13 @@ type scanOptions struct {
 	maxDecompBytes int64
 	maxRatio       float64
 	jobs           int
+	s3             scanS3Flags
 }
 
 func newScanCmd(e *env) *cobra.Command {
 	o := &scanOptions{}
 	c := &cobra.Command{
-		Use:   "scan [flags] PATH...",
+		Use:   "scan [flags] PATH... | s3://BUCKET[/PREFIX]... --since T",
 		Short: "Run the rules over local CloudTrail logs (files, directories, or - for stdin)",
 		Long: `Scan runs the detection engine over CloudTrail logs on disk, exactly as the
 service does over S3 objects.
@@ -73,7 +74,8 @@ usage or a bad rule.`,
 	f.StringVar(&o.minLevel, "min-level", "informational", "report only detections of rules at this level or above")
 	f.Int64Var(&o.maxDecompBytes, "max-decompressed-bytes", cloudtrail.DefaultMaxDecompressedBytes, settingUsage("max-decompressed-bytes"))
 	f.Float64Var(&o.maxRatio, "max-compression-ratio", cloudtrail.DefaultMaxCompressionRatio, settingUsage("max-compression-ratio"))
-	f.IntVar(&o.jobs, "jobs", 0, "files scanned at once (default: number of CPUs)")
+	f.IntVar(&o.jobs, "jobs", 0, "files scanned at once (default: number of CPUs; s3:// paths: 8 objects)")
+	o.s3.add(c)
 	return c
 }
 
@@ -130,8 +132,14 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 		return usageErr("%v", err)
 	}
 
-	inputs, digests, listErrs := listInputs(args)
 	p := newPrinter(e.stdout, o.format, o.format == "text" && isTerminal(e.stdout) && e.getenv("NO_COLOR") == "")
+	if isS3, err := s3Paths(args); err != nil || isS3 {
+		if err != nil {
+			return err
+		}
+		return runScanS3(ctx, e, o, eng, p, args)
+	}
+	inputs, digests, listErrs := listInputs(args)
 	s := &scanner{eng: eng, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio},
 		stderr: e.stderr}
 	for _, le := range listErrs {

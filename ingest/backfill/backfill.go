@@ -168,19 +168,15 @@ func (a *aggregate) region(ctx context.Context, region string, p RecordProcessor
 		}
 		return nil
 	})
-	a.mu.Lock()
-	r := a.regions[region]
-	a.mu.Unlock()
-	fields := []zap.Field{zap.String("region", region), zap.Int("pages", st.Pages), zap.Int("events", st.Events),
-		zap.Int("throttled", st.Throttled)}
-	if r != nil {
-		fields = append(fields, zap.Int("detections", r.Detections), zap.Int("invalid", r.Invalid))
-	}
+	a.update(region, func(p *Progress) { p.Stats = st })
 	if err != nil {
-		cfg.Logger.Warn("LookupEvents backfill of a region stopped", append(fields, zap.Error(err))...)
 		return fmt.Errorf("region %s: %w", region, err)
 	}
-	cfg.Logger.Info("LookupEvents backfill of a region done", fields...)
+	a.mu.Lock()
+	r := *a.regions[region]
+	a.mu.Unlock()
+	cfg.Logger.Info("LookupEvents backfill of a region done", zap.String("region", region), zap.Int("pages", st.Pages),
+		zap.Int("events", st.Events), zap.Int("throttled", st.Throttled), zap.Int("detections", r.Detections), zap.Int("invalid", r.Invalid))
 	return nil
 }
 
