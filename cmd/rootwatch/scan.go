@@ -52,6 +52,11 @@ A CloudTrail digest file is skipped with a notice (it holds no events;
 directory walks leave out CloudTrail-Digest files and count them); any
 other JSON object is an error naming the file and byte offset.
 
+s3://BUCKET[/PREFIX] scans a window (--since, --until) of a trail's S3
+archive instead: the date partitions of every account (organization trails
+included) and region, or of --accounts and --regions; objects are chosen by
+the time in their name and detections outside the window are left out.
+
 Text output is one block per detection and a summary line; --format json
 prints one JSON object per detection per line (the summary goes to stderr).
 
@@ -61,7 +66,8 @@ usage or a bad rule.`,
 		Example: `  rootwatch scan testdata/sample/AWSLogs
   rootwatch scan --format json --min-level high ~/AWSLogs > detections.jsonl
   aws s3 cp s3://my-trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/x.json.gz - | rootwatch scan -
-  rootwatch scan --rules ./my-rules --no-builtin logs/`,
+  rootwatch scan --rules ./my-rules --no-builtin logs/
+  rootwatch scan s3://my-trail-bucket/org --since 72h --regions us-east-1,eu-west-1`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScan(cmd.Context(), e, o, args)
