@@ -164,7 +164,8 @@ func runBackfill(ctx context.Context, e *env, f *backfillFlags, logLevel, logFor
 		Client:  cloudTrailClients(awsCfg),
 		Regions: regions, Start: start, End: end,
 		Decoder: cloudtrail.Options{MaxDecompressedBytes: f.maxDecompBytes, MaxCompressionRatio: f.maxRatio},
-		Logger:  log.Named("backfill"),
+		// Quiet: the summary line and the progress line say it all.
+		Logger: log.Named("backfill").WithOptions(zap.IncreaseLevel(zap.WarnLevel)),
 		OnError: func(region, id string, err error) {
 			errMu.Lock()
 			invalid = append(invalid, fmt.Sprintf("%s %s: %v", region, id, err))

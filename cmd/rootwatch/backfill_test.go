@@ -91,6 +91,7 @@ func TestBackfillCommand(t *testing.T) {
 	if got := jsonEventIDs(t, stdout); !slices.Equal(got, rootEvents) {
 		t.Errorf("detections for %v\nwant %v", got, rootEvents)
 	}
+	t.Log(strings.TrimSpace(stderr))
 	if !strings.Contains(stderr, "1 throttled") || !strings.Contains(stderr, "event(s)") {
 		t.Errorf("summary on stderr: %s", stderr)
 	}
