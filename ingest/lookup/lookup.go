@@ -63,7 +63,7 @@ var TamperingEventNames = []string{
 	"PutBucketLifecycle", "PutBucketLifecycleConfiguration",
 	"PutBucketNotification", "PutBucketNotificationConfiguration", "PutBucketReplication",
 	"SetQueueAttributes", "DeleteQueue", "PurgeQueue",
-	"DisableRule", "DeleteRule", "RemoveTargets", "PutRule",
+	"DisableRule", "DeleteRule", "PutRule", "RemoveTargets", "PutTargets",
 	"DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy",
 }
 
