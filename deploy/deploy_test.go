@@ -131,6 +131,7 @@ var taskRoleActions = map[string]string{
 	"dynamodb:GetItem":            "notify/dedupe: reading a contended claim",
 	"dynamodb:DeleteItem":         "notify/dedupe: releasing a claim after a failed send",
 	"kms:Decrypt":                 "SSE-KMS CloudTrail objects, through S3 only (kms:ViaService)",
+	"cloudtrail:LookupEvents":     "ingest/lookup: the start-up backfill (ROOTWATCH_BACKFILL_ON_START); no resource-level permissions",
 }
 
 func TestTaskRoleGrantsExactlyWhatTheCodeUses(t *testing.T) {

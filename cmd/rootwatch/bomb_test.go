@@ -89,8 +89,8 @@ func TestSettingDefaultsMatchFlags(t *testing.T) {
 			}
 		}
 		walk(root)
-		if seen != 2 {
-			t.Errorf("--%s is defined by %d commands, want 2 (run and scan)", name, seen)
+		if seen != 3 {
+			t.Errorf("--%s is defined by %d commands, want 3 (run, scan and backfill)", name, seen)
 		}
 	}
 }

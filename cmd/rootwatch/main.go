@@ -1,6 +1,8 @@
 // Command rootwatch detects use of an AWS account's root user in CloudTrail.
 //
 //	rootwatch scan PATH...      run the rules over local CloudTrail files, a directory or stdin
+//	rootwatch scan s3://B/P     run the rules over a window of a trail's S3 archive
+//	rootwatch backfill          run the rules over CloudTrail LookupEvents history (--alert: alert)
 //	rootwatch run               the service: consume SQS notifications, read S3 objects, alert
 //	rootwatch rules list|test   inspect and test Sigma rules
 //	rootwatch notify test       send a test alert through every configured sink

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,6 +137,8 @@ type runFlags struct {
 	dedupeTable    string
 	dedupeTTL      time.Duration
 	groupWindow    time.Duration
+	backfillStart  time.Duration
+	backfillRegion []string
 	logLevel       string
 	logFormat      string
 	notify         notifyFlags
@@ -185,6 +187,8 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	fs.StringVar(&f.dedupeTable, "dedupe-table", "", settingUsage("dedupe-table"))
 	fs.DurationVar(&f.dedupeTTL, "dedupe-ttl", dedupe.DefaultTTL, settingUsage("dedupe-ttl"))
 	fs.DurationVar(&f.groupWindow, "group-window", notify.DefaultGroupWindow, settingUsage("group-window"))
+	fs.DurationVar(&f.backfillStart, "backfill-on-start", 0, settingUsage("backfill-on-start"))
+	fs.StringSliceVar(&f.backfillRegion, "backfill-regions", nil, settingUsage("backfill-regions"))
 	f.notify.add(c)
 	return c
 }
@@ -211,6 +215,8 @@ func (f *runFlags) validate() error {
 		return usageErr("ROOTWATCH_DEDUPE_TTL: must be positive")
 	case f.groupWindow <= 0:
 		return usageErr("ROOTWATCH_GROUP_WINDOW: must be positive")
+	case f.backfillStart < 0 || f.backfillStart > 90*24*time.Hour:
+		return usageErr("ROOTWATCH_BACKFILL_ON_START: %s is out of range 0-2160h (LookupEvents keeps 90 days)", f.backfillStart)
 	}
 	for _, u := range f.queueURLs {
 		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
@@ -267,48 +273,15 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var audit *jsonl.Sink
+	var audit io.Writer
 	if f.stdoutAlerts {
-		audit = jsonl.New(e.stdout)
+		audit = e.stdout
 	}
-	sinks, err := f.notify.sinks(log, audit)
+	disp, awsCfg, err := buildDispatcher(log, dispatchSettings{notify: &f.notify, dedupeTable: f.dedupeTable,
+		dedupeTTL: f.dedupeTTL, groupWindow: f.groupWindow, audit: audit, rules: ruleNames, registerer: reg},
+		func() (aws.Config, error) { return loadAWSConfig(ctx) })
 	if err != nil {
 		return err
-	}
-	ncfg, err := f.notify.dispatcherConfig()
-	if err != nil {
-		return err
-	}
-	// Every setting is checked above; only now talk to the AWS SDK.
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return usageErr("AWS configuration: %v", err)
-	}
-	if awsCfg.Region == "" {
-		return usageErr("AWS region is not set: set AWS_REGION (or AWS_DEFAULT_REGION)")
-	}
-
-	var ledger dedupe.Ledger
-	if f.dedupeTable != "" {
-		ledger, err = dedupe.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), f.dedupeTable)
-		if err != nil {
-			return usageErr("ROOTWATCH_DEDUPE_TABLE: %v", err)
-		}
-	}
-	ncfg.Sinks = sinks
-	ncfg.Rules = ruleNames
-	ncfg.Ledger = ledger
-	ncfg.LedgerTTL = f.dedupeTTL
-	ncfg.GroupWindow = f.groupWindow
-	ncfg.Logger = log.Named("notify")
-	ncfg.Registerer = reg
-	disp, err := notify.NewDispatcher(ncfg)
-	if err != nil {
-		return usageErr("alerting configuration: %v", err)
-	}
-	if len(sinks) == 0 || (len(sinks) == 1 && audit != nil) {
-		log.Warn("no Slack or PagerDuty sink configured: detections go to stdout only",
-			zap.String("hint", "set SLACK_BOT_TOKEN and SLACK_CHANNEL, SLACK_WEBHOOK_URL, or PAGERDUTY_ROUTING_KEY"))
 	}
 
 	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
@@ -415,7 +388,14 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		zap.Strings("allowed_accounts", f.allowAccounts),
 		zap.Bool("shared_dedupe", f.dedupeTable != ""))
 
+	stopBackfill := func() {}
+	if f.backfillStart > 0 {
+		// In the background: readiness depends on SQS only.
+		stopBackfill = startBackfillOnStart(ctx, log, awsCfg, pipe, f.backfillStart, f.backfillRegion,
+			cloudtrail.Options{MaxDecompressedBytes: f.maxDecompBytes, MaxCompressionRatio: f.maxRatio}, f.dedupeTable != "")
+	}
 	runErr := sqs.RunAll(ctx, consumers...)
+	stopBackfill()
 
 	if ops != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)

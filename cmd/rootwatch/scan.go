@@ -34,12 +34,13 @@ type scanOptions struct {
 	maxDecompBytes int64
 	maxRatio       float64
 	jobs           int
+	s3             scanS3Flags
 }
 
 func newScanCmd(e *env) *cobra.Command {
 	o := &scanOptions{}
 	c := &cobra.Command{
-		Use:   "scan [flags] PATH...",
+		Use:   "scan [flags] PATH... | s3://BUCKET[/PREFIX]... --since T",
 		Short: "Run the rules over local CloudTrail logs (files, directories, or - for stdin)",
 		Long: `Scan runs the detection engine over CloudTrail logs on disk, exactly as the
 service does over S3 objects.
@@ -53,6 +54,11 @@ A CloudTrail digest file is skipped with a notice (it holds no events;
 directory walks leave out CloudTrail-Digest files and count them); any
 other JSON object is an error naming the file and byte offset.
 
+s3://BUCKET[/PREFIX] scans a window (--since, --until) of a trail's S3
+archive instead: the date partitions of every account (organization trails
+included) and region, or of --accounts and --regions; objects are chosen by
+the time in their name and detections outside the window are left out.
+
 Text output is one block per detection and a summary line; --format json
 prints one JSON object per detection per line (the summary goes to stderr).
 
@@ -62,7 +68,8 @@ usage or a bad rule.`,
 		Example: `  rootwatch scan testdata/sample/AWSLogs
   rootwatch scan --format json --min-level high ~/AWSLogs > detections.jsonl
   aws s3 cp s3://my-trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/x.json.gz - | rootwatch scan -
-  rootwatch scan --rules ./my-rules --no-builtin logs/`,
+  rootwatch scan --rules ./my-rules --no-builtin logs/
+  rootwatch scan s3://my-trail-bucket/org --since 72h --regions us-east-1,eu-west-1`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScan(cmd.Context(), e, o, args)
@@ -76,7 +83,8 @@ usage or a bad rule.`,
 	f.StringVar(&o.minLevel, "min-level", "informational", "report only detections of rules at this level or above")
 	f.Int64Var(&o.maxDecompBytes, "max-decompressed-bytes", cloudtrail.DefaultMaxDecompressedBytes, settingUsage("max-decompressed-bytes"))
 	f.Float64Var(&o.maxRatio, "max-compression-ratio", cloudtrail.DefaultMaxCompressionRatio, settingUsage("max-compression-ratio"))
-	f.IntVar(&o.jobs, "jobs", 0, "files scanned at once (default: number of CPUs)")
+	f.IntVar(&o.jobs, "jobs", 0, "files scanned at once (default: number of CPUs; s3:// paths: 8 objects)")
+	o.s3.add(c)
 	return c
 }
 
@@ -146,8 +154,14 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 		}
 	}
 
-	inputs, digests, listErrs := listInputs(args)
 	p := newPrinter(e.stdout, o.format, o.format == "text" && isTerminal(e.stdout) && e.getenv("NO_COLOR") == "")
+	if isS3, err := s3Paths(args); err != nil || isS3 {
+		if err != nil {
+			return err
+		}
+		return runScanS3(ctx, e, o, eng, p, args)
+	}
+	inputs, digests, listErrs := listInputs(args)
 	s := &scanner{eng: eng, minLevel: minLevel, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio},
 		stderr: e.stderr}
 	for _, le := range listErrs {
