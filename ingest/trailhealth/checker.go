@@ -196,6 +196,13 @@ type episode struct {
 	summary   string
 }
 
+// ValidateTrail checks that id is a trail name or a trail ARN
+// (arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME).
+func ValidateTrail(id string) error {
+	_, err := newTrail(id)
+	return err
+}
+
 func newTrail(id string) (*trail, error) {
 	t := &trail{id: id, name: id, ref: id}
 	if strings.HasPrefix(id, "arn:") {
