@@ -309,3 +309,41 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, want map[s
 	}
 	return -1
 }
+
+// TestCheckerAdvancedSelectorsOnMoto: a trail whose advanced event
+// selectors log every management event is healthy; replaced by a
+// data-events-only selector, it raises one high alert.
+func TestCheckerAdvancedSelectorsOnMoto(t *testing.T) {
+	srv := mototest.Require(t)
+	ct := cloudTrailClient(t, srv, srv.Endpoint)
+	name, _ := motoTrail(t, srv, ct)
+	put := func(fs ...types.AdvancedFieldSelector) {
+		t.Helper()
+		if _, err := ct.PutEventSelectors(context.Background(), &cloudtrail.PutEventSelectorsInput{
+			TrailName: aws.String(name), AdvancedEventSelectors: []types.AdvancedEventSelector{{Name: aws.String("s"), FieldSelectors: fs}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(types.AdvancedFieldSelector{Field: aws.String("eventCategory"), Equals: []string{"Management"}},
+		types.AdvancedFieldSelector{Field: aws.String("eventSource"), NotEquals: []string{"kms.amazonaws.com"}})
+	rec := &recorder{}
+	reg, _ := startChecker(t, ct, []string{name}, rec)
+	deadline := time.Now().Add(10 * time.Second)
+	for gauge(t, reg, "rootwatch_trail_healthy", name) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("trail with advanced management selectors never healthy; alerts: %+v", rec.all())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	put(types.AdvancedFieldSelector{Field: aws.String("eventCategory"), Equals: []string{"Data"}},
+		types.AdvancedFieldSelector{Field: aws.String("resources.type"), Equals: []string{"AWS::S3::Object"}})
+	got := rec.waitFor(t, 1, 5*time.Second, "the selectors alert")
+	time.Sleep(1500 * time.Millisecond)
+	if got = rec.all(); len(got) != 1 {
+		t.Fatalf("%d alerts, want 1: %+v", len(got), got)
+	}
+	if d := got[0].d; d.Level != detector.LevelHigh || d.ErrorCode != ProblemManagementEvents || !strings.Contains(d.Title, "management events are not logged") {
+		t.Errorf("alert %+v", d)
+	}
+}
