@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -182,9 +183,10 @@ type trail struct {
 	described bool // DescribeTrails answered once (start-up log written)
 	base      Baseline
 	findings  []Finding
-	problem   *episode // open problem episode
-	checkFail *episode // open cannot-check episode
-	failures  int      // checks in a row with a failed call
+	problem   *episode       // open problem episode
+	checkFail *episode       // open cannot-check episode
+	used      map[string]int // episode ids raised so far, and how often
+	failures  int            // checks in a row with a failed call
 	resolves  []detector.Detection
 }
 
@@ -220,6 +222,20 @@ func (t *trail) setARN(a arn.ARN) {
 	t.account, t.region = a.AccountID, a.Region
 	region := a.Region
 	t.opts = []func(*cloudtrail.Options){func(o *cloudtrail.Options) { o.Region = region }}
+}
+
+// episodeID returns id, or id + "/N" when id was raised before (the same
+// set of problems again within one stop of logging): a new episode must
+// have a new key, or the dedupe ledger would swallow it and its all-clear.
+func (t *trail) episodeID(id string) string {
+	if t.used == nil {
+		t.used = map[string]int{}
+	}
+	t.used[id]++
+	if n := t.used[id]; n > 1 {
+		return id + "/" + strconv.Itoa(n)
+	}
+	return id
 }
 
 // observe makes the three calls for t. Errors other than "not found" are
@@ -357,7 +373,7 @@ func (c *Checker) trackProblems(t *trail, o Observation, findings []Finding, now
 		// Anchored on StopLoggingTime when the trail stopped logging, so
 		// that replicas checking the same trail raise the same alert
 		// (the dedupe ledger sends it once).
-		fmt.Sprintf("trail-unhealthy/%s/%s/%d", t.name, codes, since.UnixMilli()), since)
+		t.episodeID(fmt.Sprintf("trail-unhealthy/%s/%s/%d", t.name, codes, since.UnixMilli())), since)
 	ep.det.ErrorCode, ep.det.ErrorMessage = codes, sum
 	t.problem = ep
 	fields := []zap.Field{zap.String("trail", t.id), zap.String("level", level.String()),

@@ -106,6 +106,9 @@ func TestCheckerEpisodes(t *testing.T) {
 	readOnly := func(f *fakeAPI) {
 		f.selectors = &cloudtrail.GetEventSelectorsOutput{EventSelectors: []types.EventSelector{{ReadWriteType: types.ReadWriteTypeReadOnly, IncludeManagementEvents: aws.Bool(true)}}}
 	}
+	allSelectors := func(f *fakeAPI) {
+		f.selectors = &cloudtrail.GetEventSelectorsOutput{EventSelectors: []types.EventSelector{{ReadWriteType: types.ReadWriteTypeAll, IncludeManagementEvents: aws.Bool(true)}}}
+	}
 	denyStatus := func(f *fakeAPI) { f.errStatus = denied }
 	denySelectors := func(f *fakeAPI) { f.errSelectors = denied }
 	allow := func(f *fakeAPI) { f.errStatus, f.errSelectors, f.errDescribe = nil, nil, nil }
@@ -134,6 +137,12 @@ func TestCheckerEpisodes(t *testing.T) {
 		{"log file validation turned off: medium, resolved when back on",
 			[]func(*fakeAPI){noValidation, nothing, validation},
 			[]string{"medium TrailLogFileValidationOff", "resolved trail-unhealthy/org/TrailLogFileValidationOff"}},
+		{"stopped, selectors narrowed, selectors restored: back to the first set, still a new alert (not swallowed by dedupe)",
+			[]func(*fakeAPI){stop, readOnly, allSelectors, start},
+			[]string{"critical TrailNotLogging",
+				"resolved trail-unhealthy/org/TrailNotLogging", "critical TrailManagementEventsNotSelected,TrailNotLogging",
+				"resolved trail-unhealthy/org/TrailManagementEventsNotSelected,TrailNotLogging", "critical TrailNotLogging",
+				"resolved trail-unhealthy/org/TrailNotLogging/1796115600000"}},
 		{"read-only selectors: high",
 			[]func(*fakeAPI){readOnly, nothing},
 			[]string{"high TrailManagementEventsNotSelected"}},
@@ -172,6 +181,13 @@ func TestCheckerEpisodes(t *testing.T) {
 			}
 			if got := summarize(d.got); strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("delivered:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+			ids := map[string]bool{}
+			for _, det := range d.got {
+				if ids[det.Key()] {
+					t.Errorf("key %s delivered twice: the ledger would swallow the second", det.Key())
+				}
+				ids[det.Key()] = true
 			}
 			for _, det := range d.got {
 				if det.Rule != Rule || !det.IsPipeline() || det.AccountID != "111122223333" || det.Region != "eu-west-1" || det.Source != fakeARN {
