@@ -162,3 +162,55 @@ func TestRunTrailSettingsChecked(t *testing.T) {
 		})
 	}
 }
+
+// TestRunTrailCheckDenied: when the task role lacks cloudtrail:
+// GetTrailStatus (refused by the fault proxy, reached through the standard
+// AWS_ENDPOINT_URL_CLOUDTRAIL), `rootwatch run` reports it once (one
+// stdout alert with error_code TrailCheckFailed naming AccessDenied, one
+// error log line), rootwatch_trail_healthy stays 0, /readyz stays ready;
+// when the call is allowed again the alert is resolved.
+func TestRunTrailCheckDenied(t *testing.T) {
+	rec := &alertRecorder{}
+	f := newFixture(t, rec)
+	ctx := t.Context()
+	ct := cloudtrail.NewFromConfig(f.srv.Config(t), func(o *cloudtrail.Options) { o.BaseEndpoint = aws.String(f.srv.Endpoint) })
+	out, err := ct.CreateTrail(ctx, &cloudtrail.CreateTrailInput{Name: aws.String(f.bucket + "-trail"), S3BucketName: aws.String(f.bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := aws.ToString(out.Name)
+	if _, err := ct.PutEventSelectors(ctx, &cloudtrail.PutEventSelectorsInput{TrailName: out.Name,
+		EventSelectors: []cttypes.EventSelector{{ReadWriteType: cttypes.ReadWriteTypeAll, IncludeManagementEvents: aws.Bool(true)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ct.StartLogging(ctx, &cloudtrail.StartLoggingInput{Name: out.Name}); err != nil {
+		t.Fatal(err)
+	}
+	proxy := f.srv.NewFaultProxy(t)
+	proxy.Deny("GetTrailStatus")
+	t.Setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", proxy.URL)
+	svc := f.start(t, map[string]string{"ROOTWATCH_TRAILS": name, "ROOTWATCH_TRAIL_CHECK_INTERVAL": "1s"})
+	within(t, svc, 20*time.Second, "the cannot-check alert on stdout", func() bool {
+		return len(svc.stdoutDetections(t, trailRule)) >= 1
+	})
+	time.Sleep(2500 * time.Millisecond)
+	lines := svc.stdoutDetections(t, trailRule)
+	if len(lines) != 1 || lines[0]["error_code"] != "TrailCheckFailed" || !strings.Contains(lines[0]["title"].(string), "AccessDenied") {
+		t.Fatalf("stdout lines %v, want one TrailCheckFailed alert naming AccessDenied", lines)
+	}
+	if n := strings.Count(svc.stderr.String(), "cannot check trail health"); n != 1 {
+		t.Errorf("%d 'cannot check trail health' log lines, want 1", n)
+	}
+	if m := svc.trailMetric(t, "rootwatch_trail_healthy", name); m != "0" {
+		t.Errorf("rootwatch_trail_healthy = %s while GetTrailStatus is denied, want 0", m)
+	}
+	if code, _ := svc.get(t, "/readyz"); code != 200 {
+		t.Errorf("/readyz = %d: a trail that cannot be checked must not make the service unready", code)
+	}
+	proxy.Allow()
+	within(t, svc, 10*time.Second, "the cannot-check alert resolved", func() bool {
+		l := svc.stdoutDetections(t, trailRule)
+		return len(l) >= 2 && l[1]["resolved"] == true && l[1]["event_id"] == lines[0]["event_id"]
+	})
+	svc.shutdown(t)
+}
