@@ -80,8 +80,10 @@ type Deliverer interface {
 type Config struct {
 	// API is the CloudTrail client (required).
 	API API
-	// Trails are the trails to watch, by name or ARN (required). Use the
-	// ARN for a trail whose home region is not the client's.
+	// Trails are the trails to watch, by name or ARN (required). A name
+	// is matched among the client region's trails and the shadow copies
+	// of multi-region and organization trails homed elsewhere; the ARN is
+	// unambiguous.
 	Trails []string
 	// Interval is the time between checks (DefaultInterval when 0).
 	Interval time.Duration
@@ -244,10 +246,16 @@ func (t *trail) episodeID(id string) string {
 func (c *Checker) observe(ctx context.Context, t *trail) (Observation, map[call]error) {
 	var o Observation
 	errs := map[call]error{}
+	// By name, DescribeTrails only finds a trail homed in the current
+	// region: list every trail with the shadow trails (multi-region and
+	// organization trails homed elsewhere) and match the name. By ARN,
+	// ask for it (in its home region).
+	in := &cloudtrail.DescribeTrailsInput{IncludeShadowTrails: aws.Bool(true)}
+	if strings.HasPrefix(t.id, "arn:") {
+		in.TrailNameList = []string{t.id}
+	}
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	out, err := c.cfg.API.DescribeTrails(cctx, &cloudtrail.DescribeTrailsInput{
-		TrailNameList: []string{t.id}, IncludeShadowTrails: aws.Bool(true),
-	}, t.opts...)
+	out, err := c.cfg.API.DescribeTrails(cctx, in, t.opts...)
 	cancel()
 	switch {
 	case isNotFound(err):

@@ -22,6 +22,10 @@ type fakeAPI struct {
 	status                               *cloudtrail.GetTrailStatusOutput
 	selectors                            *cloudtrail.GetEventSelectorsOutput
 	errDescribe, errStatus, errSelectors error
+	// shadow makes the trail answer DescribeTrails as AWS answers for a
+	// trail homed in another region: by ARN or in the full listing with
+	// shadow trails, never by name.
+	shadow bool
 }
 
 func (f *fakeAPI) DescribeTrails(_ context.Context, in *cloudtrail.DescribeTrailsInput, _ ...func(*cloudtrail.Options)) (*cloudtrail.DescribeTrailsOutput, error) {
@@ -29,6 +33,9 @@ func (f *fakeAPI) DescribeTrails(_ context.Context, in *cloudtrail.DescribeTrail
 		return nil, f.errDescribe
 	}
 	out := &cloudtrail.DescribeTrailsOutput{}
+	if f.shadow && (!aws.ToBool(in.IncludeShadowTrails) || len(in.TrailNameList) > 0 && !strings.HasPrefix(in.TrailNameList[0], "arn:")) {
+		return out, nil
+	}
 	if f.trail != nil {
 		out.TrailList = []types.Trail{*f.trail}
 	}
@@ -262,5 +269,24 @@ func TestNewRejectsBadTrailARN(t *testing.T) {
 	_, err := New(Config{API: &fakeAPI{}, Trails: []string{"arn:aws:s3:::bucket"}})
 	if err == nil || !strings.Contains(err.Error(), "not a trail ARN") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestCheckerFindsTrailHomedElsewhereByName: a multi-region trail homed in
+// another region, configured by name, is found among the shadow trails
+// (DescribeTrails by name only sees the current region): it is checked,
+// not reported missing.
+func TestCheckerFindsTrailHomedElsewhereByName(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	api := healthyFake(now)
+	api.shadow = true
+	d := &flakyDeliverer{}
+	c, err := New(Config{API: api, Trails: []string{"org"}, Deliverer: d, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Check(t.Context())
+	if len(d.got) != 0 {
+		t.Errorf("delivered %v for a healthy trail homed in another region", summarize(d.got))
 	}
 }
