@@ -24,7 +24,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns = "rootwatch"
 	return &Metrics{
 		logging: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "trail_logging",
-			Help: "1 when GetTrailStatus last said the trail is logging, 0 when not (or the trail is missing); absent until it answered."}, []string{"trail"}),
+			Help: "1 when GetTrailStatus last said the trail is logging, 0 when not (or the trail is missing); absent until it answered, unchanged while it fails."}, []string{"trail"}),
 		healthy: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "trail_healthy",
 			Help: "1 when the last check of the trail succeeded in full and found no problem; 0 otherwise (a problem, or a call that failed: unknown is not healthy)."}, []string{"trail"}),
 		deliveryAge: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "trail_last_delivery_age_seconds",
