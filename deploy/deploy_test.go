@@ -116,22 +116,25 @@ func taskRoleStatements(t *testing.T, doc *yaml.Node) []statement {
 
 // taskRoleActions is every action the task role must grant, and why: the
 // AWS calls rootwatch makes (grep the code for the API interfaces:
-// ingest/sqs.API, ingest/s3object.API, notify/dedupe's DynamoDB API). An
+// ingest/sqs.API, ingest/s3object.API, ingest/trailhealth.API, notify/dedupe's DynamoDB API). An
 // action the code does not use must not be granted; an action the code
 // uses must be listed here.
 var taskRoleActions = map[string]string{
-	"sqs:ReceiveMessage":          "ingest/sqs: the long poll",
-	"sqs:DeleteMessage":           "ingest/sqs: DeleteMessageBatch after a message is fully handled (authorized as sqs:DeleteMessage)",
-	"sqs:ChangeMessageVisibility": "ingest/sqs: ChangeMessageVisibilityBatch for the heartbeat and retry releases",
-	"sqs:GetQueueAttributes":      "ingest/sqs: the start-up access check (CheckAccess), and reading the queue's RedrivePolicy",
-	"sqs:SendMessage":             "dead-letter queue only: a permanently failed message is sent there with its reason (issue 7 item 7)",
-	"sqs:GetQueueUrl":             "dead-letter queue only: its URL from the RedrivePolicy's ARN (issue 7 item 7)",
-	"s3:GetObject":                "ingest/s3object: streaming the CloudTrail log objects",
-	"dynamodb:PutItem":            "notify/dedupe: conditional claim and mark-delivered",
-	"dynamodb:GetItem":            "notify/dedupe: reading a contended claim",
-	"dynamodb:DeleteItem":         "notify/dedupe: releasing a claim after a failed send",
-	"kms:Decrypt":                 "SSE-KMS CloudTrail objects, through S3 only (kms:ViaService)",
-	"cloudtrail:LookupEvents":     "ingest/lookup: the start-up backfill (ROOTWATCH_BACKFILL_ON_START); no resource-level permissions",
+	"sqs:ReceiveMessage":           "ingest/sqs: the long poll",
+	"sqs:DeleteMessage":            "ingest/sqs: DeleteMessageBatch after a message is fully handled (authorized as sqs:DeleteMessage)",
+	"sqs:ChangeMessageVisibility":  "ingest/sqs: ChangeMessageVisibilityBatch for the heartbeat and retry releases",
+	"sqs:GetQueueAttributes":       "ingest/sqs: the start-up access check (CheckAccess), and reading the queue's RedrivePolicy",
+	"sqs:SendMessage":              "dead-letter queue only: a permanently failed message is sent there with its reason (issue 7 item 7)",
+	"sqs:GetQueueUrl":              "dead-letter queue only: its URL from the RedrivePolicy's ARN (issue 7 item 7)",
+	"s3:GetObject":                 "ingest/s3object: streaming the CloudTrail log objects",
+	"dynamodb:PutItem":             "notify/dedupe: conditional claim and mark-delivered",
+	"dynamodb:GetItem":             "notify/dedupe: reading a contended claim",
+	"dynamodb:DeleteItem":          "notify/dedupe: releasing a claim after a failed send",
+	"kms:Decrypt":                  "SSE-KMS CloudTrail objects, through S3 only (kms:ViaService)",
+	"cloudtrail:DescribeTrails":    "ingest/trailhealth: the trail's settings (ROOTWATCH_TRAILS)",
+	"cloudtrail:GetTrailStatus":    "ingest/trailhealth: logging on, delivery errors and times",
+	"cloudtrail:GetEventSelectors": "ingest/trailhealth: management events selected",
+	"cloudtrail:LookupEvents":      "ingest/lookup: the start-up backfill (ROOTWATCH_BACKFILL_ON_START); no resource-level permissions",
 }
 
 func TestTaskRoleGrantsExactlyWhatTheCodeUses(t *testing.T) {
@@ -192,6 +195,7 @@ func TestTaskRoleStatementScopes(t *testing.T) {
 		{action: "s3:GetObject", resources: []string{"!Sub arn:${AWS::Partition}:s3:::${TrailBucketName}/*AWSLogs/*"}},
 		{action: "dynamodb:PutItem", resources: []string{"!GetAtt DedupeTable.Arn"}},
 		{action: "kms:Decrypt", resources: []string{"!Ref TrailKmsKeyArn"}, condition: []string{"StringEquals", "kms:ViaService"}},
+		{action: "cloudtrail:GetTrailStatus", resources: []string{"*"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/ingest/trailhealth"
 )
 
 // RuleQueueStalled is the pipeline alert raised when rootwatch cannot read
@@ -29,6 +30,9 @@ type PipelineRule struct {
 func PipelineRules() []PipelineRule {
 	return []PipelineRule{
 		{Name: RuleQueueStalled, Level: detector.LevelHigh, Title: "rootwatch cannot read its queue"},
+		// Critical when the trail is gone or not logging, high for the
+		// other problems, medium for log file validation turned off alone.
+		{Name: trailhealth.Rule, Level: detector.LevelCritical, Title: "a watched CloudTrail trail is not logging or unhealthy (high: other problems; medium: log file validation off)"},
 	}
 }
 

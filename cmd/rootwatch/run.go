@@ -133,6 +133,7 @@ type runFlags struct {
 	visibility     time.Duration
 	shutdown       time.Duration
 	stallAfter     time.Duration
+	trails         trailFlags
 	stdoutAlerts   bool
 	dedupeTable    string
 	dedupeTTL      time.Duration
@@ -183,6 +184,7 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	fs.DurationVar(&f.visibility, "visibility-timeout", 5*time.Minute, settingUsage("visibility-timeout"))
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 25*time.Second, settingUsage("shutdown-timeout"))
 	fs.DurationVar(&f.stallAfter, "stall-after", sqs.DefaultStallAfter, settingUsage("stall-after"))
+	f.trails.add(c)
 	fs.BoolVar(&f.stdoutAlerts, "stdout-alerts", true, settingUsage("stdout-alerts"))
 	fs.StringVar(&f.dedupeTable, "dedupe-table", "", settingUsage("dedupe-table"))
 	fs.DurationVar(&f.dedupeTTL, "dedupe-ttl", dedupe.DefaultTTL, settingUsage("dedupe-ttl"))
@@ -217,6 +219,9 @@ func (f *runFlags) validate() error {
 		return usageErr("ROOTWATCH_GROUP_WINDOW: must be positive")
 	case f.backfillStart < 0 || f.backfillStart > 90*24*time.Hour:
 		return usageErr("ROOTWATCH_BACKFILL_ON_START: %s is out of range 0-2160h (LookupEvents keeps 90 days)", f.backfillStart)
+	}
+	if err := f.trails.validate(); err != nil {
+		return err
 	}
 	for _, u := range f.queueURLs {
 		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
@@ -388,6 +393,10 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		zap.Strings("allowed_accounts", f.allowAccounts),
 		zap.Bool("shared_dedupe", f.dedupeTable != ""))
 
+	stopTrails, err := f.trails.start(ctx, awsCfg, disp, reg, log.Named("trailhealth"))
+	if err != nil {
+		return err
+	}
 	stopBackfill := func() {}
 	if f.backfillStart > 0 {
 		// In the background: readiness depends on SQS only.
@@ -396,6 +405,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	}
 	runErr := sqs.RunAll(ctx, consumers...)
 	stopBackfill()
+	stopTrails()
 
 	if ops != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)

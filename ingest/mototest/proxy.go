@@ -14,18 +14,18 @@ import (
 	"testing"
 )
 
-// FaultProxy is an HTTP proxy in front of moto that can refuse chosen SQS
-// operations the way AWS refuses a call the caller's IAM policy does not
-// allow (HTTP 400, AccessDenied, AWS JSON protocol), so that tests can make
-// a real client's calls fail and recover without touching the client.
-// Point a client at it through its URL (BaseEndpoint or
-// AWS_ENDPOINT_URL_SQS).
+// FaultProxy is an HTTP proxy in front of moto that can refuse chosen
+// operations of AWS JSON protocol services (SQS, CloudTrail) the way AWS
+// refuses a call the caller's IAM policy does not allow (HTTP 400,
+// AccessDenied), so that tests can make a real client's calls fail and
+// recover without touching the client. Point a client at it through its
+// URL (BaseEndpoint, AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL_CLOUDTRAIL).
 type FaultProxy struct {
 	// URL is the proxy's base URL.
 	URL string
 
 	mu       sync.Mutex
-	denied   map[string]bool          // SQS operation names ("ReceiveMessage") refused
+	denied   map[string]bool          // operation names ("ReceiveMessage", "GetTrailStatus") refused
 	inflight map[*http.Request]func() // cancels requests being forwarded
 	seen     map[string]int           // requests per operation
 }
@@ -53,10 +53,14 @@ func (s *Server) NewFaultProxy(t testing.TB) *FaultProxy {
 		}
 		p.mu.Unlock()
 		if deny {
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			ct := r.Header.Get("Content-Type")
+			if ct == "" {
+				ct = "application/x-amz-json-1.0"
+			}
+			w.Header().Set("Content-Type", ct)
 			w.Header().Set("x-amzn-query-error", "AccessDenied;Sender")
 			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintf(w, `{"__type":"com.amazon.coral.service#AccessDeniedException","message":"User: arn:aws:sts::123456789012:assumed-role/rootwatch/task is not authorized to perform: sqs:%s (fault injected by the test)"}`, op)
+			fmt.Fprintf(w, `{"__type":"com.amazon.coral.service#AccessDeniedException","message":"User: arn:aws:sts::123456789012:assumed-role/rootwatch/task is not authorized to perform: %s:%s (fault injected by the test)"}`, service(r), op)
 			return
 		}
 		defer func() {
@@ -72,14 +76,25 @@ func (s *Server) NewFaultProxy(t testing.TB) *FaultProxy {
 	return p
 }
 
-// sqsOperation returns the SQS operation of an AWS JSON protocol request
-// (X-Amz-Target: AmazonSQS.ReceiveMessage), or "" for other requests.
+// sqsOperation returns the operation of an AWS JSON protocol request
+// (X-Amz-Target: AmazonSQS.ReceiveMessage, or
+// com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.GetTrailStatus),
+// or "" for other requests.
 func sqsOperation(r *http.Request) string {
-	_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
-	return op
+	target := r.Header.Get("X-Amz-Target")
+	return target[strings.LastIndexByte(target, '.')+1:]
 }
 
-// Deny makes the proxy refuse the named SQS operations with AccessDenied
+// service returns the IAM prefix of a request's service ("sqs",
+// "cloudtrail").
+func service(r *http.Request) string {
+	if strings.Contains(strings.ToLower(r.Header.Get("X-Amz-Target")), "cloudtrail") {
+		return "cloudtrail"
+	}
+	return "sqs"
+}
+
+// Deny makes the proxy refuse the named operations with AccessDenied
 // from now on, and aborts those being forwarded (a long poll in progress
 // fails as a dropped connection would).
 func (p *FaultProxy) Deny(ops ...string) {
@@ -102,7 +117,7 @@ func (p *FaultProxy) Allow() {
 	clear(p.denied)
 }
 
-// Seen returns how many requests for the SQS operation op reached the
+// Seen returns how many requests for the operation op reached the
 // proxy, refused or not.
 func (p *FaultProxy) Seen(op string) int {
 	p.mu.Lock()

@@ -1,6 +1,8 @@
 package pagerduty
 
 import (
+	"strings"
+
 	"github.com/PagerDuty/go-pagerduty"
 
 	"github.com/rootwatch/rootwatch/notify"
@@ -29,16 +31,22 @@ func pipelineEvent(ev *pagerduty.V2Event, a *notify.Alert) *pagerduty.V2Event {
 	ev.Payload.Summary = clean(d.Title, MaxSummaryRunes)
 	ev.Payload.Source = "rootwatch"
 	ev.Payload.Component = clean(d.Source, maxValueRunes)
-	ev.Payload.Details = map[string]any{
+	details := map[string]any{
 		"rule":       d.Rule,
 		"event_id":   d.EventID,
 		"level":      d.Level.String(),
 		"reason":     clean(d.ErrorMessage, maxDetailRunes),
-		"queue":      clean(d.Source, maxValueRunes),
 		"account_id": d.AccountID,
 		"region":     d.Region,
 		"since":      d.EventTime.UTC().Format("2006-01-02T15:04:05Z"),
 	}
+	// The source is the queue, or the trail for rootwatch-trail-unhealthy.
+	source := "queue"
+	if strings.HasPrefix(d.Source, "arn:") && strings.Contains(d.Source, ":cloudtrail:") {
+		source = "trail"
+	}
+	details[source] = clean(d.Source, maxValueRunes)
+	ev.Payload.Details = details
 	ev.Links = nil
 	return ev
 }

@@ -2,6 +2,8 @@ package pagerduty
 
 import (
 	"fmt"
+
+	"github.com/PagerDuty/go-pagerduty"
 	"strings"
 	"testing"
 	"time"
@@ -66,5 +68,17 @@ func TestPipelineAlertTriggerAndResolve(t *testing.T) {
 	}
 	if _, ok := pd.Events()[1]["payload"]; ok {
 		t.Errorf("resolve carries a payload: %v", pd.Events()[1])
+	}
+}
+
+// TestPipelineEventNamesTheTrail: a trail alert's details name the trail
+// under "trail", not "queue".
+func TestPipelineEventNamesTheTrail(t *testing.T) {
+	d := pipelineDetection("t/1", false)
+	d.Rule, d.Source = "rootwatch-trail-unhealthy", "arn:aws:cloudtrail:us-east-1:111122223333:trail/org"
+	ev := pipelineEvent(&pagerduty.V2Event{Payload: &pagerduty.V2Payload{}}, &notify.Alert{Detection: d})
+	details, _ := ev.Payload.Details.(map[string]any)
+	if details["trail"] != d.Source || details["queue"] != nil {
+		t.Errorf("details %v, want the trail under \"trail\"", details)
 	}
 }

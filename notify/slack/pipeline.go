@@ -1,6 +1,8 @@
 package slack
 
 import (
+	"strings"
+
 	"github.com/slack-go/slack"
 
 	"github.com/rootwatch/rootwatch/notify"
@@ -25,7 +27,11 @@ func (r *renderer) renderPipeline(a *notify.Alert) Message {
 	}
 	var fields []*slack.TextBlockObject
 	if d.Source != "" {
-		fields = append(fields, field("Queue", code(d.Source)))
+		label := "Queue"
+		if strings.HasPrefix(d.Source, "arn:") && strings.Contains(d.Source, ":cloudtrail:") {
+			label = "Trail" // rootwatch-trail-unhealthy
+		}
+		fields = append(fields, field(label, code(d.Source)))
 	}
 	if d.AccountID != "" {
 		fields = append(fields, field("Account", code(d.AccountID)))

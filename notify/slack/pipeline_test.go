@@ -26,6 +26,10 @@ func TestRenderPipelineAlert(t *testing.T) {
 	resolved := base
 	resolved.Resolved = true
 	resolved.Title = "rootwatch reads its queue rootwatch again (it could not for 5m0s)"
+	trail := base
+	trail.Rule, trail.Level, trail.EventID = "rootwatch-trail-unhealthy", detector.LevelCritical, "trail-unhealthy/org/TrailNotLogging/1"
+	trail.Title, trail.ErrorMessage = "CloudTrail trail org: logging is off", "logging is off"
+	trail.Source = "arn:aws:cloudtrail:us-east-1:111122223333:trail/org"
 	tests := []struct {
 		name    string
 		d       detector.Detection
@@ -33,6 +37,7 @@ func TestRenderPipelineAlert(t *testing.T) {
 		notWant []string
 	}{
 		{"alert", base, []string{"HIGH: rootwatch cannot read its queue: AccessDenied", "Reason", "Queue", "Rule `rootwatch-queue-stalled` · Event ID `queue-stalled/q/1`"}, []string{"Resolved", "MFA used"}},
+		{"trail alert names the trail, not a queue", trail, []string{"CRITICAL: CloudTrail trail org: logging is off", "Trail", "arn:aws:cloudtrail:us-east-1:111122223333:trail/org"}, []string{"Queue", "Resolved"}},
 		{"all-clear", resolved, []string{"✅ Resolved: rootwatch reads its queue", "Rule `rootwatch-queue-stalled` · Event ID `queue-stalled/q/1`"}, []string{"Reason", "MFA used"}},
 	}
 	for _, tt := range tests {
