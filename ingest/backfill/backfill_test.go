@@ -90,7 +90,8 @@ var (
 // TestLookupTwoRegions reads the lookup fixture in two regions through the
 // real pipeline and built-in rules: every root event of the window is
 // detected once per region (the root StopLogging found by two lookups
-// too), nothing outside the window or by other users.
+// too), alice's DeleteTrail as trail tampering, nothing outside the window
+// and no other activity by other users.
 func TestLookupTwoRegions(t *testing.T) {
 	srv := lookuptest.New(t, "../lookup/testdata/events.json")
 	rec := &recorder{}
@@ -109,11 +110,14 @@ func TestLookupTwoRegions(t *testing.T) {
 		// The fixture's records say us-east-1 whatever region served them.
 		want = append(want, "us-east-1/"+id, "us-east-1/"+id)
 	}
+	// Trail tampering: root's StopLogging (also a root API call) and
+	// alice's DeleteTrail, once per region.
+	want = append(want, "us-east-1/evt-0020", "us-east-1/evt-0020", "us-east-1/evt-0021", "us-east-1/evt-0021")
 	slices.Sort(want)
 	if got := rec.keys(); !slices.Equal(got, want) {
 		t.Errorf("detections %v\nwant %v", got, want)
 	}
-	if st.Events != 28 || st.Duplicates != 2 || st.Detections != 26 || st.Invalid != 0 || st.Done != 1 || last.Done != 1 {
+	if st.Events != 28 || st.Duplicates != 2 || st.Detections != 30 || st.Invalid != 0 || st.Done != 1 || last.Done != 1 {
 		t.Errorf("stats %+v (last progress %+v)", st, last)
 	}
 }
