@@ -9,6 +9,7 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/ingest/watchdog"
 )
 
 // RuleQueueStalled is the pipeline alert raised when rootwatch cannot read
@@ -29,6 +30,7 @@ type PipelineRule struct {
 func PipelineRules() []PipelineRule {
 	return []PipelineRule{
 		{Name: RuleQueueStalled, Level: detector.LevelHigh, Title: "rootwatch cannot read its queue"},
+		{Name: watchdog.RuleLogGap, Level: detector.LevelHigh, Title: "an expected account and region send no CloudTrail logs"},
 	}
 }
 

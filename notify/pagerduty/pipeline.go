@@ -29,7 +29,7 @@ func pipelineEvent(ev *pagerduty.V2Event, a *notify.Alert) *pagerduty.V2Event {
 	ev.Payload.Summary = clean(d.Title, MaxSummaryRunes)
 	ev.Payload.Source = "rootwatch"
 	ev.Payload.Component = clean(d.Source, maxValueRunes)
-	ev.Payload.Details = map[string]any{
+	details := map[string]any{
 		"rule":       d.Rule,
 		"event_id":   d.EventID,
 		"level":      d.Level.String(),
@@ -39,6 +39,12 @@ func pipelineEvent(ev *pagerduty.V2Event, a *notify.Alert) *pagerduty.V2Event {
 		"region":     d.Region,
 		"since":      d.EventTime.UTC().Format("2006-01-02T15:04:05Z"),
 	}
+	if d.Rule == "rootwatch-log-gap" {
+		// The watchdog's Source is the pair's last log object.
+		delete(details, "queue")
+		details["last_object"] = clean(d.Source, maxValueRunes)
+	}
+	ev.Payload.Details = details
 	ev.Links = nil
 	return ev
 }

@@ -25,10 +25,17 @@ func (r *renderer) renderPipeline(a *notify.Alert) Message {
 	}
 	var fields []*slack.TextBlockObject
 	if d.Source != "" {
-		fields = append(fields, field("Queue", code(d.Source)))
+		label := "Queue"
+		if d.Rule == "rootwatch-log-gap" {
+			label = "Last object"
+		}
+		fields = append(fields, field(label, code(d.Source)))
 	}
 	if d.AccountID != "" {
 		fields = append(fields, field("Account", code(d.AccountID)))
+	}
+	if d.Region != "" {
+		fields = append(fields, field("Region", code(d.Region)))
 	}
 	fields = append(fields, field("Since", r.when(d.EventTime)))
 	if d.ErrorMessage != "" && !d.Resolved {
