@@ -139,6 +139,7 @@ type runFlags struct {
 	logLevel       string
 	logFormat      string
 	notify         notifyFlags
+	watch          watchFlags
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -184,6 +185,7 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	fs.DurationVar(&f.dedupeTTL, "dedupe-ttl", dedupe.DefaultTTL, settingUsage("dedupe-ttl"))
 	fs.DurationVar(&f.groupWindow, "group-window", notify.DefaultGroupWindow, settingUsage("group-window"))
 	f.notify.add(c)
+	f.watch.add(c)
 	return c
 }
 
@@ -237,6 +239,9 @@ var (
 
 func runService(ctx context.Context, e *env, f *runFlags) error {
 	if err := f.validate(); err != nil {
+		return err
+	}
+	if err := f.watch.validate(); err != nil {
 		return err
 	}
 	log, err := newLogger(f.logLevel, f.logFormat, e.stderr)
@@ -309,6 +314,11 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 			zap.String("hint", "set SLACK_BOT_TOKEN and SLACK_CHANNEL, SLACK_WEBHOOK_URL, or PAGERDUTY_ROUTING_KEY"))
 	}
 
+	wd, err := f.watch.newWatchdog(log.Named("watchdog"), disp, awsCfg, f.dedupeTable, reg)
+	if err != nil {
+		return err
+	}
+
 	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		o.UsePathStyle = f.s3PathStyle
 		// CloudTrail objects often carry no checksum; the SDK would print an
@@ -326,6 +336,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		AllowedAccounts:      f.allowAccounts,
 		Logger:               log.Named("ingest"),
 		Metrics:              ingest.NewMetrics(reg),
+		FlowObserver:         flowObserver(wd),
 	})
 	if err != nil {
 		return usageErr("%v", err)
@@ -395,7 +406,11 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		zap.Strings("allowed_accounts", f.allowAccounts),
 		zap.Bool("shared_dedupe", f.dedupeTable != ""))
 
+	wdCtx, stopWatchdog := context.WithCancel(ctx)
+	waitWatchdog := startWatchdog(wdCtx, log.Named("watchdog"), wd)
 	runErr := sqs.RunAll(ctx, consumers...)
+	stopWatchdog()
+	waitWatchdog()
 
 	if ops != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
