@@ -98,7 +98,7 @@ func (d *DynamoDB) Save(ctx context.Context, s State) error {
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return nil // another replica saw a newer object
+		return fmt.Errorf("save watchdog state %s: %w", s.Pair, ErrStale)
 	}
 	if err != nil {
 		return fmt.Errorf("save watchdog state %s in %s: %w", s.Pair, d.table, err)

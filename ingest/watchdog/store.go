@@ -2,6 +2,7 @@ package watchdog
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
@@ -30,10 +31,13 @@ type Store interface {
 	Load(ctx context.Context) ([]State, error)
 	// Get returns one pair's state; ok is false when none is stored.
 	Get(ctx context.Context, p Pair) (s State, ok bool, err error)
-	// Save stores s unless the stored state has a newer LastSeen (then
-	// another replica's is kept and Save returns nil).
+	// Save stores s unless the stored state has a newer LastSeen: then
+	// another replica's is kept and Save returns ErrStale.
 	Save(ctx context.Context, s State) error
 }
+
+// ErrStale is returned by Store.Save when the stored state is newer.
+var ErrStale = errors.New("a newer state is stored")
 
 // state returns what to store of p. Callers hold w.mu.
 func (p *pair) state() State {
@@ -55,6 +59,10 @@ func (w *Watchdog) merge(p *pair, s State) {
 	}
 	if !s.Since.IsZero() && s.Since.Before(p.since) {
 		p.since = s.Since
+	}
+	if p.gap != nil && p.gap.Resumed.IsZero() && p.lastSeen.After(p.gap.Since) {
+		// Another replica read the pair's next object: the gap is over.
+		p.gap.Resumed, p.gap.ResumedKey = p.lastSeen, p.lastKey
 	}
 	if s.Alerted != "" && p.gap == nil {
 		p.gap = &Gap{Pair: p.Pair, Episode: s.Alerted, Since: s.AlertedSince, LastKey: s.LastKey,
@@ -98,8 +106,9 @@ func (w *Watchdog) Load(ctx context.Context) error {
 	return nil
 }
 
-// refresh merges the stored state of the pairs about to open a gap: with
-// several replicas, another may have read their newer objects.
+// refresh merges the stored state of the pairs about to open a gap or in
+// one: with several replicas, another may have read their newer objects
+// (or alerted the gap).
 func (w *Watchdog) refresh(ctx context.Context, pairs []Pair) {
 	for _, k := range pairs {
 		s, ok, err := w.cfg.Store.Get(ctx, k)
@@ -134,7 +143,19 @@ func (w *Watchdog) save(ctx context.Context) {
 	}
 	w.mu.Unlock()
 	for _, s := range todo {
-		if err := w.cfg.Store.Save(ctx, s); err != nil {
+		err := w.cfg.Store.Save(ctx, s)
+		if errors.Is(err, ErrStale) {
+			// Another replica saw newer objects: take its state in and
+			// save ours (the alerted episode) at the next check.
+			w.refresh(ctx, []Pair{s.Pair})
+			w.mu.Lock()
+			if p := w.pairs[s.Pair]; p != nil {
+				p.dirty = true
+			}
+			w.mu.Unlock()
+			continue
+		}
+		if err != nil {
 			w.log.Warn("could not save the watchdog state of a pair; retrying at the next check",
 				zap.String("account", s.Account), zap.String("region", s.Region), zap.Error(err))
 			w.mu.Lock()

@@ -310,7 +310,8 @@ func (w *Watchdog) staleCandidates(now time.Time) []Pair {
 	}
 	var out []Pair
 	for k, p := range w.pairs {
-		if p.gap == nil && w.expected(p, now) && now.Sub(p.ref()) >= w.cfg.StaleAfter {
+		stale := p.gap == nil && w.expected(p, now) && now.Sub(p.ref()) >= w.cfg.StaleAfter
+		if stale || p.gap != nil && p.gap.Resumed.IsZero() {
 			out = append(out, k)
 		}
 	}
