@@ -214,3 +214,49 @@ func TestRunLogGap(t *testing.T) {
 	}
 	svc2.shutdown(t)
 }
+
+// TestRunLogGapCardinality: a flood of log objects from many accounts
+// (keys name any account the sender likes) tracks at most
+// ROOTWATCH_WATCH_MAX_PAIRS pairs and creates at most that many series per
+// pair metric; the rest are counted as dropped.
+func TestRunLogGapCardinality(t *testing.T) {
+	rec := &alertRecorder{}
+	f := newFixture(t, rec)
+	svc := f.start(t, map[string]string{"ROOTWATCH_STALE_AFTER": "1h", "ROOTWATCH_WATCH_MAX_PAIRS": "5"})
+	within(t, svc, 20*time.Second, "/readyz ok", func() bool { c, _ := svc.get(t, "/readyz"); return c == http.StatusOK })
+	const n = 20
+	for i := range n {
+		f.sendLog(t, fmt.Sprintf("%012d", 900000000000+i*7919), "eu-central-1")
+	}
+	dropped := regexp.MustCompile(`(?m)^rootwatch_watchdog_pairs_dropped_total (\S+)`)
+	within(t, svc, 60*time.Second, "every object read", func() bool {
+		_, body := svc.get(t, "/metrics")
+		m := dropped.FindStringSubmatch(body)
+		return m != nil && m[1] == strconv.Itoa(n-5) && f.queueEmpty(t)
+	})
+	_, body := svc.get(t, "/metrics")
+	for _, name := range []string{"rootwatch_log_last_object_timestamp_seconds", "rootwatch_log_event_lag_seconds"} {
+		if c := strings.Count(body, "\n"+name+"{"); c != 5 {
+			t.Errorf("%d series of %s, want 5", c, name)
+		}
+	}
+	svc.shutdown(t)
+}
+
+// TestRulesListShowsLogGap: `rules list` names rootwatch-log-gap (level
+// high) as a pipeline alert, so routes can name it.
+func TestRulesListShowsLogGap(t *testing.T) {
+	var out, errb syncBuffer
+	if code := run(t.Context(), []string{"rules", "list"}, func(string) string { return "" }, strings.NewReader(""), &out, &errb); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == gapRule {
+			if f[1] != "high" || !strings.Contains(l, "pipeline") {
+				t.Errorf("%s line %q, want level high and marked as a pipeline alert", gapRule, l)
+			}
+			return
+		}
+	}
+	t.Errorf("rules list lacks %s:\n%s", gapRule, out.String())
+}
