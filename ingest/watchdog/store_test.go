@@ -229,3 +229,44 @@ func stripIDs(s []string) []string {
 	}
 	return out
 }
+
+// TestWatchdogRestartGrace: after a restart longer than StaleAfter, a pair
+// loaded from the Store gets StaleAfter from the start to send (the queue's
+// backlog is read first): if its object arrives, no alert; if not, one
+// alert whose episode starts at the pair's last object before the
+// restart.
+func TestWatchdogRestartGrace(t *testing.T) {
+	for _, backlog := range []bool{true, false} {
+		t.Run(fmt.Sprintf("backlog %v", backlog), func(t *testing.T) {
+			c := &clock{t: t0}
+			st, rec := newMemStore(), &recorder{}
+			w1 := instance(t, c, st, rec, "")
+			w1.ObjectRead(a1.Account, a1.Region, keyOf(a1, t0), t0)
+			c.set(t0.Add(time.Minute))
+			w1.Check(t.Context())
+
+			start := t0.Add(30 * time.Minute)
+			c.set(start)
+			w2 := instance(t, c, st, rec, "")
+			var got []string
+			for m := 0; m <= 11; m++ {
+				at := start.Add(time.Duration(m) * time.Minute)
+				c.set(at)
+				if backlog && m == 2 {
+					w2.ObjectRead(a1.Account, a1.Region, keyOf(a1, t0.Add(5*time.Minute)), at)
+				}
+				w2.Check(t.Context())
+				for _, s := range summaries(rec) {
+					got = append(got, fmt.Sprintf("+%dm %s", m, s))
+				}
+			}
+			want := []string{fmt.Sprintf("+10m alert %s %s", a1, episodeID(a1, t0))}
+			if backlog {
+				want = nil
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("delivered %q, want %q", got, want)
+			}
+		})
+	}
+}

@@ -100,6 +100,8 @@ type Watchdog struct {
 	m   *Metrics
 	now func() time.Time
 
+	started time.Time // New: no gap opens before started + StaleAfter
+
 	mu      sync.Mutex
 	pairs   map[Pair]*pair
 	dropped bool // a pair was dropped for the cap (logged once)
@@ -133,6 +135,7 @@ func New(cfg Config) (*Watchdog, error) {
 	w := &Watchdog{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now,
 		pairs: make(map[Pair]*pair), kick: make(chan struct{}, 1)}
 	now := w.now()
+	w.started = now
 	for _, p := range cfg.Expect.Pairs() {
 		w.pairs[p] = &pair{Pair: p, explicit: true, since: now, dirty: true}
 	}
@@ -187,6 +190,19 @@ func (w *Watchdog) seen(p *pair, now time.Time, key string, newest time.Time) {
 	if p.Region != AnyRegion {
 		w.m.object(p, now)
 	}
+}
+
+// stale reports whether p has been quiet for StaleAfter at now. After a
+// start the quiet time counts from the start at the earliest, so that the
+// backlog of the queue is read before a pair loaded from the Store counts
+// as quiet (the gap's episode still starts at its last object). Callers
+// hold w.mu.
+func (w *Watchdog) stale(p *pair, now time.Time) bool {
+	ref := p.ref()
+	if ref.Before(w.started) {
+		ref = w.started
+	}
+	return now.Sub(ref) >= w.cfg.StaleAfter
 }
 
 // expected reports whether p is expected at now. Callers hold w.mu.
@@ -257,7 +273,7 @@ func (w *Watchdog) Check(ctx context.Context) {
 	for k, p := range w.pairs {
 		exp := w.expected(p, now)
 		switch {
-		case p.gap == nil && exp && now.Sub(p.ref()) >= w.cfg.StaleAfter:
+		case p.gap == nil && exp && w.stale(p, now):
 			p.gap = &Gap{
 				Pair: k, Episode: episodeID(k, p.ref()), Since: p.ref(), LastKey: p.lastKey,
 				NewestEvent: p.newestEvent, Explicit: p.explicit, Detected: now,
@@ -310,7 +326,7 @@ func (w *Watchdog) staleCandidates(now time.Time) []Pair {
 	}
 	var out []Pair
 	for k, p := range w.pairs {
-		stale := p.gap == nil && w.expected(p, now) && now.Sub(p.ref()) >= w.cfg.StaleAfter
+		stale := p.gap == nil && w.expected(p, now) && w.stale(p, now)
 		if stale || p.gap != nil && p.gap.Resumed.IsZero() {
 			out = append(out, k)
 		}
