@@ -73,3 +73,32 @@ func TestPipelineFlowObserver(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPipelineHandleFlow compares reading an object with and without
+// a FlowObserver (which reads every record's eventTime once more).
+func BenchmarkPipelineHandleFlow(b *testing.B) {
+	client := mototest.FakeS3(b)
+	createBucket(b, client, "bench")
+	obj, _ := logObject(b, "bench", 100, 42)
+	putObject(b, client, "bench", keyPlain, obj)
+	for _, observe := range []bool{false, true} {
+		b.Run(fmt.Sprintf("observer=%v", observe), func(b *testing.B) {
+			cfg := ingest.Config{Matcher: newEngine(b), Deliverer: newRecordingDeliverer(), Opener: s3object.NewOpener(client, 0)}
+			if observe {
+				cfg.FlowObserver = &flowRecorder{}
+			}
+			p, err := ingest.NewPipeline(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg := sqs.Message{ID: "bench", Body: []byte(body(b, "eventbridge_s3.json", "bench", []string{keyPlain}, nil))}
+			b.SetBytes(int64(len(obj)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if out := p.Handle(context.Background(), msg); out != sqs.Ack {
+					b.Fatalf("outcome %s", out)
+				}
+			}
+		})
+	}
+}
