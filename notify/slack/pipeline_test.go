@@ -26,6 +26,13 @@ func TestRenderPipelineAlert(t *testing.T) {
 	resolved := base
 	resolved.Resolved = true
 	resolved.Title = "rootwatch reads its queue rootwatch again (it could not for 5m0s)"
+	gap := detector.Detection{
+		Rule: "rootwatch-log-gap", Level: detector.LevelHigh,
+		Title:   "no CloudTrail logs from 111122223333 us-east-1 for 31m0s (last object at 2026-11-26T18:00:00Z)",
+		EventID: "log-gap/111122223333/us-east-1/1", EventSource: detector.PipelineSource, EventType: detector.PipelineEventType,
+		EventTime: time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC), AccountID: "111122223333", Region: "us-east-1",
+		ErrorMessage: "seen in the expect window", Source: "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/26/x.json.gz",
+	}
 	tests := []struct {
 		name    string
 		d       detector.Detection
@@ -33,6 +40,7 @@ func TestRenderPipelineAlert(t *testing.T) {
 		notWant []string
 	}{
 		{"alert", base, []string{"HIGH: rootwatch cannot read its queue: AccessDenied", "Reason", "Queue", "Rule `rootwatch-queue-stalled` · Event ID `queue-stalled/q/1`"}, []string{"Resolved", "MFA used"}},
+		{"log gap", gap, []string{"no CloudTrail logs from 111122223333 us-east-1", "Last object", "AWSLogs/111122223333", "Region", "us-east-1", "Rule `rootwatch-log-gap`"}, []string{"Queue", "Resolved"}},
 		{"all-clear", resolved, []string{"✅ Resolved: rootwatch reads its queue", "Rule `rootwatch-queue-stalled` · Event ID `queue-stalled/q/1`"}, []string{"Reason", "MFA used"}},
 	}
 	for _, tt := range tests {
