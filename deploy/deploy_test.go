@@ -130,6 +130,7 @@ var taskRoleActions = map[string]string{
 	"dynamodb:PutItem":            "notify/dedupe: conditional claim and mark-delivered",
 	"dynamodb:GetItem":            "notify/dedupe: reading a contended claim",
 	"dynamodb:DeleteItem":         "notify/dedupe: releasing a claim after a failed send",
+	"dynamodb:Scan":               "ingest/watchdog: loading the log-flow watchdog's state items at start-up",
 	"kms:Decrypt":                 "SSE-KMS CloudTrail objects, through S3 only (kms:ViaService)",
 }
 
