@@ -104,6 +104,9 @@ func TestRunLogGap(t *testing.T) {
 		"ROOTWATCH_STALE_AFTER":  "2s",
 		"ROOTWATCH_EXPECT":       acctB + ":" + regionB,
 		"ROOTWATCH_DEDUPE_TABLE": f.createDedupeTable(t),
+		// A long poll of the stopped first process may still take the
+		// resumed log's message at moto: it comes back after this.
+		"ROOTWATCH_VISIBILITY_TIMEOUT": "10s",
 	}
 	svc := f.start(t, extra)
 	within(t, svc, 20*time.Second, "/readyz ok", func() bool { c, _ := svc.get(t, "/readyz"); return c == http.StatusOK })
@@ -188,7 +191,7 @@ func TestRunLogGap(t *testing.T) {
 
 	// Logs resume: the gap is resolved.
 	f.sendLog(t, acctA, regionA)
-	within(t, svc2, 20*time.Second, "the log gap of "+acctA+" resolved", func() bool {
+	within(t, svc2, 40*time.Second, "the log gap of "+acctA+" resolved", func() bool {
 		return len(rec.gapEvents(t, "resolve", acctA)) == 1
 	})
 	trig, res := rec.gapEvents(t, "trigger", acctA)[0], rec.gapEvents(t, "resolve", acctA)[0]
