@@ -241,7 +241,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
-	if err := f.watch.validate(); err != nil {
+	if err := f.watch.validate(f.allowAccounts); err != nil {
 		return err
 	}
 	log, err := newLogger(f.logLevel, f.logFormat, e.stderr)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,7 +32,9 @@ func (f *watchFlags) add(c *cobra.Command) {
 	fs.IntVar(&f.maxPairs, "watch-max-pairs", watchdog.DefaultMaxPairs, settingUsage("watch-max-pairs"))
 }
 
-func (f *watchFlags) validate() error {
+// validate checks the settings; allowedAccounts is
+// ROOTWATCH_ALLOWED_ACCOUNTS, which every listed account must be in.
+func (f *watchFlags) validate(allowedAccounts []string) error {
 	switch {
 	case f.staleAfter < 0 || (f.staleAfter > 0 && f.staleAfter < time.Second):
 		return usageErr("ROOTWATCH_STALE_AFTER: %s is under 1s (0 disables the watchdog)", f.staleAfter)
@@ -43,6 +46,13 @@ func (f *watchFlags) validate() error {
 	e, err := watchdog.ParseExpect(f.expect)
 	if err != nil {
 		return usageErr("ROOTWATCH_EXPECT: %v", err)
+	}
+	if len(allowedAccounts) > 0 {
+		for _, p := range e.Pairs() {
+			if !slices.Contains(allowedAccounts, p.Account) {
+				return usageErr("ROOTWATCH_EXPECT: account %s is not in ROOTWATCH_ALLOWED_ACCOUNTS: its logs would be refused and it would always look quiet", p.Account)
+			}
+		}
 	}
 	f.parsed = e
 	return nil

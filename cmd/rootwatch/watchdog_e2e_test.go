@@ -263,3 +263,45 @@ func TestRulesListShowsLogGap(t *testing.T) {
 	}
 	t.Errorf("rules list lacks %s:\n%s", gapRule, out.String())
 }
+
+// TestRunWatchdogConfigErrors: malformed watchdog settings stop start-up
+// with one line naming the setting.
+func TestRunWatchdogConfigErrors(t *testing.T) {
+	base := map[string]string{"ROOTWATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q", "AWS_REGION": "us-east-1"}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"bad expect", map[string]string{"ROOTWATCH_EXPECT": "111122223333:us-east-1;prod:*"}, `ROOTWATCH_EXPECT: "prod:*": "prod" is not a 12-digit account id`},
+		{"expect without region", map[string]string{"ROOTWATCH_EXPECT": "111122223333"}, "ROOTWATCH_EXPECT"},
+		{"stale after too short", map[string]string{"ROOTWATCH_STALE_AFTER": "500ms"}, "ROOTWATCH_STALE_AFTER"},
+		{"stale after not a duration", map[string]string{"ROOTWATCH_STALE_AFTER": "30"}, "ROOTWATCH_STALE_AFTER"},
+		{"expect window", map[string]string{"ROOTWATCH_EXPECT_WINDOW": "0s"}, "ROOTWATCH_EXPECT_WINDOW"},
+		{"max pairs", map[string]string{"ROOTWATCH_WATCH_MAX_PAIRS": "0"}, "ROOTWATCH_WATCH_MAX_PAIRS"},
+		{"expected account not allowed", map[string]string{"ROOTWATCH_ALLOWED_ACCOUNTS": "111122223333", "ROOTWATCH_EXPECT": "444455556666:*"},
+			"ROOTWATCH_EXPECT: account 444455556666 is not in ROOTWATCH_ALLOWED_ACCOUNTS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			var out, errb bytes.Buffer
+			code := run(t.Context(), []string{"run", "--log-format", "json"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr %s", code, exitUsage, errb.String())
+			}
+			if !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("stderr %q lacks %q", errb.String(), tt.want)
+			}
+			if n := strings.Count(strings.TrimSpace(errb.String()), "\n"); n > 0 {
+				t.Errorf("want one clear line, got %d lines: %s", n+1, errb.String())
+			}
+		})
+	}
+}

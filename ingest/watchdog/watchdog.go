@@ -69,6 +69,12 @@ type Config struct {
 	Metrics *Metrics
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// OnClosed, when not nil, is called (from Check, without locks held)
+	// once for every gap that ended because logs flowed again, with
+	// Resumed set, whether or not it was alerted: the window from Since to
+	// Resumed is what a backfill of the pair should read. With replicas
+	// sharing a Store, more than one may report the same gap.
+	OnClosed func(ctx context.Context, g Gap)
 }
 
 // pair is the state of one watched pair.
@@ -263,6 +269,7 @@ type report struct {
 func (w *Watchdog) Check(ctx context.Context) {
 	now := w.now()
 	var reports []report
+	var closed []Gap
 	w.mu.Lock()
 	candidates := w.staleCandidates(now)
 	w.mu.Unlock()
@@ -287,6 +294,7 @@ func (w *Watchdog) Check(ctx context.Context) {
 			reports = append(reports, report{k, *p.gap})
 		case p.gap != nil && !p.gap.Resumed.IsZero():
 			if !p.reported {
+				closed = append(closed, *p.gap)
 				p.gap = nil // never announced: nothing to resolve
 				p.dirty = true
 				break
@@ -313,9 +321,16 @@ func (w *Watchdog) Check(ctx context.Context) {
 
 	for _, r := range reports {
 		err := w.cfg.Deliverer.Deliver(ctx, []detector.Detection{r.gap.Detection()})
-		w.delivered(r, err)
+		if w.delivered(r, err) {
+			closed = append(closed, r.gap)
+		}
 	}
 	w.save(ctx)
+	if w.cfg.OnClosed != nil {
+		for _, g := range closed {
+			w.cfg.OnClosed(ctx, g)
+		}
+	}
 }
 
 // staleCandidates returns the expected pairs that would open a gap now.
@@ -357,8 +372,9 @@ func (w *Watchdog) forget(p *pair) {
 	w.m.forget(p)
 }
 
-// delivered records the outcome of delivering r.
-func (w *Watchdog) delivered(r report, err error) {
+// delivered records the outcome of delivering r; closed says it was the
+// all-clear that ended its gap.
+func (w *Watchdog) delivered(r report, err error) (closed bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	what := "log gap alert"
@@ -368,12 +384,12 @@ func (w *Watchdog) delivered(r report, err error) {
 	log := w.log.With(zap.String("account", r.key.Account), zap.String("region", r.key.Region), zap.String("episode", r.gap.Episode))
 	if err != nil {
 		log.Warn("could not deliver the "+what+"; retrying at the next check", zap.Error(err))
-		return
+		return false
 	}
 	log.Info(what + " delivered")
 	p := w.pairs[r.key]
 	if p == nil || p.gap == nil || p.gap.Episode != r.gap.Episode {
-		return
+		return false
 	}
 	p.dirty = true
 	switch {
@@ -381,7 +397,9 @@ func (w *Watchdog) delivered(r report, err error) {
 		p.reported = true
 	case !p.gap.Resumed.IsZero():
 		p.gap, p.reported = nil, false
+		return true
 	}
+	return false
 }
 
 // Gaps returns the open gaps, sorted by pair.

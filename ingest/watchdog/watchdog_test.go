@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -337,5 +338,40 @@ func TestWatchdogMetrics(t *testing.T) {
 	w.Check(t.Context())
 	if v := value(w.m.Gap.WithLabelValues(a1.Account, a1.Region)); v != 1 {
 		t.Errorf("gap %v, want 1", v)
+	}
+}
+
+// TestWatchdogOnClosed: OnClosed hears once of each gap that ended because
+// logs flowed again (alerted or not), with its window, for a backfill.
+func TestWatchdogOnClosed(t *testing.T) {
+	c := &clock{t: t0}
+	rec := &recorder{}
+	var got []string
+	w, err := New(Config{StaleAfter: 10 * time.Minute, Deliverer: rec, Now: c.now, OnClosed: func(_ context.Context, g Gap) {
+		got = append(got, fmt.Sprintf("%s %s-%s", g.Pair, g.Since.Sub(t0), g.Resumed.Sub(t0)))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(m int, read bool, fail bool) {
+		at := t0.Add(time.Duration(m) * time.Minute)
+		c.set(at)
+		if read {
+			w.ObjectRead(a1.Account, a1.Region, keyOf(a1, at), at)
+		}
+		rec.fail = fail
+		w.Check(t.Context())
+	}
+	step(0, true, false)
+	step(10, false, false) // alerted
+	step(12, true, true)   // all-clear fails
+	step(13, false, false) // all-clear delivered: closed
+	step(14, false, false)
+	step(23, false, true) // second gap, alert fails
+	step(24, true, false) // closed unannounced
+	step(25, false, false)
+	want := []string{a1.String() + " 0s-12m0s", a1.String() + " 12m0s-24m0s"}
+	if !slices.Equal(got, want) {
+		t.Errorf("OnClosed got %q, want %q", got, want)
 	}
 }
