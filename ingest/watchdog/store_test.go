@@ -270,3 +270,30 @@ func TestWatchdogRestartGrace(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchdogRestartWithoutStore documents what a restart without a
+// Store forgets: a learned pair quiet across the restart is not alerted
+// (nothing knows it), and a listed pair is alerted again as a new episode,
+// StaleAfter after the start.
+func TestWatchdogRestartWithoutStore(t *testing.T) {
+	c := &clock{t: t0}
+	rec := &recorder{}
+	w1 := instance(t, c, nil, rec, b1.String())
+	w1.ObjectRead(a1.Account, a1.Region, keyOf(a1, t0), t0)
+	c.set(t0.Add(10 * time.Minute))
+	w1.Check(t.Context())
+	first := summaries(rec)
+	if len(first) != 2 {
+		t.Fatalf("first process delivered %q, want the two gaps", first)
+	}
+	start := t0.Add(15 * time.Minute)
+	c.set(start)
+	w2 := instance(t, c, nil, rec, b1.String())
+	c.set(start.Add(10 * time.Minute))
+	w2.Check(t.Context())
+	got := summaries(rec)
+	want := []string{fmt.Sprintf("alert %s %s", b1, episodeID(b1, start))}
+	if !slices.Equal(got, want) {
+		t.Errorf("restarted process delivered %q, want %q", got, want)
+	}
+}
