@@ -135,6 +135,7 @@ var taskRoleActions = map[string]string{
 	"cloudtrail:GetTrailStatus":    "ingest/trailhealth: logging on, delivery errors and times",
 	"cloudtrail:GetEventSelectors": "ingest/trailhealth: management events selected",
 	"cloudtrail:LookupEvents":      "ingest/lookup: the start-up backfill (ROOTWATCH_BACKFILL_ON_START); no resource-level permissions",
+	"dynamodb:Scan":                "ingest/watchdog: loading the log-flow watchdog's state items at start-up",
 }
 
 func TestTaskRoleGrantsExactlyWhatTheCodeUses(t *testing.T) {

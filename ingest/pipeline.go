@@ -71,6 +71,9 @@ type Config struct {
 	// bucket), not an account whose activity is read, and AllowedBuckets
 	// covers the bucket.
 	AllowedAccounts []string
+	// FlowObserver, when not nil, is told of every log object read to the
+	// end (the log-flow watchdog).
+	FlowObserver FlowObserver
 }
 
 // Pipeline turns one SQS message into detections and decides its outcome.
@@ -476,6 +479,7 @@ func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref env
 	fail.note(res, err)
 	elapsed := p.now().Sub(start)
 	p.m.objectDone(res.reason, st.bytes, st.records, elapsed)
+	p.observeFlow(res, st)
 	fields := []zap.Field{
 		zap.Int("records", st.records), zap.Int("detections", st.detections),
 		zap.Int64("bytes", st.bytes), zap.Duration("duration", elapsed),
@@ -538,6 +542,7 @@ type objectStats struct {
 	bytes               int64              // compressed bytes read from S3
 	opened              bool               // GetObject succeeded for ref
 	ref                 envelope.ObjectRef // the spelling of the key that was read
+	newest              time.Time          // newest eventTime (only with a FlowObserver)
 }
 
 // errInvalidRecords is returned by readObject when some records could not
@@ -566,7 +571,9 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, cands []enve
 		MaxDecompressedBytes: p.cfg.MaxDecompressedBytes,
 		MaxCompressionRatio:  p.cfg.MaxCompressionRatio,
 	})
+	clock := p.newEventClock()
 	defer func() {
+		st.newest = clock.time()
 		// Close the body first: it aborts a read the decoder's read-ahead
 		// goroutine may be blocked in, which dec.Close waits for.
 		_ = rc.Close() // a read error, if any, is already in err
@@ -611,6 +618,7 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, cands []enve
 			continue
 		}
 		st.records++
+		clock.record(rec)
 		p.observe(dets[before:])
 		if len(dets) >= p.cfg.DeliverBatch {
 			if err := flush(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest/sqs"
 	"github.com/rootwatch/rootwatch/ingest/trailhealth"
+	"github.com/rootwatch/rootwatch/ingest/watchdog"
 )
 
 // RuleQueueStalled is the pipeline alert raised when rootwatch cannot read
@@ -33,6 +34,7 @@ func PipelineRules() []PipelineRule {
 		// Critical when the trail is gone or not logging, high for the
 		// other problems, medium for log file validation turned off alone.
 		{Name: trailhealth.Rule, Level: detector.LevelCritical, Title: "a watched CloudTrail trail is not logging or unhealthy (high: other problems; medium: log file validation off)"},
+		{Name: watchdog.RuleLogGap, Level: detector.LevelHigh, Title: "an expected account and region send no CloudTrail logs"},
 	}
 }
 

@@ -557,6 +557,7 @@ func (d *Dispatcher) deliverOne(ctx context.Context, s *sinkState, a *Alert, use
 					}
 				}
 				s.up()
+				d.observeLatency(s, a)
 				log.Debug("delivered", zap.Int("attempt", attempt))
 				return nil
 			}

@@ -35,6 +35,10 @@ type Metrics struct {
 	// LedgerErrors counts ledger failures by operation (claim, mark,
 	// release); delivery goes on without the ledger (fail open).
 	LedgerErrors *prometheus.CounterVec
+	// Latency observes, per sink and rule, the time from a detection's
+	// eventTime to its acceptance by the sink: how close to real time
+	// alerting is. Pipeline alerts and test alerts are not observed.
+	Latency *prometheus.HistogramVec
 }
 
 // NewMetrics creates the delivery metrics and registers them with reg.
@@ -62,6 +66,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Duration of each Send call per sink.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"sink"}),
+		Latency: f.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "rootwatch", Name: "alert_latency_seconds",
+			Help:    "Time from a detection's eventTime to its acceptance by a sink, per sink and rule (pipeline alerts excluded).",
+			Buckets: []float64{30, 60, 120, 180, 300, 420, 600, 900, 1200, 1800, 3600, 7200, 21600},
+		}, []string{"sink", "rule"}),
 		LedgerErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "rootwatch", Name: "dedupe_ledger_errors_total",
 			Help: "Dedupe ledger failures by operation; delivery proceeds without the ledger.",
@@ -78,4 +87,13 @@ func (m *Metrics) initSink(sink string) {
 	for _, r := range []string{ReasonPermanent, ReasonTimeout, ReasonRateLimited, ReasonInFlight, ReasonCanceled, ReasonAborted, ReasonSinkDown, ReasonError} {
 		m.Failed.WithLabelValues(sink, r)
 	}
+}
+
+// observeLatency records the eventTime-to-acceptance latency of a
+// delivered detection.
+func (d *Dispatcher) observeLatency(s *sinkState, a *Alert) {
+	if a.Test || a.IsPipeline() || a.EventTime.IsZero() {
+		return
+	}
+	d.metrics.Latency.WithLabelValues(s.name, a.Rule).Observe(max(d.now().Sub(a.EventTime).Seconds(), 0))
 }

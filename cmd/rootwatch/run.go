@@ -143,6 +143,7 @@ type runFlags struct {
 	logLevel       string
 	logFormat      string
 	notify         notifyFlags
+	watch          watchFlags
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -192,6 +193,7 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	fs.DurationVar(&f.backfillStart, "backfill-on-start", 0, settingUsage("backfill-on-start"))
 	fs.StringSliceVar(&f.backfillRegion, "backfill-regions", nil, settingUsage("backfill-regions"))
 	f.notify.add(c)
+	f.watch.add(c)
 	return c
 }
 
@@ -252,6 +254,9 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
+	if err := f.watch.validate(f.allowAccounts); err != nil {
+		return err
+	}
 	log, err := newLogger(f.logLevel, f.logFormat, e.stderr)
 	if err != nil {
 		return err
@@ -289,6 +294,11 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		return err
 	}
 
+	wd, err := f.watch.newWatchdog(log.Named("watchdog"), disp, awsCfg, f.dedupeTable, reg)
+	if err != nil {
+		return err
+	}
+
 	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		o.UsePathStyle = f.s3PathStyle
 		// CloudTrail objects often carry no checksum; the SDK would print an
@@ -306,6 +316,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		AllowedAccounts:      f.allowAccounts,
 		Logger:               log.Named("ingest"),
 		Metrics:              ingest.NewMetrics(reg),
+		FlowObserver:         flowObserver(wd),
 	})
 	if err != nil {
 		return usageErr("%v", err)
@@ -403,7 +414,11 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		stopBackfill = startBackfillOnStart(ctx, log, awsCfg, pipe, f.backfillStart, f.backfillRegion,
 			cloudtrail.Options{MaxDecompressedBytes: f.maxDecompBytes, MaxCompressionRatio: f.maxRatio}, f.dedupeTable != "")
 	}
+	wdCtx, stopWatchdog := context.WithCancel(ctx)
+	waitWatchdog := startWatchdog(wdCtx, log.Named("watchdog"), wd)
 	runErr := sqs.RunAll(ctx, consumers...)
+	stopWatchdog()
+	waitWatchdog()
 	stopBackfill()
 	stopTrails()
 

@@ -40,9 +40,13 @@ func pipelineEvent(ev *pagerduty.V2Event, a *notify.Alert) *pagerduty.V2Event {
 		"region":     d.Region,
 		"since":      d.EventTime.UTC().Format("2006-01-02T15:04:05Z"),
 	}
-	// The source is the queue, or the trail for rootwatch-trail-unhealthy.
+	// The source is the queue, the trail for rootwatch-trail-unhealthy, or
+	// the pair's last log object for rootwatch-log-gap.
 	source := "queue"
-	if strings.HasPrefix(d.Source, "arn:") && strings.Contains(d.Source, ":cloudtrail:") {
+	switch {
+	case d.Rule == "rootwatch-log-gap":
+		source = "last_object"
+	case strings.HasPrefix(d.Source, "arn:") && strings.Contains(d.Source, ":cloudtrail:"):
 		source = "trail"
 	}
 	details[source] = clean(d.Source, maxValueRunes)

@@ -82,3 +82,27 @@ func TestPipelineEventNamesTheTrail(t *testing.T) {
 		t.Errorf("details %v, want the trail under \"trail\"", details)
 	}
 }
+
+// TestLogGapDetails: a rootwatch-log-gap trigger names the last object
+// (not a queue), the account, region and since when.
+func TestLogGapDetails(t *testing.T) {
+	pd := startPD(t)
+	d, err := notify.NewDispatcher(notify.Config{
+		Sinks: []notify.SinkConfig{{Sink: newSink(t, Config{EventsURL: pd.srv.URL}), Kind: notify.KindPaging}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	det := pipelineDetection("x", false)
+	det.Rule, det.EventID, det.EventName = "rootwatch-log-gap", "log-gap/111122223333/us-east-1/1", "LogDelivery"
+	det.Source = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/12/01/x.json.gz"
+	if err := d.Deliver(t.Context(), []detector.Detection{det}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := pd.Events()[0]["payload"].(map[string]any)
+	cd, _ := p["custom_details"].(map[string]any)
+	if cd["last_object"] != det.Source || cd["account_id"] != "111122223333" || cd["region"] != "us-east-1" ||
+		cd["since"] != "2026-12-01T08:00:00Z" || cd["queue"] != nil || p["class"] != "rootwatch-log-gap" {
+		t.Errorf("trigger payload %v", p)
+	}
+}

@@ -28,13 +28,18 @@ func (r *renderer) renderPipeline(a *notify.Alert) Message {
 	var fields []*slack.TextBlockObject
 	if d.Source != "" {
 		label := "Queue"
-		if strings.HasPrefix(d.Source, "arn:") && strings.Contains(d.Source, ":cloudtrail:") {
+		if d.Rule == "rootwatch-log-gap" {
+			label = "Last object"
+		} else if strings.HasPrefix(d.Source, "arn:") && strings.Contains(d.Source, ":cloudtrail:") {
 			label = "Trail" // rootwatch-trail-unhealthy
 		}
 		fields = append(fields, field(label, code(d.Source)))
 	}
 	if d.AccountID != "" {
 		fields = append(fields, field("Account", code(d.AccountID)))
+	}
+	if d.Region != "" {
+		fields = append(fields, field("Region", code(d.Region)))
 	}
 	fields = append(fields, field("Since", r.when(d.EventTime)))
 	if d.ErrorMessage != "" && !d.Resolved {

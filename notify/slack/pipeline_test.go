@@ -30,6 +30,13 @@ func TestRenderPipelineAlert(t *testing.T) {
 	trail.Rule, trail.Level, trail.EventID = "rootwatch-trail-unhealthy", detector.LevelCritical, "trail-unhealthy/org/TrailNotLogging/1"
 	trail.Title, trail.ErrorMessage = "CloudTrail trail org: logging is off", "logging is off"
 	trail.Source = "arn:aws:cloudtrail:us-east-1:111122223333:trail/org"
+	gap := detector.Detection{
+		Rule: "rootwatch-log-gap", Level: detector.LevelHigh,
+		Title:   "no CloudTrail logs from 111122223333 us-east-1 for 31m0s (last object at 2026-11-26T18:00:00Z)",
+		EventID: "log-gap/111122223333/us-east-1/1", EventSource: detector.PipelineSource, EventType: detector.PipelineEventType,
+		EventTime: time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC), AccountID: "111122223333", Region: "us-east-1",
+		ErrorMessage: "seen in the expect window", Source: "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/26/x.json.gz",
+	}
 	tests := []struct {
 		name    string
 		d       detector.Detection
@@ -38,6 +45,7 @@ func TestRenderPipelineAlert(t *testing.T) {
 	}{
 		{"alert", base, []string{"HIGH: rootwatch cannot read its queue: AccessDenied", "Reason", "Queue", "Rule `rootwatch-queue-stalled` · Event ID `queue-stalled/q/1`"}, []string{"Resolved", "MFA used"}},
 		{"trail alert names the trail, not a queue", trail, []string{"CRITICAL: CloudTrail trail org: logging is off", "Trail", "arn:aws:cloudtrail:us-east-1:111122223333:trail/org"}, []string{"Queue", "Resolved"}},
+		{"log gap", gap, []string{"no CloudTrail logs from 111122223333 us-east-1", "Last object", "AWSLogs/111122223333", "Region", "us-east-1", "Rule `rootwatch-log-gap`"}, []string{"Queue", "Resolved"}},
 		{"all-clear", resolved, []string{"✅ Resolved: rootwatch reads its queue", "Rule `rootwatch-queue-stalled` · Event ID `queue-stalled/q/1`"}, []string{"Reason", "MFA used"}},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/rootwatch/rootwatch/ingest"
+	"github.com/rootwatch/rootwatch/ingest/watchdog"
+)
+
+// watchFlags are the log-flow watchdog's settings.
+type watchFlags struct {
+	staleAfter   time.Duration
+	expectWindow time.Duration
+	expect       string
+	maxPairs     int
+	parsed       watchdog.Expect
+}
+
+func (f *watchFlags) add(c *cobra.Command) {
+	fs := c.Flags()
+	fs.DurationVar(&f.staleAfter, "stale-after", watchdog.DefaultStaleAfter, settingUsage("stale-after"))
+	fs.DurationVar(&f.expectWindow, "expect-window", watchdog.DefaultExpectWindow, settingUsage("expect-window"))
+	fs.StringVar(&f.expect, "expect", "", settingUsage("expect"))
+	fs.IntVar(&f.maxPairs, "watch-max-pairs", watchdog.DefaultMaxPairs, settingUsage("watch-max-pairs"))
+}
+
+// validate checks the settings; allowedAccounts is
+// ROOTWATCH_ALLOWED_ACCOUNTS, which every listed account must be in.
+func (f *watchFlags) validate(allowedAccounts []string) error {
+	switch {
+	case f.staleAfter < 0 || (f.staleAfter > 0 && f.staleAfter < time.Second):
+		return usageErr("ROOTWATCH_STALE_AFTER: %s is under 1s (0 disables the watchdog)", f.staleAfter)
+	case f.expectWindow < time.Second:
+		return usageErr("ROOTWATCH_EXPECT_WINDOW: %s is under 1s", f.expectWindow)
+	case f.maxPairs < 1 || f.maxPairs > 100000:
+		return usageErr("ROOTWATCH_WATCH_MAX_PAIRS: %d is out of range 1-100000", f.maxPairs)
+	}
+	e, err := watchdog.ParseExpect(f.expect)
+	if err != nil {
+		return usageErr("ROOTWATCH_EXPECT: %v", err)
+	}
+	if len(allowedAccounts) > 0 {
+		for _, p := range e.Pairs() {
+			if !slices.Contains(allowedAccounts, p.Account) {
+				return usageErr("ROOTWATCH_EXPECT: account %s is not in ROOTWATCH_ALLOWED_ACCOUNTS: its logs would be refused and it would always look quiet", p.Account)
+			}
+		}
+	}
+	f.parsed = e
+	return nil
+}
+
+// newWatchdog builds the log-flow watchdog (nil when ROOTWATCH_STALE_AFTER
+// is 0), its state in the dedupe table when one is configured.
+func (f *watchFlags) newWatchdog(log *zap.Logger, d watchdog.Deliverer, awsCfg aws.Config, table string, reg prometheus.Registerer) (*watchdog.Watchdog, error) {
+	if f.staleAfter == 0 {
+		return nil, nil
+	}
+	var store watchdog.Store
+	if table != "" {
+		s, err := watchdog.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), table, f.expectWindow+24*time.Hour)
+		if err != nil {
+			return nil, usageErr("ROOTWATCH_DEDUPE_TABLE: %v", err)
+		}
+		store = s
+	}
+	w, err := watchdog.New(watchdog.Config{
+		StaleAfter: f.staleAfter, ExpectWindow: f.expectWindow, Expect: f.parsed, MaxPairs: f.maxPairs,
+		Deliverer: d, Store: store, Logger: log, Metrics: watchdog.NewMetrics(reg),
+	})
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return w, nil
+}
+
+// startWatchdog loads w's stored state and runs it until ctx ends; the
+// returned function waits for it to stop. A nil w does nothing.
+func startWatchdog(ctx context.Context, log *zap.Logger, w *watchdog.Watchdog) (wait func()) {
+	if w == nil {
+		return func() {}
+	}
+	if err := w.Load(ctx); err != nil {
+		// Fail open: the state is rebuilt from traffic.
+		log.Warn("could not load the log-flow watchdog state; rebuilding it from traffic", zap.Error(err))
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Run(ctx)
+	}()
+	log.Info("log-flow watchdog started", zap.Stringer("watchdog", w))
+	return func() { <-done }
+}
+
+// flowObserver returns w as the pipeline's FlowObserver, nil when w is.
+func flowObserver(w *watchdog.Watchdog) ingest.FlowObserver {
+	if w == nil {
+		return nil
+	}
+	return w
+}

@@ -1,0 +1,90 @@
+package ingest
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/rootwatch/rootwatch/detector/fields"
+	"github.com/rootwatch/rootwatch/ingest/s3object"
+	"github.com/rootwatch/rootwatch/ingest/sqs"
+)
+
+// FlowObserver is told of every CloudTrail log object the pipeline read
+// completely: the account and region of its key, the key, and the newest
+// eventTime of its records (the key's time stamp when no record has one).
+// It must be quick and safe for concurrent use; *watchdog.Watchdog
+// implements it.
+type FlowObserver interface {
+	ObjectRead(account, region, key string, newestEvent time.Time)
+}
+
+// eventTimePaths is the one field the event clock reads.
+var eventTimePaths = mustCompile([][]string{{"eventTime"}})
+
+func mustCompile(paths [][]string) *fields.Paths {
+	p, err := fields.Compile(paths)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// eventClock finds the newest eventTime of an object's records. A nil
+// *eventClock does nothing.
+type eventClock struct {
+	x      *fields.Extractor
+	raw    []byte // newest eventTime text seen
+	newest time.Time
+}
+
+func (p *Pipeline) newEventClock() *eventClock {
+	if p.cfg.FlowObserver == nil {
+		return nil
+	}
+	return &eventClock{x: eventTimePaths.NewExtractor()}
+}
+
+// record reads one record's eventTime. CloudTrail writes it as
+// 2006-01-02T15:04:05Z, whose text sorts like the time: only a larger text
+// is parsed.
+func (c *eventClock) record(rec []byte) {
+	if c == nil {
+		return
+	}
+	vs, err := c.x.Extract(rec)
+	if err != nil || len(vs) == 0 || vs[0].Kind != fields.KindString {
+		return
+	}
+	v := vs[0].B
+	if len(v) == len(c.raw) && bytes.Compare(v, c.raw) <= 0 {
+		return
+	}
+	t, err := time.Parse(time.RFC3339, string(v))
+	if err != nil || !t.After(c.newest) {
+		return
+	}
+	c.newest, c.raw = t.UTC(), append(c.raw[:0], v...)
+}
+
+func (c *eventClock) time() time.Time {
+	if c == nil {
+		return time.Time{}
+	}
+	return c.newest
+}
+
+// observeFlow tells the FlowObserver of an object read to the end.
+func (p *Pipeline) observeFlow(res result, st objectStats) {
+	if p.cfg.FlowObserver == nil || res.outcome != sqs.Ack || !st.opened || st.records == 0 {
+		return
+	}
+	account, region, written, ok := s3object.KeyLocation(st.ref.Key)
+	if !ok {
+		return
+	}
+	newest := st.newest
+	if newest.IsZero() {
+		newest = written
+	}
+	p.cfg.FlowObserver.ObjectRead(account, region, st.ref.Key, newest)
+}
