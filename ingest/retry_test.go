@@ -165,6 +165,13 @@ func TestServiceRetryAfterSetsVisibility(t *testing.T) {
 			// The consumer's own retry delay is 1s.
 			s := startService(t, srv, q.URL, serviceOptions{deliverer: del})
 			q.Send(t, sqsc, body(t, "eventbridge_cloudtrail.json", "", nil, nil))
+			// Wait for the redelivery itself: the queue's approximate counts
+			// can read 0/0 for a moment when a message's visibility lapses,
+			// before it is visible again.
+			deadline := time.Now().Add(tt.want + 30*time.Second)
+			for len(del.times()) < 2 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
 			q.Wait(t, sqsc, "queue empty", empty)
 			if err := s.stop(); err != nil {
 				t.Fatal(err)
