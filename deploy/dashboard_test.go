@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -112,6 +113,44 @@ func serviceMetrics(t *testing.T) map[string]bool {
 		t.Fatalf("the metric set looks wrong (%d names): %v", len(names), sortedKeys(names))
 	}
 	return names
+}
+
+// metricsConstructors are the metric constructors serviceMetrics calls,
+// as cmd/rootwatch spells them; notify's metrics are registered by
+// notify.NewDispatcher (Config.Registerer), not called from cmd.
+var metricsConstructors = []string{
+	"collectors.NewGoCollector", "collectors.NewProcessCollector",
+	"ingest.NewMetrics", "sqs.NewMetrics", "trailhealth.NewMetrics", "watchdog.NewMetrics",
+}
+
+var constructorRE = regexp.MustCompile(`\b(\w+\.New\w*Metrics|collectors\.New\w+Collector)\(`)
+
+// TestServiceMetricsMatchCmd: serviceMetrics builds the metrics cmd/rootwatch
+// registers, and no others; a new metrics package wired into cmd must be
+// added there (and may then be put on the dashboard).
+func TestServiceMetricsMatchCmd(t *testing.T) {
+	files, err := filepath.Glob("../cmd/rootwatch/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no cmd/rootwatch sources: %v", err)
+	}
+	found := map[string]bool{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range constructorRE.FindAllStringSubmatch(string(b), -1) {
+			found[m[1]] = true
+		}
+	}
+	got := sortedKeys(found)
+	want := slices.Sorted(slices.Values(metricsConstructors))
+	if !slices.Equal(got, want) {
+		t.Errorf("cmd/rootwatch calls %q; serviceMetrics builds %q: keep them in step", got, want)
+	}
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -354,8 +393,7 @@ const templateDatasource = "${datasource}"
 // (panel or template variable) names that is not in known.
 func checkDashboard(b []byte, known map[string]bool) []string {
 	var d dashboard
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	if err := dec.Decode(&d); err != nil {
+	if err := json.Unmarshal(b, &d); err != nil {
 		return []string{"JSON does not load: " + err.Error()}
 	}
 	var errs []string
