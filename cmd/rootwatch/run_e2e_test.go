@@ -498,9 +498,16 @@ func TestRunConfigErrors(t *testing.T) {
 // TestRunReplicasShareDedupe: two replicas behind one queue, sharing the
 // DynamoDB dedupe table, each handling copies of the same notification at
 // the same time, alert exactly once per (rule, event) per sink.
+//
+// The replicas reach moto's DynamoDB through a mototest.SerialProxy: moto
+// checks a ConditionExpression and writes without a lock, so under CPU
+// load two replicas' claims of one alert could both win there (a
+// duplicate page that DynamoDB's atomic conditional writes rule out).
 func TestRunReplicasShareDedupe(t *testing.T) {
 	rec := &alertRecorder{}
 	f := newFixture(t, rec)
+	ddbProxy := f.srv.DynamoDBProxy(t)
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", ddbProxy.URL)
 	table := mototest.Name("dedupe")
 	ddb := dynamodb.NewFromConfig(f.srv.Config(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(f.srv.Endpoint) })
 	_, err := ddb.CreateTable(t.Context(), &dynamodb.CreateTableInput{
@@ -523,6 +530,9 @@ func TestRunReplicasShareDedupe(t *testing.T) {
 	})
 	a.shutdown(t)
 	b.shutdown(t)
+	if ddbProxy.Requests() == 0 {
+		t.Error("the replicas' ledger calls did not go through the DynamoDB serial proxy")
+	}
 	assertExactlyOnce(t, "slack", rec.slack, f.want)
 	assertExactlyOnce(t, "pagerduty", rec.pd, f.want)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,11 +18,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rootwatch/rootwatch/ingest/mototest"
 )
 
-// startMoto starts moto_server on a free loopback port and returns its
-// base URL. Without moto_server on PATH the test is skipped, unless
-// ROOTWATCH_REQUIRE_EMULATORS=1, when it fails.
+// startMoto starts moto_server on a free loopback port and returns the
+// base URL of a mototest.SerialProxy in front of it: moto evaluates a
+// ConditionExpression and writes without a lock, so concurrent claims
+// could both win on moto itself, which DynamoDB's atomic conditional
+// writes rule out. Without moto_server on PATH the test is skipped,
+// unless ROOTWATCH_REQUIRE_EMULATORS=1, when it fails.
 func startMoto(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("moto_server")
@@ -62,7 +68,7 @@ func startMoto(t *testing.T) string {
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base
+				return mototest.NewSerialProxy(t, base).URL
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -166,5 +172,56 @@ func TestDynamoDBErrors(t *testing.T) {
 				t.Fatalf("NewDynamoDB = %v, want ErrInvalidArgument", err)
 			}
 		})
+	}
+}
+
+// TestDynamoDBClaimExclusiveUnderContention: several replicas claim the
+// same entries at the same moment, many times over; each entry is Claimed
+// by exactly one of them, as DynamoDB's conditional writes guarantee. The
+// outcome must not depend on the machine's load: on moto reached directly
+// it did (two winners now and then under CPU load; startMoto now puts a
+// mototest.SerialProxy in front of moto).
+func TestDynamoDBClaimExclusiveUnderContention(t *testing.T) {
+	client := dynamoClient(startMoto(t))
+	table := createTable(t, client)
+	const replicas, rounds = 8, 40
+	ledgers := make([]*DynamoDB, replicas)
+	for i := range ledgers {
+		l, err := NewDynamoDB(client, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ledgers[i] = l
+	}
+	ctx := context.Background()
+	for r := range rounds {
+		key := fmt.Sprintf("root-api-call/ev-%03d", r)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		states := make([]State, replicas)
+		errs := make([]error, replicas)
+		for i, l := range ledgers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				c, err := l.Claim(ctx, "pagerduty", key, time.Minute)
+				states[i], errs[i] = c.State, err
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("round %d: %v", r, err)
+		}
+		claimed := 0
+		for _, s := range states {
+			if s == Claimed {
+				claimed++
+			}
+		}
+		if claimed != 1 {
+			t.Fatalf("round %d: %d of %d concurrent claims of %s won (%v), want exactly 1", r, claimed, replicas, key, states)
+		}
 	}
 }
