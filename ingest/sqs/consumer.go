@@ -451,6 +451,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// on the way out, within the stop budget).
 	stopBg()
 	bg.Wait()
+	if err != nil {
+		// The queue is gone: this Consumer reads nothing more. Say so now
+		// (readiness, metric, stall alert, within the stop budget) rather
+		// than after StallAfter, which the stopped stall loop never sees.
+		c.stall.end(err)
+		c.checkStall(stopCtx, time.Now())
+	}
 	c.log.Info("consumer stopped", zap.Duration("stop_took", time.Since(began)))
 	return err
 }

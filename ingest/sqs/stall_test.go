@@ -287,3 +287,73 @@ func TestConsumerStallOnHungReceive(t *testing.T) {
 		})
 	}
 }
+
+// TestConsumerQueueDeletedWhileRunning: when the queue disappears while
+// the Consumer runs (its receives answer QueueDoesNotExist), Run returns
+// the error and the Consumer consumes nothing more, so it must not look
+// ready for up to StallAfter: Ready fails at once, rootwatch_sqs_stalled
+// is 1 and the stall is reported (there is no recovery to wait for).
+func TestConsumerQueueDeletedWhileRunning(t *testing.T) {
+	tests := []struct {
+		name     string
+		reporter bool
+	}{
+		{name: "with a stall reporter", reporter: true},
+		{name: "without a stall reporter", reporter: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := mototest.Require(t)
+			leakCheck(t)
+			client := srv.SQS(t)
+			q := mototest.CreateQueue(t, client, "deleted", nil)
+			reg := prometheus.NewRegistry()
+			rep := &stallRecorder{}
+			cfg := sqs.Config{QueueURL: q.URL, WaitTime: time.Second, StallAfter: time.Hour,
+				Handler: func(context.Context, sqs.Message) sqs.Outcome { return sqs.Ack },
+				Metrics: sqs.NewMetrics(reg)}
+			if tt.reporter {
+				cfg.StallReporter = rep
+			}
+			c, err := sqs.New(client, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.CheckAccess(t.Context()); err != nil {
+				t.Fatalf("CheckAccess: %v", err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx) }()
+			eventually(t, 10*time.Second, "a successful receive", func() bool { return !c.LastReceive().IsZero() })
+			if _, err := client.DeleteQueue(t.Context(), &awssqs.DeleteQueueInput{QueueUrl: aws.String(q.URL)}); err != nil {
+				t.Fatalf("delete queue: %v", err)
+			}
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), "NonExistentQueue") && !strings.Contains(err.Error(), "does not exist") {
+					t.Errorf("Run = %v, want the missing queue's error", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run did not return after its queue was deleted")
+			}
+			if err := c.Ready(time.Now(), time.Minute); err == nil {
+				t.Error("Ready = nil for a Consumer whose queue is gone and which stopped consuming")
+			}
+			if v := gaugeValue(t, reg, "rootwatch_sqs_stalled"); v != 1 {
+				t.Errorf("rootwatch_sqs_stalled = %v, want 1", v)
+			}
+			if !tt.reporter {
+				return
+			}
+			r := rep.snapshot()
+			if len(r) != 1 || !r[0].Recovered.IsZero() || r[0].Episode == "" {
+				t.Fatalf("stall reports %+v, want one open stall", r)
+			}
+			if !strings.Contains(r[0].Reason, "NonExistentQueue") && !strings.Contains(r[0].Reason, "does not exist") {
+				t.Errorf("stall reason %q does not say the queue does not exist", r[0].Reason)
+			}
+		})
+	}
+}
