@@ -9,7 +9,8 @@
 // deletes it from the source queue.
 //
 // The dead-letter queue is the one named by the queue's RedrivePolicy,
-// read at start-up. Without one (or when the API cannot send to it) a
+// read at start-up (and, if that failed, again on the next DeadLetter).
+// Without one (or when the API cannot send to it) a
 // DeadLetter message is left alone, so that it becomes visible again and a
 // redrive policy, if any, eventually moves it.
 //
@@ -301,10 +302,15 @@ type Consumer struct {
 	stopMu  sync.Mutex
 	stopped []*entry // cancelled by the stop, released together at its end
 
-	dlq      deadLetterQueue // found at start-up; zero: none
+	// dlqMu guards dlq and dlqRetry: the dead-letter queue is looked up
+	// when Run starts and, when that lookup failed, again (one lookup at a
+	// time) when a message is to be dead-lettered.
+	dlqMu    sync.Mutex
+	dlq      deadLetterQueue // zero: none known
+	dlqRetry bool            // the lookup failed: try again on the next DeadLetter
 	parked   *parking        // released messages waiting for a recovery
 	redrive  chan struct{}   // size 1: Redrive was called
-	probeMax int             // receive count up to which a parked message may probe
+	probeMax atomic.Int64    // receive count up to which a parked message may probe
 }
 
 // New returns a Consumer of cfg.QueueURL through api.
@@ -316,7 +322,7 @@ func New(api API, cfg Config) (*Consumer, error) {
 		return nil, err
 	}
 	name := queueName(cfg.QueueURL)
-	return &Consumer{
+	c := &Consumer{
 		api:        api,
 		cfg:        cfg,
 		log:        cfg.Logger.With(zap.String("queue", name)),
@@ -329,8 +335,9 @@ func New(api API, cfg Config) (*Consumer, error) {
 		stopCtx:    context.Background(),
 		parked:     newParking(),
 		redrive:    make(chan struct{}, 1),
-		probeMax:   defaultProbeMax,
-	}, nil
+	}
+	c.probeMax.Store(defaultProbeMax)
+	return c, nil
 }
 
 // queueName returns the last path segment of a queue URL, for logs and

@@ -149,7 +149,7 @@ func (c *Consumer) redriveLoop(ctx context.Context) {
 				c.makeVisible(ctx, msgs, "recovered")
 			}
 		case now := <-tick.C:
-			if x, ok := c.parked.takeProbe(now, c.probeMax, max(c.cfg.RetryBase, time.Second)); ok {
+			if x, ok := c.parked.takeProbe(now, int(c.probeMax.Load()), max(c.cfg.RetryBase, time.Second)); ok {
 				c.log.Info("probing whether the downstream recovered with one waiting message",
 					zap.String("msg_id", x.id), zap.Int("receive_count", x.count), zap.Int("still_waiting", c.parked.len()))
 				c.makeVisible(ctx, []parked{x}, "probe")
