@@ -71,13 +71,19 @@ func (p *parking) len() int {
 	return len(p.m)
 }
 
-// takeAll empties the set and returns what it held.
+// takeAll empties the set and returns the messages still hidden. One
+// whose retry delay has passed is visible by itself and may already be in
+// another consumer's hands: a visibility change with its old receipt
+// handle could hand it out twice.
 func (p *parking) takeAll() []parked {
+	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]parked, 0, len(p.m))
 	for _, x := range p.m {
-		out = append(out, x)
+		if x.visibleAt.After(now) {
+			out = append(out, x)
+		}
 	}
 	clear(p.m)
 	p.probeAt = time.Time{}
