@@ -684,10 +684,15 @@ func (p *Pipeline) classify(ctx context.Context, log *zap.Logger, err error) res
 	switch {
 	case err == nil:
 		return okResult
-	case ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+	case ctx.Err() != nil:
 		return result{sqs.Retry, reasonCancelled}
 	case errors.Is(err, errDelivery):
+		// Before the context errors: a sink's per-call timeout wraps
+		// context.DeadlineExceeded, and it is a delivery failure (the
+		// message waits for the sink's recovery), not a cancellation.
 		return result{sqs.Retry, reasonDelivery}
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return result{sqs.Retry, reasonCancelled}
 	case errors.Is(err, detector.ErrNotCloudTrail) || errors.Is(err, cloudtrail.ErrDigestFile):
 		// JSON, but not CloudTrail (a wrapper, lookup-events metadata
 		// only, a digest): never "no records, no detections".

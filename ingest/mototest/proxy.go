@@ -17,15 +17,19 @@ import (
 // FaultProxy is an HTTP proxy in front of moto that can refuse chosen
 // operations of AWS JSON protocol services (SQS, CloudTrail) the way AWS
 // refuses a call the caller's IAM policy does not allow (HTTP 400,
-// AccessDenied), so that tests can make a real client's calls fail and
-// recover without touching the client. Point a client at it through its
-// URL (BaseEndpoint, AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL_CLOUDTRAIL).
+// AccessDenied), or hold them without ever answering (a network black
+// hole), so that tests can make a real client's calls fail and recover
+// without touching the client. Point a client at it through its URL
+// (BaseEndpoint, AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL_CLOUDTRAIL).
 type FaultProxy struct {
 	// URL is the proxy's base URL.
 	URL string
 
 	mu       sync.Mutex
 	denied   map[string]bool          // operation names ("ReceiveMessage", "GetTrailStatus") refused
+	hung     map[string]bool          // operation names held unanswered
+	unhang   chan struct{}            // closed (and replaced) when the holds end
+	holding  map[string]int           // requests being held, per operation
 	inflight map[*http.Request]func() // cancels requests being forwarded
 	seen     map[string]int           // requests per operation
 }
@@ -37,13 +41,31 @@ func (s *Server) NewFaultProxy(t testing.TB) *FaultProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &FaultProxy{denied: map[string]bool{}, inflight: map[*http.Request]func(){}, seen: map[string]int{}}
+	p := &FaultProxy{denied: map[string]bool{}, hung: map[string]bool{}, unhang: make(chan struct{}),
+		holding: map[string]int{}, inflight: map[*http.Request]func(){}, seen: map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.ErrorLog = log.New(io.Discard, "", 0) // aborted requests are the point
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := sqsOperation(r)
 		p.mu.Lock()
 		p.seen[op]++
+		if p.hung[op] {
+			// A black hole: no answer until the client gives up or the
+			// hold ends (then the request is forwarded as usual).
+			p.holding[op]++
+			unhang := p.unhang
+			p.mu.Unlock()
+			select {
+			case <-r.Context().Done():
+			case <-unhang:
+			}
+			p.mu.Lock()
+			p.holding[op]--
+			if r.Context().Err() != nil {
+				p.mu.Unlock()
+				return
+			}
+		}
 		deny := p.denied[op]
 		var ctx context.Context
 		if !deny {
@@ -72,6 +94,7 @@ func (s *Server) NewFaultProxy(t testing.TB) *FaultProxy {
 		rp.ServeHTTP(w, r.WithContext(ctx))
 	}))
 	t.Cleanup(srv.Close)
+	t.Cleanup(p.Allow) // before Close: Close waits for the held requests
 	p.URL = srv.URL
 	return p
 }
@@ -110,11 +133,35 @@ func (p *FaultProxy) Deny(ops ...string) {
 	}
 }
 
-// Allow forwards every operation again.
+// Hang makes the proxy hold requests for the named SQS operations without
+// answering, as a network black hole would, from now on: the client sees
+// no response until its own deadline. Requests already being forwarded
+// are not affected.
+func (p *FaultProxy) Hang(ops ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, op := range ops {
+		p.hung[op] = true
+	}
+}
+
+// Holding returns how many requests for the SQS operation op are being
+// held unanswered (see Hang).
+func (p *FaultProxy) Holding(op string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.holding[op]
+}
+
+// Allow forwards every operation again: it ends the refusals and the
+// holds (held requests whose client still waits are forwarded).
 func (p *FaultProxy) Allow() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	clear(p.denied)
+	clear(p.hung)
+	close(p.unhang)
+	p.unhang = make(chan struct{})
 }
 
 // Seen returns how many requests for the operation op reached the

@@ -9,7 +9,8 @@
 // deletes it from the source queue.
 //
 // The dead-letter queue is the one named by the queue's RedrivePolicy,
-// read at start-up. Without one (or when the API cannot send to it) a
+// read at start-up (and, if that failed, again on the next DeadLetter).
+// Without one (or when the API cannot send to it) a
 // DeadLetter message is left alone, so that it becomes visible again and a
 // redrive policy, if any, eventually moves it.
 //
@@ -23,8 +24,10 @@
 // was copied to the dead-letter queue). Shutdown is in two phases, within
 // Config.ShutdownTimeout: when Run's context is cancelled the Consumer
 // starts no new receive (one in flight completes, and the messages it
-// returns are released at once), and lets in-flight Handlers finish for up
-// to Config.DrainTimeout; then it cancels the Handlers' context, releases
+// returns are released at once; one that hangs is given up halfway
+// through the reserve after the drain, so that the releases and the last
+// flush still have time), and lets in-flight Handlers finish for up to
+// Config.DrainTimeout; then it cancels the Handlers' context, releases
 // their messages with visibility 0 (a stop is not a failure), flushes the
 // pending deletes and returns. Messages whose Handler did not finish are
 // released, never deleted.
@@ -299,10 +302,15 @@ type Consumer struct {
 	stopMu  sync.Mutex
 	stopped []*entry // cancelled by the stop, released together at its end
 
-	dlq      deadLetterQueue // found at start-up; zero: none
+	// dlqMu guards dlq and dlqRetry: the dead-letter queue is looked up
+	// when Run starts and, when that lookup failed, again (one lookup at a
+	// time) when a message is to be dead-lettered.
+	dlqMu    sync.Mutex
+	dlq      deadLetterQueue // zero: none known
+	dlqRetry bool            // the lookup failed: try again on the next DeadLetter
 	parked   *parking        // released messages waiting for a recovery
 	redrive  chan struct{}   // size 1: Redrive was called
-	probeMax int             // receive count up to which a parked message may probe
+	probeMax atomic.Int64    // receive count up to which a parked message may probe
 }
 
 // New returns a Consumer of cfg.QueueURL through api.
@@ -314,7 +322,7 @@ func New(api API, cfg Config) (*Consumer, error) {
 		return nil, err
 	}
 	name := queueName(cfg.QueueURL)
-	return &Consumer{
+	c := &Consumer{
 		api:        api,
 		cfg:        cfg,
 		log:        cfg.Logger.With(zap.String("queue", name)),
@@ -327,8 +335,9 @@ func New(api API, cfg Config) (*Consumer, error) {
 		stopCtx:    context.Background(),
 		parked:     newParking(),
 		redrive:    make(chan struct{}, 1),
-		probeMax:   defaultProbeMax,
-	}, nil
+	}
+	c.probeMax.Store(defaultProbeMax)
+	return c, nil
 }
 
 // queueName returns the last path segment of a queue URL, for logs and
@@ -378,6 +387,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer cancelWork()
 	bgCtx, stopBg := context.WithCancel(stopCtx)
 	defer stopBg()
+	// recvCtx bounds the receives: a receive in flight when the stop
+	// begins is given up only halfway through the reserve that follows the
+	// drain, so that a hung one (a network black hole) leaves time for the
+	// release of the cancelled messages and the last delete flush.
+	recvCtx, cutReceive := context.WithCancel(stopCtx)
+	defer cutReceive()
 
 	c.findDeadLetterQueue(ctx)
 
@@ -391,7 +406,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.log.Info("consuming queue", zap.String("queue_url", c.cfg.QueueURL),
 		zap.Int("workers", c.cfg.Workers), zap.Duration("visibility_timeout", c.cfg.VisibilityTimeout))
 	received := make(chan error, 1)
-	go func() { received <- c.receiveLoop(ctx, workCtx, &handlers) }()
+	go func() { received <- c.receiveLoop(ctx, recvCtx, workCtx, &handlers) }()
 	var err error
 	receiving := true
 	select {
@@ -405,6 +420,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	began := time.Now()
 	hard := time.AfterFunc(c.cfg.ShutdownTimeout, hardStop)
 	defer hard.Stop()
+	cut := time.AfterFunc(c.cfg.DrainTimeout+(c.cfg.ShutdownTimeout-c.cfg.DrainTimeout)/2, cutReceive)
+	defer cut.Stop()
 	drain := time.AfterFunc(c.cfg.DrainTimeout, func() {
 		// Phase 2: cancel the handlers; they return Retry and their
 		// messages are released with visibility 0, never deleted unless
@@ -429,21 +446,33 @@ func (c *Consumer) Run(ctx context.Context) error {
 	select {
 	case <-drained:
 	case <-stopCtx.Done():
-		c.log.Error("stop budget spent with handlers still running; their messages become visible when their visibility timeout lapses",
-			zap.Int("in_flight", c.tracker.len()))
+		select {
+		case <-drained:
+		default:
+			c.log.Error("stop budget spent with handlers still running; their messages become visible when their visibility timeout lapses",
+				zap.Int("in_flight", c.tracker.len()))
+		}
 	}
 	c.releaseStopped()
 	// Stop the heartbeat and flush the remaining deletes (ackLoop flushes
 	// on the way out, within the stop budget).
 	stopBg()
 	bg.Wait()
+	if err != nil {
+		// The queue is gone: this Consumer reads nothing more. Say so now
+		// (readiness, metric, stall alert, within the stop budget) rather
+		// than after StallAfter, which the stopped stall loop never sees.
+		c.stall.end(err)
+		c.checkStall(stopCtx, time.Now())
+	}
 	c.log.Info("consumer stopped", zap.Duration("stop_took", time.Since(began)))
 	return err
 }
 
 // receiveLoop polls until ctx is cancelled (returns nil) or the queue turns
-// out not to exist (returns the error).
-func (c *Consumer) receiveLoop(ctx, workCtx context.Context, handlers *sync.WaitGroup) error {
+// out not to exist (returns the error). Each receive is bounded by recvCtx,
+// which the stop cancels only when a receive in flight has had its time.
+func (c *Consumer) receiveLoop(ctx, recvCtx, workCtx context.Context, handlers *sync.WaitGroup) error {
 	slots := make(chan struct{}, c.cfg.Workers)
 	backoff := time.Duration(0)
 	for {
@@ -477,7 +506,7 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, handlers *sync.Wait
 		// The receive is not cancelled by ctx: SQS may already have handed
 		// it messages, which would then stay hidden for the visibility
 		// timeout. Messages it returns after the stop began are released.
-		msgs, err := c.receive(c.stopCtx, n)
+		msgs, err := c.receive(recvCtx, n)
 		if ctx.Err() != nil && len(msgs) > 0 {
 			c.releaseReceived(msgs)
 			msgs = nil
@@ -518,6 +547,10 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, handlers *sync.Wait
 	}
 }
 
+// receive makes one ReceiveMessage call of up to n messages. stopCtx is
+// cancelled only by the stop; the call itself is also bounded by the
+// long-poll wait plus APITimeout, and a call that times out (a hung
+// network) is a failure that feeds the stall clock.
 func (c *Consumer) receive(stopCtx context.Context, n int) ([]types.Message, error) {
 	c.stall.startPoll(time.Now())
 	// A long poll in flight when the stop begins must end within the drain

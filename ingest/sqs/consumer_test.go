@@ -633,3 +633,53 @@ func TestRunAllKeepsHealthyQueues(t *testing.T) {
 		t.Errorf("handled %s, want %s", got[0].ID, id)
 	}
 }
+
+// The dead-letter queue is looked up when Run starts; when that lookup
+// fails for a passing reason (throttling, a network blip, an IAM change
+// being rolled out), it must be looked up again when a message is to be
+// dead-lettered, not leave every permanent failure to be received again
+// until maxReceiveCount for the life of the process.
+func TestConsumerDeadLetterLookupRetried(t *testing.T) {
+	srv := mototest.Require(t)
+	admin := srv.SQS(t)
+	tests := []struct {
+		name string
+		deny string // the SQS operation failing while Run starts
+	}{
+		{name: "redrive policy unreadable at start", deny: "GetQueueAttributes"},
+		{name: "dead-letter queue URL unreadable at start", deny: "GetQueueUrl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			leakCheck(t)
+			proxy := srv.NewFaultProxy(t)
+			client := awssqs.NewFromConfig(srv.Config(t), func(o *awssqs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
+			q := mototest.CreateQueueWithDLQ(t, admin, "dlqlookup", 16)
+			proxy.Deny(tt.deny)
+			rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.DeadLetter })
+			reg := prometheus.NewRegistry()
+			_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+				VisibilityTimeout: 2 * time.Second, Metrics: sqs.NewMetrics(reg)})
+			deadline := time.Now().Add(30 * time.Second)
+			for proxy.Seen(tt.deny) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("Run never called %s", tt.deny)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			proxy.Allow()
+			q.Send(t, admin, "poison")
+			rec.waitFor(t, "message handled", func(ms []sqs.Message) bool { return len(ms) >= 1 })
+			q.DLQ.Wait(t, admin, "message in the DLQ", func(v, _ int) bool { return v == 1 })
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if got := rec.snapshot(); len(got) != 1 {
+				t.Errorf("handled %d times, want once", len(got))
+			}
+			if v := metricSum(t, reg, "rootwatch_messages_dead_lettered_total"); v != 1 {
+				t.Errorf("messages_dead_lettered_total = %v, want 1", v)
+			}
+		})
+	}
+}

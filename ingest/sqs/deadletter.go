@@ -60,8 +60,17 @@ type redrivePolicy struct {
 
 // findDeadLetterQueue reads the queue's redrive policy and resolves its
 // dead-letter queue's URL. Without one, it warns: DeadLetter messages are
-// then left as before.
+// then left as before. When the lookup fails (throttling, network, an IAM
+// change not yet in effect) it is tried again on the next DeadLetter (see
+// deadLetterTarget).
 func (c *Consumer) findDeadLetterQueue(ctx context.Context) {
+	c.dlqMu.Lock()
+	defer c.dlqMu.Unlock()
+	c.lookupLocked(ctx)
+}
+
+// lookupLocked looks the dead-letter queue up; callers hold c.dlqMu.
+func (c *Consumer) lookupLocked(ctx context.Context) {
 	api, ok := c.api.(DeadLetterAPI)
 	if !ok {
 		c.log.Warn("the SQS API cannot send to a dead-letter queue; permanently failed messages are left for the redrive policy")
@@ -70,19 +79,32 @@ func (c *Consumer) findDeadLetterQueue(ctx context.Context) {
 	url, maxReceive, err := lookupDeadLetterQueue(ctx, api, c.cfg.QueueURL, c.cfg.APITimeout)
 	switch {
 	case err != nil:
-		c.log.Warn("could not find the dead-letter queue; permanently failed messages are left for the redrive policy",
+		c.dlqRetry = true
+		c.log.Warn("could not find the dead-letter queue; permanently failed messages are left for the redrive policy until a later lookup succeeds",
 			zap.Error(err))
 		return
 	case url == "":
+		c.dlqRetry = false
 		c.log.Warn("the queue has no redrive policy: permanently failed messages are left on it, received again and again until the retention period ends; configure a dead-letter queue")
 		return
 	}
-	c.dlq = deadLetterQueue{api: api, url: url}
+	c.dlq, c.dlqRetry = deadLetterQueue{api: api, url: url}, false
 	if maxReceive > 1 {
-		c.probeMax = maxReceive / 2
+		c.probeMax.Store(int64(maxReceive / 2))
 	}
 	c.log.Info("permanently failed messages go to the dead-letter queue", zap.String("dead_letter_queue", queueName(url)),
 		zap.Int("max_receive_count", maxReceive))
+}
+
+// deadLetterTarget returns the dead-letter queue, looking it up again
+// first when the previous lookup failed; zero when none is known.
+func (c *Consumer) deadLetterTarget() deadLetterQueue {
+	c.dlqMu.Lock()
+	defer c.dlqMu.Unlock()
+	if c.dlqRetry {
+		c.lookupLocked(c.stopCtx)
+	}
+	return c.dlq
 }
 
 // lookupDeadLetterQueue returns the URL of queueURL's dead-letter queue and
@@ -127,14 +149,15 @@ func (c *Consumer) deadLetter(log *zap.Logger, e *entry, msg Message, res Result
 		reason = "unspecified"
 	}
 	log = log.With(zap.String("reason", reason), zap.Int("receive_count", msg.ReceiveCount))
-	if c.dlq.url == "" {
+	dlq := c.deadLetterTarget()
+	if dlq.url == "" {
 		c.leave(log, e, res)
 		return
 	}
 	ctx, cancel := c.apiContext()
 	defer cancel()
 	in := &sqs.SendMessageInput{
-		QueueUrl:    aws.String(c.dlq.url),
+		QueueUrl:    aws.String(dlq.url),
 		MessageBody: aws.String(string(msg.Body)),
 		MessageAttributes: map[string]types.MessageAttributeValue{
 			AttrReason:       stringAttr(reason),
@@ -144,11 +167,11 @@ func (c *Consumer) deadLetter(log *zap.Logger, e *entry, msg Message, res Result
 			AttrReceiveCount: {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(msg.ReceiveCount))},
 		},
 	}
-	if strings.HasSuffix(c.dlq.url, ".fifo") {
+	if strings.HasSuffix(dlq.url, ".fifo") {
 		in.MessageGroupId = aws.String("rootwatch-dead-letter")
 		in.MessageDeduplicationId = aws.String(msg.ID)
 	}
-	if _, err := c.dlq.api.SendMessage(ctx, in); err != nil {
+	if _, err := dlq.api.SendMessage(ctx, in); err != nil {
 		c.m.apiError("dead_letter")
 		log.Error("could not send the message to the dead-letter queue; leaving it for the redrive policy",
 			zap.Error(err), zap.NamedError("failure", res.Err))
@@ -156,7 +179,7 @@ func (c *Consumer) deadLetter(log *zap.Logger, e *entry, msg Message, res Result
 		return
 	}
 	c.m.deadLettered(reason)
-	log.Warn("message moved to the dead-letter queue", zap.String("dead_letter_queue", queueName(c.dlq.url)),
+	log.Warn("message moved to the dead-letter queue", zap.String("dead_letter_queue", queueName(dlq.url)),
 		zap.NamedError("failure", res.Err))
 	c.enqueueDelete(e)
 }

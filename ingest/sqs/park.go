@@ -71,13 +71,19 @@ func (p *parking) len() int {
 	return len(p.m)
 }
 
-// takeAll empties the set and returns what it held.
+// takeAll empties the set and returns the messages still hidden. One
+// whose retry delay has passed is visible by itself and may already be in
+// another consumer's hands: a visibility change with its old receipt
+// handle could hand it out twice.
 func (p *parking) takeAll() []parked {
+	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]parked, 0, len(p.m))
 	for _, x := range p.m {
-		out = append(out, x)
+		if x.visibleAt.After(now) {
+			out = append(out, x)
+		}
 	}
 	clear(p.m)
 	p.probeAt = time.Time{}
@@ -149,7 +155,7 @@ func (c *Consumer) redriveLoop(ctx context.Context) {
 				c.makeVisible(ctx, msgs, "recovered")
 			}
 		case now := <-tick.C:
-			if x, ok := c.parked.takeProbe(now, c.probeMax, max(c.cfg.RetryBase, time.Second)); ok {
+			if x, ok := c.parked.takeProbe(now, int(c.probeMax.Load()), max(c.cfg.RetryBase, time.Second)); ok {
 				c.log.Info("probing whether the downstream recovered with one waiting message",
 					zap.String("msg_id", x.id), zap.Int("receive_count", x.count), zap.Int("still_waiting", c.parked.len()))
 				c.makeVisible(ctx, []parked{x}, "probe")

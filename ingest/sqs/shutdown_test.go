@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/rootwatch/rootwatch/ingest/mototest"
@@ -209,5 +210,64 @@ func TestConsumerHeartbeatDoesNotUndoRelease(t *testing.T) {
 	}
 	if gap > 8*time.Second {
 		t.Errorf("redelivered %s after a release with a 1s retry delay: the heartbeat extended it again", gap.Round(time.Millisecond))
+	}
+}
+
+// A receive that hangs (a network black hole) when the stop begins must
+// not spend the whole stop budget: it is given up in time for the release
+// of the cancelled messages and the last delete flush, which would
+// otherwise fail with the budget and leave messages hidden for their
+// visibility timeout (or, acked, to be handled again).
+func TestConsumerShutdownWithHungReceive(t *testing.T) {
+	srv := mototest.Require(t)
+	tests := []struct {
+		name    string
+		handler sqs.Handler
+		// wantVisible: the message is visible again at once (released);
+		// else it is gone (deleted by the last flush).
+		wantVisible bool
+	}{
+		{name: "cancelled handler released", wantVisible: true,
+			handler: func(ctx context.Context, _ sqs.Message) sqs.Outcome { <-ctx.Done(); return sqs.Retry }},
+		{name: "acked message deleted by the last flush", wantVisible: false,
+			handler: func(context.Context, sqs.Message) sqs.Outcome { return sqs.Ack }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			leakCheck(t)
+			admin := srv.SQS(t)
+			proxy := srv.NewFaultProxy(t)
+			client := awssqs.NewFromConfig(srv.Config(t), func(o *awssqs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
+			q := mototest.CreateQueue(t, admin, "stophang", nil)
+			q.Send(t, admin, "in flight at the stop")
+			rec := newRecorder(func(ctx context.Context, m sqs.Message, _ int) sqs.Outcome { return tt.handler(ctx, m) })
+			const budget = 6 * time.Second
+			// The hung receive would time out after 1s + 10s (APITimeout),
+			// past the budget. Deletes wait for the last flush.
+			_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+				VisibilityTimeout: 30 * time.Second, RetryBase: 30 * time.Second, RetryMax: 30 * time.Second,
+				FlushInterval: time.Hour, APITimeout: 10 * time.Second, ShutdownTimeout: budget, DrainTimeout: 3 * time.Second})
+			rec.waitFor(t, "message handled", func(ms []sqs.Message) bool { return len(ms) == 1 })
+			proxy.Hang("ReceiveMessage")
+			eventually(t, 10*time.Second, "a receive held unanswered", func() bool { return proxy.Holding("ReceiveMessage") > 0 })
+
+			began := time.Now()
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if took := time.Since(began); took > budget+time.Second {
+				t.Errorf("stop took %s, want within the %s budget", took.Round(time.Millisecond), budget)
+			}
+			if tt.wantVisible {
+				if !waitVisible(t, q, admin, 1, 3*time.Second) {
+					v, f := q.Counts(t, admin)
+					t.Errorf("after the stop: %d visible, %d hidden; want the cancelled message released at once", v, f)
+				}
+				return
+			}
+			if v, f := q.Counts(t, admin); v != 0 || f != 0 {
+				t.Errorf("after the stop: %d visible, %d hidden; want the acked message deleted", v, f)
+			}
+		})
 	}
 }

@@ -69,6 +69,7 @@ type stallClock struct {
 	polling  time.Time // start of the receive in flight; zero when none
 	ep       *Stall    // the open episode, if any
 	reported bool      // ep was reported
+	ended    string    // the error that ended consuming for good (the queue is gone); "" while consuming
 }
 
 func newStallClock(after, wait time.Duration, now time.Time) *stallClock {
@@ -103,6 +104,16 @@ func (s *stallClock) failed(err error, cancelled bool) {
 	}
 }
 
+// end records that consuming stopped for good because of err (the queue
+// does not exist): the queue counts as stalled at once, with no recovery
+// to wait for.
+func (s *stallClock) end(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.polling = time.Time{}
+	s.failing, s.lastErr, s.ended = true, err.Error(), err.Error()
+}
+
 // condition reports whether the queue counts as stalled at now, why, and
 // since when. Callers hold s.mu.
 func (s *stallClock) condition(now time.Time) (reason string, since time.Time, stalled bool) {
@@ -111,6 +122,8 @@ func (s *stallClock) condition(now time.Time) (reason string, since time.Time, s
 		since = s.started
 	}
 	switch {
+	case s.ended != "":
+		return s.ended, since, true
 	case s.failing && now.Sub(since) >= s.after:
 		return s.lastErr, since, true
 	case !s.polling.IsZero() && now.Sub(s.polling) >= s.wait+s.after:
@@ -120,8 +133,8 @@ func (s *stallClock) condition(now time.Time) (reason string, since time.Time, s
 }
 
 // Ready reports whether the Consumer is consuming its queue: it has read
-// the queue (the start-up CheckAccess or a receive succeeded) and it is not
-// stalled, that is, receives have not been failing for Config.StallAfter
+// the queue (the start-up CheckAccess or a receive succeeded), Run has not
+// ended for good (the queue does not exist), and it is not stalled, that is, receives have not been failing for Config.StallAfter
 // (a shorter failure is ridden out: the loop backs off and retries) and no
 // receive has hung for longer than the long-poll wait plus StallAfter. A
 // Consumer that is neither polling nor saturated with work must have
@@ -131,6 +144,12 @@ func (c *Consumer) Ready(now time.Time, maxAge time.Duration) error {
 	s := c.stall
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	switch {
+	case s.ended != "" && !s.verified:
+		return fmt.Errorf("queue %s: polling fails, and never succeeded: %s", c.queueName, s.ended)
+	case s.ended != "":
+		return fmt.Errorf("queue %s: consuming stopped: %s", c.queueName, s.ended)
+	}
 	if reason, since, stalled := s.condition(now); stalled {
 		return fmt.Errorf("queue %s stalled: no successful receive for %s: %s", c.queueName, now.Sub(since).Truncate(time.Second), reason)
 	}

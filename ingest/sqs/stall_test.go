@@ -207,3 +207,153 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("metric %s not found (or not one series)", name)
 	return 0
 }
+
+// TestConsumerStallOnHungReceive: a ReceiveMessage that never answers (a
+// network black hole) times out after the long-poll wait plus APITimeout;
+// that timeout is a failed receive like a refusal, so a hang longer than
+// StallAfter makes the queue stalled (not ready, metric 1, stall
+// reported), and the Consumer recovers when receives are answered again.
+// A hang shorter than StallAfter is ridden out.
+func TestConsumerStallOnHungReceive(t *testing.T) {
+	tests := []struct {
+		name       string
+		stallAfter time.Duration
+		hang       time.Duration
+		wantStall  bool
+	}{
+		{name: "hang longer than StallAfter stalls", stallAfter: 3 * time.Second, hang: 8 * time.Second, wantStall: true},
+		{name: "short hang is ridden out", stallAfter: 8 * time.Second, hang: 1 * time.Second, wantStall: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := mototest.Require(t)
+			leakCheck(t)
+			proxy := srv.NewFaultProxy(t)
+			client := awssqs.NewFromConfig(srv.Config(t), func(o *awssqs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
+			q := mototest.CreateQueue(t, srv.SQS(t), "hang", nil)
+			reg := prometheus.NewRegistry()
+			rep := &stallRecorder{}
+			c, err := sqs.New(client, sqs.Config{QueueURL: q.URL, WaitTime: time.Second, APITimeout: time.Second,
+				StallAfter: tt.stallAfter, Handler: func(context.Context, sqs.Message) sqs.Outcome { return sqs.Ack },
+				Metrics: sqs.NewMetrics(reg), StallReporter: rep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.CheckAccess(t.Context()); err != nil {
+				t.Fatalf("CheckAccess: %v", err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			eventually(t, 10*time.Second, "a successful receive", func() bool { return !c.LastReceive().IsZero() })
+
+			proxy.Hang("ReceiveMessage")
+			hangStart := time.Now()
+			eventually(t, 10*time.Second, "a receive held unanswered", func() bool { return proxy.Holding("ReceiveMessage") > 0 })
+			if tt.wantStall {
+				eventually(t, 20*time.Second, "stall reported for a hung receive", func() bool { return len(rep.snapshot()) == 1 })
+				if err := c.Ready(time.Now(), time.Minute); err == nil || !strings.Contains(err.Error(), "stalled") {
+					t.Errorf("Ready while receives hang = %v, want stalled", err)
+				}
+				if v := gaugeValue(t, reg, "rootwatch_sqs_stalled"); v != 1 {
+					t.Errorf("rootwatch_sqs_stalled = %v, want 1", v)
+				}
+				if s := rep.snapshot()[0]; !strings.Contains(s.Reason, "deadline exceeded") {
+					t.Errorf("stall reason %q does not say the receive timed out", s.Reason)
+				}
+			}
+			time.Sleep(time.Until(hangStart.Add(tt.hang)))
+			if !tt.wantStall {
+				if err := c.Ready(time.Now(), time.Minute); err != nil {
+					t.Errorf("not ready during a hang shorter than StallAfter: %v", err)
+				}
+			}
+			proxy.Allow()
+			lastOK := c.LastReceive()
+			eventually(t, 20*time.Second, "a receive succeeds after the hang", func() bool { return c.LastReceive().After(lastOK) })
+			if tt.wantStall {
+				eventually(t, 10*time.Second, "all-clear reported", func() bool { return len(rep.snapshot()) == 2 })
+				if r := rep.snapshot(); r[1].Recovered.IsZero() || r[1].Episode != r[0].Episode {
+					t.Errorf("all-clear %+v does not close episode %s", r[1], r[0].Episode)
+				}
+			} else if r := rep.snapshot(); len(r) != 0 {
+				t.Errorf("a %s hang was reported as a stall: %+v", tt.hang, r)
+			}
+			eventually(t, 10*time.Second, "ready again", func() bool { return c.Ready(time.Now(), time.Minute) == nil })
+			if v := gaugeValue(t, reg, "rootwatch_sqs_stalled"); v != 0 {
+				t.Errorf("rootwatch_sqs_stalled after recovery = %v, want 0", v)
+			}
+		})
+	}
+}
+
+// TestConsumerQueueDeletedWhileRunning: when the queue disappears while
+// the Consumer runs (its receives answer QueueDoesNotExist), Run returns
+// the error and the Consumer consumes nothing more, so it must not look
+// ready for up to StallAfter: Ready fails at once, rootwatch_sqs_stalled
+// is 1 and the stall is reported (there is no recovery to wait for).
+func TestConsumerQueueDeletedWhileRunning(t *testing.T) {
+	tests := []struct {
+		name     string
+		reporter bool
+	}{
+		{name: "with a stall reporter", reporter: true},
+		{name: "without a stall reporter", reporter: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := mototest.Require(t)
+			leakCheck(t)
+			client := srv.SQS(t)
+			q := mototest.CreateQueue(t, client, "deleted", nil)
+			reg := prometheus.NewRegistry()
+			rep := &stallRecorder{}
+			cfg := sqs.Config{QueueURL: q.URL, WaitTime: time.Second, StallAfter: time.Hour,
+				Handler: func(context.Context, sqs.Message) sqs.Outcome { return sqs.Ack },
+				Metrics: sqs.NewMetrics(reg)}
+			if tt.reporter {
+				cfg.StallReporter = rep
+			}
+			c, err := sqs.New(client, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.CheckAccess(t.Context()); err != nil {
+				t.Fatalf("CheckAccess: %v", err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx) }()
+			eventually(t, 10*time.Second, "a successful receive", func() bool { return !c.LastReceive().IsZero() })
+			if _, err := client.DeleteQueue(t.Context(), &awssqs.DeleteQueueInput{QueueUrl: aws.String(q.URL)}); err != nil {
+				t.Fatalf("delete queue: %v", err)
+			}
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), "NonExistentQueue") && !strings.Contains(err.Error(), "does not exist") {
+					t.Errorf("Run = %v, want the missing queue's error", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run did not return after its queue was deleted")
+			}
+			if err := c.Ready(time.Now(), time.Minute); err == nil {
+				t.Error("Ready = nil for a Consumer whose queue is gone and which stopped consuming")
+			}
+			if v := gaugeValue(t, reg, "rootwatch_sqs_stalled"); v != 1 {
+				t.Errorf("rootwatch_sqs_stalled = %v, want 1", v)
+			}
+			if !tt.reporter {
+				return
+			}
+			r := rep.snapshot()
+			if len(r) != 1 || !r[0].Recovered.IsZero() || r[0].Episode == "" {
+				t.Fatalf("stall reports %+v, want one open stall", r)
+			}
+			if !strings.Contains(r[0].Reason, "NonExistentQueue") && !strings.Contains(r[0].Reason, "does not exist") {
+				t.Errorf("stall reason %q does not say the queue does not exist", r[0].Reason)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package sqs
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +183,43 @@ func TestParkingProbe(t *testing.T) {
 			}
 			if ok && p.len() != len(tt.parked)-1 {
 				t.Errorf("%d still parked, want %d", p.len(), len(tt.parked)-1)
+			}
+		})
+	}
+}
+
+// A Redrive makes visible only the parked messages still hidden: one whose
+// retry delay has passed may already be in another consumer's hands, and
+// setting its visibility to 0 with the old receipt handle could hand it
+// out twice.
+func TestParkingTakeAllSkipsVisible(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name   string
+		parked []parked
+		want   []string
+	}{
+		{name: "still hidden", parked: []parked{{id: "a", visibleAt: now.Add(time.Minute)}}, want: []string{"a"}},
+		{name: "visible again by itself", parked: []parked{{id: "a", visibleAt: now.Add(-time.Second)}}},
+		{name: "mixed", parked: []parked{{id: "a", visibleAt: now.Add(-time.Second)}, {id: "b", visibleAt: now.Add(time.Minute)}},
+			want: []string{"b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newParking()
+			for _, x := range tt.parked {
+				p.m[x.id] = x
+			}
+			var got []string
+			for _, x := range p.takeAll() {
+				got = append(got, x.id)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("redriven %v, want %v", got, tt.want)
+			}
+			if p.len() != 0 {
+				t.Errorf("%d still parked after a redrive, want 0", p.len())
 			}
 		})
 	}
