@@ -127,6 +127,7 @@ var taskRoleActions = map[string]string{
 	"sqs:SendMessage":              "dead-letter queue only: a permanently failed message is sent there with its reason (issue 7 item 7)",
 	"sqs:GetQueueUrl":              "dead-letter queue only: its URL from the RedrivePolicy's ARN (issue 7 item 7)",
 	"s3:GetObject":                 "ingest/s3object: streaming the CloudTrail log objects",
+	"s3:ListBucket":                "ingest/backfill.GapFiller (ingest/s3scan): listing a closed log gap's objects (ROOTWATCH_GAP_FILL), under [PREFIX/]AWSLogs/ only",
 	"dynamodb:PutItem":             "notify/dedupe: conditional claim and mark-delivered",
 	"dynamodb:GetItem":             "notify/dedupe: reading a contended claim",
 	"dynamodb:DeleteItem":          "notify/dedupe: releasing a claim after a failed send",
@@ -189,13 +190,15 @@ func TestTaskRoleStatementScopes(t *testing.T) {
 		action    string
 		resources []string
 		condition []string // path under Condition that must exist
+		condHas   string   // and a text its value holds
 	}{
 		{action: "sqs:ReceiveMessage", resources: []string{"!GetAtt NotificationQueue.Arn"}},
 		{action: "sqs:SendMessage", resources: []string{"!GetAtt DeadLetterQueue.Arn"}},
 		{action: "sqs:GetQueueUrl", resources: []string{"!GetAtt DeadLetterQueue.Arn"}},
 		{action: "s3:GetObject", resources: []string{"!Sub arn:${AWS::Partition}:s3:::${TrailBucketName}/*AWSLogs/*"}},
+		{action: "s3:ListBucket", resources: []string{"!Sub arn:${AWS::Partition}:s3:::${TrailBucketName}"}, condition: []string{"StringLike", "s3:prefix"}, condHas: "*AWSLogs/*"},
 		{action: "dynamodb:PutItem", resources: []string{"!GetAtt DedupeTable.Arn"}},
-		{action: "kms:Decrypt", resources: []string{"!Ref TrailKmsKeyArn"}, condition: []string{"StringEquals", "kms:ViaService"}},
+		{action: "kms:Decrypt", resources: []string{"!Ref TrailKmsKeyArn"}, condition: []string{"StringEquals", "kms:ViaService"}, condHas: "s3.${AWS::Region}.amazonaws.com"},
 		{action: "cloudtrail:GetTrailStatus", resources: []string{"*"}},
 	}
 	for _, tt := range tests {
@@ -217,8 +220,8 @@ func TestTaskRoleStatementScopes(t *testing.T) {
 				c := get(st.node, append([]string{"Condition"}, tt.condition...)...)
 				if c == nil {
 					t.Errorf("%s: no Condition %s", tt.action, strings.Join(tt.condition, "/"))
-				} else if !strings.Contains(c.Value, "s3.${AWS::Region}.amazonaws.com") {
-					t.Errorf("%s: Condition %s = %s %q, want S3 in the stack's region", tt.action, strings.Join(tt.condition, "/"), c.Tag, c.Value)
+				} else if !strings.Contains(c.Value, tt.condHas) {
+					t.Errorf("%s: Condition %s = %s %q, want it to hold %q", tt.action, strings.Join(tt.condition, "/"), c.Tag, c.Value, tt.condHas)
 				}
 			}
 		})

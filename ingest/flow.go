@@ -10,12 +10,14 @@ import (
 )
 
 // FlowObserver is told of every CloudTrail log object the pipeline read
-// completely: the account and region of its key, the key, and the newest
-// eventTime of its records (the key's time stamp when no record has one).
+// completely: its bucket, the account and region of its key, the key (as
+// read), and the newest eventTime of its records (the key's time stamp
+// when no record has one). The bucket and key let a gap in the flow be
+// filled from the trail's archive later.
 // It must be quick and safe for concurrent use; *watchdog.Watchdog
 // implements it.
 type FlowObserver interface {
-	ObjectRead(account, region, key string, newestEvent time.Time)
+	ObjectRead(bucket, account, region, key string, newestEvent time.Time)
 }
 
 // eventTimePaths is the one field the event clock reads.
@@ -86,5 +88,5 @@ func (p *Pipeline) observeFlow(res result, st objectStats) {
 	if newest.IsZero() {
 		newest = written
 	}
-	p.cfg.FlowObserver.ObjectRead(account, region, st.ref.Key, newest)
+	p.cfg.FlowObserver.ObjectRead(st.ref.Bucket, account, region, st.ref.Key, newest)
 }

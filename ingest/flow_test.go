@@ -20,14 +20,14 @@ type flowRecorder struct {
 	calls []string
 }
 
-func (f *flowRecorder) ObjectRead(account, region, key string, newest time.Time) {
+func (f *flowRecorder) ObjectRead(bucket, account, region, key string, newest time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, fmt.Sprintf("%s %s %s %s", account, region, key, newest.Format(time.RFC3339)))
+	f.calls = append(f.calls, fmt.Sprintf("%s %s %s %s %s", bucket, account, region, key, newest.Format(time.RFC3339)))
 }
 
 // TestPipelineFlowObserver: the FlowObserver hears of every log object
-// read to the end, with the account and region of its key (org-trail
+// read to the end, with its bucket, the account and region of its key (org-trail
 // layout included) and the newest eventTime of its records (records are
 // not in time order; one without an eventTime falls back to the key's
 // time stamp); not of objects that failed, were skipped or held no record.
@@ -44,9 +44,9 @@ func TestPipelineFlowObserver(t *testing.T) {
 		want      string // observer call, "" for none
 	}{
 		{keyPlain, `{"Records":[` + rec("2026-11-26T19:09:59Z") + `,` + rec("2026-11-26T19:11:02Z") + `,` + rec("2026-11-26T19:10:30Z") + `]}`,
-			"123456789012 us-east-1 " + keyPlain + " 2026-11-26T19:11:02Z"},
+			"flow 123456789012 us-east-1 " + keyPlain + " 2026-11-26T19:11:02Z"},
 		{keyOrgTrail, `{"Records":[` + strings.Replace(rec("x"), `"eventTime":"x",`, "", 1) + `]}`,
-			"123456789012 eu-west-1 " + keyOrgTrail + " 2026-11-26T19:10:00Z"},
+			"flow 123456789012 eu-west-1 " + keyOrgTrail + " 2026-11-26T19:10:00Z"},
 		{keyWithSpaces, `{"Records":[` + rec("2026-11-26T19:00:00Z") + `,{"broken"`, ""},
 		{keyDigest, `{}`, ""},
 		{strings.Replace(keyPlain, "Pl41n", "Empty", 1), `{"Records":[]}`, ""},

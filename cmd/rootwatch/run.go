@@ -294,7 +294,8 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		return err
 	}
 
-	wd, err := f.watch.newWatchdog(log.Named("watchdog"), disp, awsCfg, f.dedupeTable, reg)
+	fills := &gapFills{}
+	wd, err := f.watch.newWatchdog(log.Named("watchdog"), disp, awsCfg, f.dedupeTable, reg, fills)
 	if err != nil {
 		return err
 	}
@@ -321,6 +322,10 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	if err := fills.start(wd, f.watch.gapFill, log.Named("gapfill"), s3c, pipe, reg); err != nil {
+		return err
+	}
+	defer fills.stop()
 
 	sqsc := awssqs.NewFromConfig(awsCfg)
 	sqsMetrics := sqs.NewMetrics(reg)
@@ -419,6 +424,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	runErr := sqs.RunAll(ctx, consumers...)
 	stopWatchdog()
 	waitWatchdog()
+	fills.stop()
 	stopBackfill()
 	stopTrails()
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rootwatch/rootwatch/ingest"
+	"github.com/rootwatch/rootwatch/ingest/backfill"
+	"github.com/rootwatch/rootwatch/ingest/s3scan"
 	"github.com/rootwatch/rootwatch/ingest/watchdog"
 )
 
@@ -21,6 +24,7 @@ type watchFlags struct {
 	expectWindow time.Duration
 	expect       string
 	maxPairs     int
+	gapFill      bool
 	parsed       watchdog.Expect
 }
 
@@ -30,6 +34,7 @@ func (f *watchFlags) add(c *cobra.Command) {
 	fs.DurationVar(&f.expectWindow, "expect-window", watchdog.DefaultExpectWindow, settingUsage("expect-window"))
 	fs.StringVar(&f.expect, "expect", "", settingUsage("expect"))
 	fs.IntVar(&f.maxPairs, "watch-max-pairs", watchdog.DefaultMaxPairs, settingUsage("watch-max-pairs"))
+	fs.BoolVar(&f.gapFill, "gap-fill", true, settingUsage("gap-fill"))
 }
 
 // validate checks the settings; allowedAccounts is
@@ -59,8 +64,9 @@ func (f *watchFlags) validate(allowedAccounts []string) error {
 }
 
 // newWatchdog builds the log-flow watchdog (nil when ROOTWATCH_STALE_AFTER
-// is 0), its state in the dedupe table when one is configured.
-func (f *watchFlags) newWatchdog(log *zap.Logger, d watchdog.Deliverer, awsCfg aws.Config, table string, reg prometheus.Registerer) (*watchdog.Watchdog, error) {
+// is 0), its state in the dedupe table when one is configured; closed
+// gaps go to fills.
+func (f *watchFlags) newWatchdog(log *zap.Logger, d watchdog.Deliverer, awsCfg aws.Config, table string, reg prometheus.Registerer, fills *gapFills) (*watchdog.Watchdog, error) {
 	if f.staleAfter == 0 {
 		return nil, nil
 	}
@@ -75,6 +81,7 @@ func (f *watchFlags) newWatchdog(log *zap.Logger, d watchdog.Deliverer, awsCfg a
 	w, err := watchdog.New(watchdog.Config{
 		StaleAfter: f.staleAfter, ExpectWindow: f.expectWindow, Expect: f.parsed, MaxPairs: f.maxPairs,
 		Deliverer: d, Store: store, Logger: log, Metrics: watchdog.NewMetrics(reg),
+		OnClosed: fills.hook(f.gapFill),
 	})
 	if err != nil {
 		return nil, usageErr("%v", err)
@@ -107,4 +114,44 @@ func flowObserver(w *watchdog.Watchdog) ingest.FlowObserver {
 		return nil
 	}
 	return w
+}
+
+// gapFills hands the watchdog's closed gaps to a backfill.GapFiller, which
+// needs the pipeline, built after the watchdog (its FlowObserver).
+type gapFills struct {
+	f *backfill.GapFiller
+}
+
+// hook is the watchdog's OnClosed: nil when on is false.
+func (g *gapFills) hook(on bool) func(context.Context, watchdog.Gap) {
+	if !on {
+		return nil
+	}
+	return func(ctx context.Context, gap watchdog.Gap) {
+		if g.f != nil {
+			g.f.Closed(ctx, gap)
+		}
+	}
+}
+
+// start builds the GapFiller on the pipeline (call it before the watchdog
+// runs). It does nothing without a watchdog or with ROOTWATCH_GAP_FILL
+// false.
+func (g *gapFills) start(w *watchdog.Watchdog, on bool, log *zap.Logger, api s3scan.ListAPI, proc s3scan.Processor, reg prometheus.Registerer) error {
+	if w == nil || !on {
+		return nil
+	}
+	f, err := backfill.NewGapFiller(backfill.GapFillConfig{API: api, Processor: proc, Logger: log, Registerer: reg})
+	if err != nil {
+		return fmt.Errorf("gap fill: %w", err)
+	}
+	g.f = f
+	return nil
+}
+
+// stop cancels the fills under way and waits for them.
+func (g *gapFills) stop() {
+	if g.f != nil {
+		g.f.Stop()
+	}
 }

@@ -204,7 +204,8 @@ func evaluate(ctx context.Context, p RecordProcessor, ev lookup.Event, opts clou
 
 // S3 reads the objects one account and region wrote to the trail bucket in
 // [start, end] (selected by key timestamp, with s3scan.DefaultMargin after
-// end) through p: the fill for a gap in the flow of log objects. Every
+// end) through p: the fill for a gap in the flow of log objects. An empty
+// region reads every region of the account (an account-wide gap). Every
 // detection goes to p's Deliverer, whatever its event time, since the
 // objects were never read; the dedupe ledger drops what was already
 // alerted. It returns an error when listing or delivery failed or some
@@ -215,9 +216,13 @@ func S3(ctx context.Context, api s3scan.ListAPI, p s3scan.Processor, bucket, pre
 	}
 	var firstErr error
 	var mu sync.Mutex
+	var regions []string
+	if region != "" {
+		regions = []string{region}
+	}
 	st, err := s3scan.Scan(ctx, s3scan.Config{
 		API: api, Bucket: bucket, Prefix: prefix, Start: start, End: end,
-		Accounts: []string{account}, Regions: []string{region}, Logger: log,
+		Accounts: []string{account}, Regions: regions, Logger: log,
 		OnError: func(ref envelope.ObjectRef, err error) {
 			log.Warn("backfill: object not read fully", zap.String("bucket", ref.Bucket), zap.String("key", ref.Key), zap.Error(err))
 			mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/ingest/s3object"
 )
 
 // RuleLogGap is the pipeline alert raised when an expected (account,
@@ -26,6 +27,11 @@ type Gap struct {
 	// time in it.
 	LastKey     string
 	NewestEvent time.Time
+	// Bucket is the trail bucket of the last object and Prefix its key's
+	// part before "AWSLogs/": where the gap's missed objects are. For a
+	// pair that had sent nothing they are the resumed object's; empty
+	// when unknown.
+	Bucket, Prefix string
 	// Explicit says the pair is listed in ROOTWATCH_EXPECT (must never be
 	// quiet) rather than learned from recent traffic.
 	Explicit bool
@@ -34,6 +40,35 @@ type Gap struct {
 	// Resumed is when logs arrived again (the all-clear); zero while open.
 	Resumed    time.Time
 	ResumedKey string
+}
+
+// FillMargin is how much before the last object's key time a gap fill
+// starts: CloudTrail's objects of one (account, region) are delivered, and
+// notified, a few minutes out of order, so an object written just before
+// the last one read may have been missed too.
+const FillMargin = 15 * time.Minute
+
+// FillWindow is the window of key times a backfill of g should read (with
+// s3scan's margin after end): from the last object's key time stamp (when
+// CloudTrail wrote it; the arrival time Since when the key has none or the
+// pair never sent) minus FillMargin, to Resumed, when the first object
+// after the gap arrived. Objects of the window that were read already are
+// read again; the dedupe ledger keeps their alerts from repeating. ok is
+// false while the gap is open.
+func (g Gap) FillWindow() (start, end time.Time, ok bool) {
+	if g.Resumed.IsZero() {
+		return time.Time{}, time.Time{}, false
+	}
+	start = g.Since
+	if _, _, written, ok := s3object.KeyLocation(g.LastKey); ok && !written.IsZero() && written.Before(start) {
+		start = written
+	}
+	start = start.Add(-FillMargin)
+	end = g.Resumed
+	if !start.Before(end) {
+		return time.Time{}, time.Time{}, false
+	}
+	return start.UTC(), end.UTC(), true
 }
 
 // episodeID is the event id of a gap: stable for a pair and gap start.

@@ -34,6 +34,8 @@ const (
 	attrExpiresAt    = "expires_at"
 	attrLastSeen     = "last_seen_ms"
 	attrLastKey      = "last_key"
+	attrLastBucket   = "last_bucket"
+	attrLastPrefix   = "last_prefix"
 	attrNewestEvent  = "newest_event_ms"
 	attrSince        = "since_ms"
 	attrAlerted      = "alerted"
@@ -84,6 +86,8 @@ func (d *DynamoDB) Save(ctx context.Context, s State) error {
 		attrExpiresAt:    &types.AttributeValueMemberN{Value: strconv.FormatInt(d.now().Add(d.ttl).Unix(), 10)},
 		attrLastSeen:     ms(s.LastSeen),
 		attrLastKey:      &types.AttributeValueMemberS{Value: s.LastKey},
+		attrLastBucket:   &types.AttributeValueMemberS{Value: s.LastBucket},
+		attrLastPrefix:   &types.AttributeValueMemberS{Value: s.LastPrefix},
 		attrNewestEvent:  ms(s.NewestEvent),
 		attrSince:        ms(s.Since),
 		attrAlerted:      &types.AttributeValueMemberS{Value: s.Alerted},
@@ -178,7 +182,7 @@ func (d *DynamoDB) decode(item map[string]types.AttributeValue) (State, bool) {
 		return State{}, false // TTL deletion lags
 	}
 	return State{
-		Pair: Pair{acct, region}, LastSeen: t(attrLastSeen), LastKey: str(attrLastKey), NewestEvent: t(attrNewestEvent),
+		Pair: Pair{acct, region}, LastSeen: t(attrLastSeen), LastKey: str(attrLastKey), LastBucket: str(attrLastBucket), LastPrefix: str(attrLastPrefix), NewestEvent: t(attrNewestEvent),
 		Since: t(attrSince), Alerted: str(attrAlerted), AlertedSince: t(attrAlertedSince),
 	}, true
 }

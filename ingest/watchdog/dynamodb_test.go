@@ -40,7 +40,7 @@ func TestDynamoDBStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := time.Now().UTC().Truncate(time.Millisecond)
-	want := State{Pair: a1, LastSeen: last, LastKey: keyOf(a1, last), NewestEvent: last.Add(-time.Minute),
+	want := State{Pair: a1, LastSeen: last, LastKey: "trail/" + keyOf(a1, last), LastBucket: testBucket, LastPrefix: "trail/", NewestEvent: last.Add(-time.Minute),
 		Since: last.Add(-time.Hour), Alerted: episodeID(a1, last), AlertedSince: last}
 	if err := s.Save(ctx, want); err != nil {
 		t.Fatal(err)

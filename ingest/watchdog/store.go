@@ -16,6 +16,9 @@ type State struct {
 	LastSeen    time.Time
 	LastKey     string
 	NewestEvent time.Time
+	// LastBucket is the last object's bucket, LastPrefix its key's part
+	// before "AWSLogs/" (where a gap fill lists).
+	LastBucket, LastPrefix string
 	// Since is when watching the pair started.
 	Since time.Time
 	// Alerted is the episode whose alert was delivered and whose
@@ -41,7 +44,8 @@ var ErrStale = errors.New("a newer state is stored")
 
 // state returns what to store of p. Callers hold w.mu.
 func (p *pair) state() State {
-	s := State{Pair: p.Pair, LastSeen: p.lastSeen, LastKey: p.lastKey, NewestEvent: p.newestEvent, Since: p.since}
+	s := State{Pair: p.Pair, LastSeen: p.lastSeen, LastKey: p.lastKey, NewestEvent: p.newestEvent, Since: p.since,
+		LastBucket: p.lastBucket, LastPrefix: p.lastPrefix}
 	if p.gap != nil && p.reported {
 		s.Alerted, s.AlertedSince = p.gap.Episode, p.gap.Since
 	}
@@ -53,6 +57,12 @@ func (p *pair) state() State {
 func (w *Watchdog) merge(p *pair, s State) {
 	if s.LastSeen.After(p.lastSeen) {
 		p.lastSeen, p.lastKey = s.LastSeen, s.LastKey
+		if s.LastBucket != "" {
+			p.lastBucket, p.lastPrefix = s.LastBucket, s.LastPrefix
+		}
+	}
+	if p.lastBucket == "" {
+		p.lastBucket, p.lastPrefix = s.LastBucket, s.LastPrefix
 	}
 	if s.NewestEvent.After(p.newestEvent) {
 		p.newestEvent = s.NewestEvent
@@ -63,10 +73,13 @@ func (w *Watchdog) merge(p *pair, s State) {
 	if p.gap != nil && p.gap.Resumed.IsZero() && p.lastSeen.After(p.gap.Since) {
 		// Another replica read the pair's next object: the gap is over.
 		p.gap.Resumed, p.gap.ResumedKey = p.lastSeen, p.lastKey
+		if p.gap.Bucket == "" {
+			p.gap.Bucket, p.gap.Prefix = p.lastBucket, p.lastPrefix
+		}
 	}
 	if s.Alerted != "" && p.gap == nil {
 		p.gap = &Gap{Pair: p.Pair, Episode: s.Alerted, Since: s.AlertedSince, LastKey: s.LastKey,
-			NewestEvent: s.NewestEvent, Explicit: p.explicit, Detected: s.AlertedSince}
+			Bucket: s.LastBucket, Prefix: s.LastPrefix, NewestEvent: s.NewestEvent, Explicit: p.explicit, Detected: s.AlertedSince}
 		p.reported = true
 		if p.lastSeen.After(s.AlertedSince) {
 			// Logs came after the gap began: it is over, and its

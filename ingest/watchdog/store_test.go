@@ -106,7 +106,7 @@ func TestWatchdogRestart(t *testing.T) {
 			st, rec := newMemStore(), &recorder{}
 			w1 := instance(t, c, st, rec, tt.expect)
 			for _, p := range tt.before {
-				w1.ObjectRead(p.Account, p.Region, keyOf(p, t0), t0)
+				w1.ObjectRead(testBucket, p.Account, p.Region, keyOf(p, t0), t0)
 			}
 			w1.Check(t.Context())
 			c.set(t0.Add(11 * time.Minute))
@@ -132,7 +132,7 @@ func TestWatchdogRestart(t *testing.T) {
 
 			at := t0.Add(30 * time.Minute)
 			c.set(at)
-			w2.ObjectRead(tt.resume.Account, tt.resume.Region, keyOf(tt.resume, at), at)
+			w2.ObjectRead(testBucket, tt.resume.Account, tt.resume.Region, keyOf(tt.resume, at), at)
 			w2.Check(t.Context())
 			last := summaries(rec)
 			if got := stripIDs(last); !slices.Equal(got, tt.want[2]) {
@@ -174,7 +174,7 @@ func TestWatchdogReplicas(t *testing.T) {
 		if i == 0 {
 			w = wb
 		}
-		w.ObjectRead(a1.Account, a1.Region, keyOf(a1, at), at)
+		w.ObjectRead(testBucket, a1.Account, a1.Region, keyOf(a1, at), at)
 		for _, w := range ws {
 			w.Check(t.Context())
 		}
@@ -193,7 +193,7 @@ func TestWatchdogReplicas(t *testing.T) {
 	// The next object reaches only replica B.
 	at := t0.Add(55 * time.Minute)
 	c.set(at)
-	wb.ObjectRead(a1.Account, a1.Region, keyOf(a1, at), at)
+	wb.ObjectRead(testBucket, a1.Account, a1.Region, keyOf(a1, at), at)
 	for _, w := range ws {
 		w.Check(t.Context())
 	}
@@ -241,7 +241,7 @@ func TestWatchdogRestartGrace(t *testing.T) {
 			c := &clock{t: t0}
 			st, rec := newMemStore(), &recorder{}
 			w1 := instance(t, c, st, rec, "")
-			w1.ObjectRead(a1.Account, a1.Region, keyOf(a1, t0), t0)
+			w1.ObjectRead(testBucket, a1.Account, a1.Region, keyOf(a1, t0), t0)
 			c.set(t0.Add(time.Minute))
 			w1.Check(t.Context())
 
@@ -253,7 +253,7 @@ func TestWatchdogRestartGrace(t *testing.T) {
 				at := start.Add(time.Duration(m) * time.Minute)
 				c.set(at)
 				if backlog && m == 2 {
-					w2.ObjectRead(a1.Account, a1.Region, keyOf(a1, t0.Add(5*time.Minute)), at)
+					w2.ObjectRead(testBucket, a1.Account, a1.Region, keyOf(a1, t0.Add(5*time.Minute)), at)
 				}
 				w2.Check(t.Context())
 				for _, s := range summaries(rec) {
@@ -279,7 +279,7 @@ func TestWatchdogRestartWithoutStore(t *testing.T) {
 	c := &clock{t: t0}
 	rec := &recorder{}
 	w1 := instance(t, c, nil, rec, b1.String())
-	w1.ObjectRead(a1.Account, a1.Region, keyOf(a1, t0), t0)
+	w1.ObjectRead(testBucket, a1.Account, a1.Region, keyOf(a1, t0), t0)
 	c.set(t0.Add(10 * time.Minute))
 	w1.Check(t.Context())
 	first := summaries(rec)
@@ -295,5 +295,78 @@ func TestWatchdogRestartWithoutStore(t *testing.T) {
 	want := []string{fmt.Sprintf("alert %s %s", b1, episodeID(b1, start))}
 	if !slices.Equal(got, want) {
 		t.Errorf("restarted process delivered %q, want %q", got, want)
+	}
+}
+
+// TestGapFillSource: a closed gap says where and what to fill: the bucket
+// and trail prefix of the pair's last object (of the resumed object for a
+// pair that never sent), kept across a restart through the Store, and the
+// window from the last object's key time minus FillMargin to the resume.
+func TestGapFillSource(t *testing.T) {
+	tests := []struct {
+		name       string
+		expect     string
+		last       string // key of the last object before the gap ("" none)
+		lastBucket string
+		restart    bool
+		resume     string
+		wantBucket string
+		wantPrefix string
+		wantStart  time.Time
+		wantEnd    time.Time
+	}{
+		{name: "learned pair", last: keyOf(a1, t0.Add(-4*time.Minute)), lastBucket: "b1", resume: keyOf(a1, t0.Add(40*time.Minute)),
+			wantBucket: "b1", wantStart: t0.Add(-4*time.Minute - FillMargin), wantEnd: t0.Add(40 * time.Minute)},
+		{name: "prefixed trail, restart", last: "org/trail/" + keyOf(a1, t0), lastBucket: "b1", restart: true,
+			resume:     "org/trail/" + keyOf(a1, t0.Add(40*time.Minute)),
+			wantBucket: "b1", wantPrefix: "org/trail/", wantStart: t0.Add(-FillMargin), wantEnd: t0.Add(40 * time.Minute)},
+		{name: "listed pair that never sent", expect: a1.String(), resume: "p/" + keyOf(a1, t0.Add(40*time.Minute)),
+			wantBucket: "b2", wantPrefix: "p/", wantStart: t0.Add(-FillMargin), wantEnd: t0.Add(40 * time.Minute)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &clock{t: t0}
+			st, rec := newMemStore(), &recorder{}
+			var closed []Gap
+			build := func() *Watchdog {
+				exp, err := ParseExpect(tt.expect)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w, err := New(Config{StaleAfter: 10 * time.Minute, ExpectWindow: time.Hour, Expect: exp, Deliverer: rec, Store: st,
+					Now: c.now, OnClosed: func(_ context.Context, g Gap) { closed = append(closed, g) }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Load(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				return w
+			}
+			w := build()
+			if tt.last != "" {
+				w.ObjectRead(tt.lastBucket, a1.Account, a1.Region, tt.last, t0.Add(-5*time.Minute))
+			}
+			w.Check(t.Context())
+			c.set(t0.Add(11 * time.Minute))
+			w.Check(t.Context())
+			if tt.restart {
+				c.set(t0.Add(20 * time.Minute))
+				w = build()
+				w.Check(t.Context())
+			}
+			c.set(t0.Add(40 * time.Minute))
+			w.ObjectRead("b2", a1.Account, a1.Region, tt.resume, t0.Add(35*time.Minute))
+			w.Check(t.Context())
+			if len(closed) != 1 {
+				t.Fatalf("closed %+v, want one gap", closed)
+			}
+			g := closed[0]
+			start, end, ok := g.FillWindow()
+			if g.Bucket != tt.wantBucket || g.Prefix != tt.wantPrefix || !ok || !start.Equal(tt.wantStart) || !end.Equal(tt.wantEnd) {
+				t.Errorf("gap fills s3://%s/%s %s-%s (%v), want s3://%s/%s %s-%s", g.Bucket, g.Prefix, start.Sub(t0), end.Sub(t0), ok,
+					tt.wantBucket, tt.wantPrefix, tt.wantStart.Sub(t0), tt.wantEnd.Sub(t0))
+			}
+		})
 	}
 }

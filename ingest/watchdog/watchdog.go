@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,9 +72,10 @@ type Config struct {
 	Now func() time.Time
 	// OnClosed, when not nil, is called (from Check, without locks held)
 	// once for every gap that ended because logs flowed again, with
-	// Resumed set, whether or not it was alerted: the window from Since to
-	// Resumed is what a backfill of the pair should read. With replicas
-	// sharing a Store, more than one may report the same gap.
+	// Resumed set, whether or not it was alerted: Gap.FillWindow is what a
+	// backfill of the pair should read, from Gap.Bucket under Gap.Prefix.
+	// With replicas sharing a Store, more than one may report the same
+	// gap (the same Episode).
 	OnClosed func(ctx context.Context, g Gap)
 }
 
@@ -83,6 +85,8 @@ type pair struct {
 	explicit    bool
 	lastSeen    time.Time // arrival of the last object; zero: none yet
 	lastKey     string
+	lastBucket  string // bucket of the last object
+	lastPrefix  string // its key's trail prefix (before AWSLogs/)
 	newestEvent time.Time
 	since       time.Time // when watching started (for a pair that never sent)
 	gap         *Gap      // the open episode
@@ -148,10 +152,10 @@ func New(cfg Config) (*Watchdog, error) {
 	return w, nil
 }
 
-// ObjectRead records that the log object key of (account, region) was
-// read, with the newest event time in it (zero if unknown). It implements
-// ingest.FlowObserver.
-func (w *Watchdog) ObjectRead(account, region, key string, newestEvent time.Time) {
+// ObjectRead records that the log object key of (account, region) in
+// bucket was read, with the newest event time in it (zero if unknown). It
+// implements ingest.FlowObserver.
+func (w *Watchdog) ObjectRead(bucket, account, region, key string, newestEvent time.Time) {
 	now := w.now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -171,21 +175,37 @@ func (w *Watchdog) ObjectRead(account, region, key string, newestEvent time.Time
 		p = &pair{Pair: k, explicit: explicit, since: now}
 		w.pairs[k] = p
 	}
-	w.seen(p, now, key, newestEvent)
+	w.seen(p, now, bucket, key, newestEvent)
 	// An account-wide expectation is met by any region.
 	if any := w.pairs[Pair{account, AnyRegion}]; any != nil {
-		w.seen(any, now, key, newestEvent)
+		w.seen(any, now, bucket, key, newestEvent)
 	}
 }
 
+// TrailPrefix returns the part of a log object's key before "AWSLogs/":
+// the prefix the trail writes under, "" for none.
+func TrailPrefix(key string) string {
+	if i := strings.LastIndex(key, "AWSLogs/"); i > 0 {
+		return key[:i]
+	}
+	return ""
+}
+
 // seen updates p for an object. Callers hold w.mu.
-func (w *Watchdog) seen(p *pair, now time.Time, key string, newest time.Time) {
+func (w *Watchdog) seen(p *pair, now time.Time, bucket, key string, newest time.Time) {
 	p.lastSeen, p.lastKey, p.dirty = now, key, true
+	if bucket != "" {
+		p.lastBucket, p.lastPrefix = bucket, TrailPrefix(key)
+	}
 	if newest.After(p.newestEvent) {
 		p.newestEvent = newest
 	}
 	if p.gap != nil && p.gap.Resumed.IsZero() {
 		p.gap.Resumed, p.gap.ResumedKey = now, key
+		if p.gap.Bucket == "" {
+			// A pair that never sent before: fill from where it writes now.
+			p.gap.Bucket, p.gap.Prefix = p.lastBucket, p.lastPrefix
+		}
 		w.log.Info("CloudTrail logs flow again", zap.String("account", p.Account), zap.String("region", p.Region),
 			zap.String("episode", p.gap.Episode), zap.Duration("gap", now.Sub(p.gap.Since).Truncate(time.Second)))
 		select {
@@ -283,6 +303,7 @@ func (w *Watchdog) Check(ctx context.Context) {
 		case p.gap == nil && exp && w.stale(p, now):
 			p.gap = &Gap{
 				Pair: k, Episode: episodeID(k, p.ref()), Since: p.ref(), LastKey: p.lastKey,
+				Bucket: p.lastBucket, Prefix: p.lastPrefix,
 				NewestEvent: p.newestEvent, Explicit: p.explicit, Detected: now,
 			}
 			p.reported = false
@@ -304,6 +325,9 @@ func (w *Watchdog) Check(ctx context.Context) {
 			// The account sends logs now (from some region): the
 			// account-wide gap is over.
 			p.gap.Resumed = now
+			if p.gap.Bucket == "" {
+				p.gap.Bucket, p.gap.Prefix = p.lastBucket, p.lastPrefix
+			}
 			if !p.reported {
 				p.gap = nil
 				break

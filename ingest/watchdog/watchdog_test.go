@@ -52,6 +52,9 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 var t0 = time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 
+// testBucket is the trail bucket of the test objects.
+const testBucket = "trail-bucket"
+
 func keyOf(p Pair, at time.Time) string {
 	return fmt.Sprintf("AWSLogs/%s/CloudTrail/%s/%s/%s_CloudTrail_%s_%s_x.json.gz", p.Account, p.Region,
 		at.Format("2006/01/02"), p.Account, p.Region, at.Format("20060102T1504Z"))
@@ -200,7 +203,7 @@ func TestWatchdogStateMachine(t *testing.T) {
 				at := t0.Add(s.at)
 				c.set(at)
 				for _, p := range s.read {
-					w.ObjectRead(p.Account, p.Region, keyOf(p, at), at.Add(-3*time.Minute))
+					w.ObjectRead(testBucket, p.Account, p.Region, keyOf(p, at), at.Add(-3*time.Minute))
 				}
 				rec.fail = s.fail
 				if s.check {
@@ -295,9 +298,9 @@ func TestWatchdogCardinality(t *testing.T) {
 	}
 	for i := range 10000 {
 		p := Pair{fmt.Sprintf("%012d", 100000000000+i), "us-east-1"}
-		w.ObjectRead(p.Account, p.Region, keyOf(p, t0), t0)
+		w.ObjectRead(testBucket, p.Account, p.Region, keyOf(p, t0), t0)
 	}
-	w.ObjectRead(b1.Account, b1.Region, keyOf(b1, t0), t0)
+	w.ObjectRead(testBucket, b1.Account, b1.Region, keyOf(b1, t0), t0)
 	w.Check(t.Context())
 	if n := w.Tracked(); n > 51 {
 		t.Errorf("%d pairs tracked, want at most 50 + the listed one", n)
@@ -326,7 +329,7 @@ func TestWatchdogMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := &clock{t: t0}
 	w, _ := New(Config{Deliverer: &recorder{}, Metrics: NewMetrics(reg), Now: c.now})
-	w.ObjectRead(a1.Account, a1.Region, keyOf(a1, t0), t0.Add(-7*time.Minute))
+	w.ObjectRead(testBucket, a1.Account, a1.Region, keyOf(a1, t0), t0.Add(-7*time.Minute))
 	w.Check(t.Context())
 	if v := value(w.m.EventLag.WithLabelValues(a1.Account, a1.Region)); v != 420 {
 		t.Errorf("event lag %v, want 420", v)
@@ -357,7 +360,7 @@ func TestWatchdogOnClosed(t *testing.T) {
 		at := t0.Add(time.Duration(m) * time.Minute)
 		c.set(at)
 		if read {
-			w.ObjectRead(a1.Account, a1.Region, keyOf(a1, at), at)
+			w.ObjectRead(testBucket, a1.Account, a1.Region, keyOf(a1, at), at)
 		}
 		rec.fail = fail
 		w.Check(t.Context())
