@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
@@ -54,24 +55,47 @@ func TestPipelineFlowObserver(t *testing.T) {
 	for _, o := range objects {
 		putObject(t, client, bucket, o.key, []byte(o.body))
 	}
-	flow := &flowRecorder{}
-	p, err := ingest.NewPipeline(ingest.Config{Matcher: newEngine(t), Deliverer: newRecordingDeliverer(),
-		Opener: s3object.NewOpener(client, 0), FlowObserver: flow})
-	if err != nil {
-		t.Fatal(err)
+	// The engine hands each eventTime over from its own pass
+	// (ingest.EventTimeMatcher); any other Matcher gets the records read
+	// once more: both give the same clock.
+	for _, m := range []struct {
+		name    string
+		matcher ingest.Matcher
+	}{
+		{"EventTimeMatcher", newEngine(t)},
+		{"plain Matcher", plainMatcher{newEngine(t)}},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			if _, ok := m.matcher.(ingest.EventTimeMatcher); ok != (m.name == "EventTimeMatcher") {
+				t.Fatalf("%T implements EventTimeMatcher: %v", m.matcher, ok)
+			}
+			flow := &flowRecorder{}
+			p, err := ingest.NewPipeline(ingest.Config{Matcher: m.matcher, Deliverer: newRecordingDeliverer(),
+				Opener: s3object.NewOpener(client, 0), FlowObserver: flow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range objects {
+				flow.calls = nil
+				b := body(t, "s3_event_s3enc.json", bucket, []string{o.key}, []int{len(o.body)})
+				p.Handle(context.Background(), sqs.Message{ID: "m", Body: []byte(b)})
+				want := []string{}
+				if o.want != "" {
+					want = append(want, o.want)
+				}
+				if strings.Join(flow.calls, "|") != strings.Join(want, "|") {
+					t.Errorf("%s: observer got %q, want %q", o.key, flow.calls, want)
+				}
+			}
+		})
 	}
-	for _, o := range objects {
-		flow.calls = nil
-		b := body(t, "s3_event_s3enc.json", bucket, []string{o.key}, []int{len(o.body)})
-		p.Handle(context.Background(), sqs.Message{ID: "m", Body: []byte(b)})
-		want := []string{}
-		if o.want != "" {
-			want = append(want, o.want)
-		}
-		if strings.Join(flow.calls, "|") != strings.Join(want, "|") {
-			t.Errorf("%s: observer got %q, want %q", o.key, flow.calls, want)
-		}
-	}
+}
+
+// plainMatcher hides everything of a Matcher but Match.
+type plainMatcher struct{ m ingest.Matcher }
+
+func (p plainMatcher) Match(rec []byte, source string, dst []detector.Detection) ([]detector.Detection, error) {
+	return p.m.Match(rec, source, dst)
 }
 
 // BenchmarkPipelineHandleFlow compares reading an object with and without

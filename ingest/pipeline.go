@@ -608,7 +608,7 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, cands []enve
 			break
 		}
 		before := len(dets)
-		dets, err = p.cfg.Matcher.Match(rec, source, dets)
+		dets, err = p.match(clock, rec, source, dets)
 		if err != nil {
 			dets = dets[:before]
 			invalid++
@@ -618,7 +618,6 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, cands []enve
 			continue
 		}
 		st.records++
-		clock.record(rec)
 		p.observe(dets[before:])
 		if len(dets) >= p.cfg.DeliverBatch {
 			if err := flush(); err != nil {

@@ -76,6 +76,7 @@ type Engine struct {
 	names    []string   // dotted field name of each path
 	keys     [][]string // keys of each path
 	ident    [3]int     // paths of eventVersion, eventName, eventSource
+	timeIdx  int        // path of eventTime
 
 	unindexed []int32
 	index     []fieldIndex
@@ -135,6 +136,9 @@ func newEngine(rules []*sigma.Rule, opts options) (*Engine, error) {
 	for i, name := range identityFields {
 		e.ident[i] = e.fieldIndexOf(fieldIdx, name)
 	}
+	// eventTime too, for callers that track how recent their input is
+	// (MatchEventTime) without reading every record a second time.
+	e.timeIdx = e.fieldIndexOf(fieldIdx, "eventTime")
 	for _, name := range e.names {
 		e.keys = append(e.keys, strings.Split(name, "."))
 	}
@@ -177,6 +181,15 @@ type scratch struct {
 // detector.ErrNotCloudTrail if it has none of the string fields
 // eventVersion, eventName and eventSource.
 func (e *Engine) Match(rec []byte, source string, dst []detector.Detection) ([]detector.Detection, error) {
+	return e.MatchEventTime(rec, source, dst, nil)
+}
+
+// MatchEventTime is Match that also hands eventTime, the raw text of the
+// record's top-level eventTime string (JSON escapes undone), to eventTime
+// when the record has one and is a CloudTrail record; eventTime may be nil.
+// It comes from the same single pass over the record as the rules' fields
+// and is valid only during the call.
+func (e *Engine) MatchEventTime(rec []byte, source string, dst []detector.Detection, eventTime func([]byte)) ([]detector.Detection, error) {
 	s := e.pool.Get().(*scratch)
 	defer func() {
 		s.vals = nil // do not keep the record reachable from the pool
@@ -191,6 +204,11 @@ func (e *Engine) Match(rec []byte, source string, dst []detector.Detection) ([]d
 		vals[e.ident[2]].Kind != fields.KindString {
 		return dst, fmt.Errorf("engine: object from %s: %w: it has none of the string fields %s",
 			source, detector.ErrNotCloudTrail, strings.Join(identityFields[:], ", "))
+	}
+	if eventTime != nil {
+		if v := &vals[e.timeIdx]; v.Kind == fields.KindString {
+			eventTime(v.B)
+		}
 	}
 	s.reset(vals)
 	if e.noIndex {

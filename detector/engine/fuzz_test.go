@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,8 +15,9 @@ import (
 
 // FuzzMatch feeds arbitrary records to the engine with every test rule:
 // Match never panics, never keeps rec, and the indexed engine gives exactly
-// the detections of evaluating every rule. Seeds: testdata/records and the
-// records of testdata/semantics.yml.
+// the detections of evaluating every rule; MatchEventTime hands over
+// exactly the eventTime string encoding/json reads from the same bytes.
+// Seeds: testdata/records and the records of testdata/semantics.yml.
 func FuzzMatch(f *testing.F) {
 	files, _ := filepath.Glob("testdata/records/*.json")
 	for _, name := range files {
@@ -54,6 +56,24 @@ func FuzzMatch(f *testing.F) {
 		}
 		if !slices.Equal(ruleNames(a), ruleNames(b)) {
 			t.Fatalf("indexed %v, brute force %v", ruleNames(a), ruleNames(b))
+		}
+		var (
+			gotTime []byte
+			calls   int
+		)
+		c, errC := indexed.MatchEventTime(rec, "fuzz", nil, func(v []byte) { calls++; gotTime = bytes.Clone(v) })
+		if (errC == nil) != (errA == nil) || !slices.Equal(ruleNames(c), ruleNames(a)) {
+			t.Fatalf("MatchEventTime %v, %v; Match %v, %v", ruleNames(c), errC, ruleNames(a), errA)
+		}
+		if errA == nil {
+			var top map[string]any
+			if err := json.Unmarshal(rec, &top); err != nil {
+				t.Fatalf("Match accepted what encoding/json refuses: %v", err)
+			}
+			want, isStr := top["eventTime"].(string)
+			if calls > 1 || isStr != (calls == 1) || string(gotTime) != want {
+				t.Fatalf("eventTime handed over %d times as %q; encoding/json reads %q (a string: %v)", calls, gotTime, want, isStr)
+			}
 		}
 		for _, d := range a {
 			if !bytes.Equal(d.Record, rec) || (len(rec) > 0 && &d.Record[0] == &rec[0]) {
