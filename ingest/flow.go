@@ -35,16 +35,19 @@ func mustCompile(paths [][]string) *fields.Paths {
 // eventClock finds the newest eventTime of an object's records. A nil
 // *eventClock does nothing.
 type eventClock struct {
-	x      *fields.Extractor
-	raw    []byte // newest eventTime text seen
-	newest time.Time
+	x         *fields.Extractor
+	raw       []byte // newest eventTime text seen
+	newest    time.Time
+	observeFn func([]byte) // c.observe, made once: a method value per record would allocate
 }
 
 func (p *Pipeline) newEventClock() *eventClock {
 	if p.cfg.FlowObserver == nil {
 		return nil
 	}
-	return &eventClock{x: eventTimePaths.NewExtractor()}
+	c := &eventClock{x: eventTimePaths.NewExtractor()}
+	c.observeFn = c.observe
+	return c
 }
 
 // EventTimeMatcher is a Matcher that also hands each record's eventTime
@@ -63,7 +66,7 @@ func (p *Pipeline) match(c *eventClock, rec []byte, source string, dst []detecto
 		return p.cfg.Matcher.Match(rec, source, dst)
 	}
 	if tm, ok := p.cfg.Matcher.(EventTimeMatcher); ok {
-		return tm.MatchEventTime(rec, source, dst, c.observe)
+		return tm.MatchEventTime(rec, source, dst, c.observeFn)
 	}
 	dst, err := p.cfg.Matcher.Match(rec, source, dst)
 	if err == nil {
