@@ -280,7 +280,6 @@ type Consumer struct {
 	stall   *stallClock
 
 	lastReceive atomic.Int64 // unix nanoseconds of the last successful ReceiveMessage
-	lastFailed  atomic.Bool  // the last ReceiveMessage failed
 	saturated   atomic.Bool  // the receive loop is waiting for a free worker
 	running     atomic.Bool
 
@@ -575,12 +574,10 @@ func (c *Consumer) receive(stopCtx context.Context, n int) ([]types.Message, err
 		c.stall.failed(err, stopCtx.Err() != nil)
 		if stopCtx.Err() == nil {
 			c.m.apiError("receive")
-			c.lastFailed.Store(true)
 		}
 		return nil, err
 	}
 	c.stall.succeeded(time.Now())
-	c.lastFailed.Store(false)
 	c.lastReceive.Store(time.Now().UnixNano())
 	c.m.lastReceive()
 	return out.Messages, nil
@@ -758,45 +755,36 @@ func (c *Consumer) releaseStopped() {
 	for len(stopped) > 0 {
 		batch := stopped[:min(len(stopped), 10)]
 		stopped = stopped[len(batch):]
-		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(batch))
+		handles := make([]string, len(batch))
 		for i, e := range batch {
-			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
-				Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(c.retire(e)), VisibilityTimeout: 0,
-			}
+			handles[i] = c.retire(e)
 		}
-		ctx, cancel := c.apiContext()
-		out, err := c.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
-			QueueUrl: aws.String(c.cfg.QueueURL), Entries: entries,
-		})
-		cancel()
+		c.releaseNow(handles, "cancelled by the stop")
 		for _, e := range batch {
 			c.untrack(e)
 		}
-		if err != nil {
-			c.m.apiError("release")
-			c.log.Warn("could not release the messages cancelled by the stop; they become visible when their visibility timeout lapses",
-				zap.Error(err), zap.Int("messages", len(batch)))
-			continue
-		}
-		for _, f := range out.Failed {
-			c.m.apiError("release")
-			c.log.Warn("could not release a message cancelled by the stop", zap.Error(batchEntryError(f)))
-		}
-		for range out.Successful {
-			c.m.released()
-		}
-		c.log.Info("released the messages cancelled by the stop", zap.Int("messages", len(out.Successful)))
 	}
 }
 
 // releaseReceived makes messages received after the stop began visible
 // again at once, without handling them.
 func (c *Consumer) releaseReceived(msgs []types.Message) {
-	entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, 0, len(msgs))
+	handles := make([]string, len(msgs))
 	for i, m := range msgs {
-		entries = append(entries, types.ChangeMessageVisibilityBatchRequestEntry{
-			Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0,
-		})
+		handles[i] = aws.ToString(m.ReceiptHandle)
+	}
+	c.releaseNow(handles, "received as the stop began")
+}
+
+// releaseNow makes the messages of up to 10 receipt handles visible again
+// at once (visibility 0), logging and counting the outcome; what says which
+// messages they are ("cancelled by the stop").
+func (c *Consumer) releaseNow(handles []string, what string) {
+	entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(handles))
+	for i, h := range handles {
+		entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
+			Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h), VisibilityTimeout: 0,
+		}
 	}
 	ctx, cancel := c.apiContext()
 	defer cancel()
@@ -805,18 +793,18 @@ func (c *Consumer) releaseReceived(msgs []types.Message) {
 	})
 	if err != nil {
 		c.m.apiError("release")
-		c.log.Warn("could not release the messages received as the stop began; they become visible when their visibility timeout lapses",
-			zap.Error(err), zap.Int("messages", len(msgs)))
+		c.log.Warn("could not release the messages "+what+"; they become visible when their visibility timeout lapses",
+			zap.Error(err), zap.Int("messages", len(handles)))
 		return
 	}
 	for _, f := range out.Failed {
 		c.m.apiError("release")
-		c.log.Warn("could not release a message received as the stop began", zap.Error(batchEntryError(f)))
+		c.log.Warn("could not release a message "+what, zap.Error(batchEntryError(f)))
 	}
 	for range out.Successful {
 		c.m.released()
 	}
-	c.log.Info("released the messages received as the stop began", zap.Int("messages", len(out.Successful)))
+	c.log.Info("released the messages "+what, zap.Int("messages", len(out.Successful)))
 }
 
 func batchEntryError(f types.BatchResultErrorEntry) error {

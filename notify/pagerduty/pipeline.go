@@ -1,8 +1,6 @@
 package pagerduty
 
 import (
-	"strings"
-
 	"github.com/PagerDuty/go-pagerduty"
 
 	"github.com/rootwatch/rootwatch/notify"
@@ -40,16 +38,7 @@ func pipelineEvent(ev *pagerduty.V2Event, a *notify.Alert) *pagerduty.V2Event {
 		"region":     d.Region,
 		"since":      d.EventTime.UTC().Format("2006-01-02T15:04:05Z"),
 	}
-	// The source is the queue, the trail for rootwatch-trail-unhealthy, or
-	// the pair's last log object for rootwatch-log-gap.
-	source := "queue"
-	switch {
-	case d.Rule == "rootwatch-log-gap":
-		source = "last_object"
-	case strings.HasPrefix(d.Source, "arn:") && strings.Contains(d.Source, ":cloudtrail:"):
-		source = "trail"
-	}
-	details[source] = clean(d.Source, maxValueRunes)
+	details[notify.PipelineSourceKind(d)] = clean(d.Source, maxValueRunes)
 	ev.Payload.Details = details
 	ev.Links = nil
 	return ev

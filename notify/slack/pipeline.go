@@ -1,8 +1,6 @@
 package slack
 
 import (
-	"strings"
-
 	"github.com/slack-go/slack"
 
 	"github.com/rootwatch/rootwatch/notify"
@@ -27,11 +25,9 @@ func (r *renderer) renderPipeline(a *notify.Alert) Message {
 	}
 	var fields []*slack.TextBlockObject
 	if d.Source != "" {
-		label := "Queue"
-		if d.Rule == "rootwatch-log-gap" {
-			label = "Last object"
-		} else if strings.HasPrefix(d.Source, "arn:") && strings.Contains(d.Source, ":cloudtrail:") {
-			label = "Trail" // rootwatch-trail-unhealthy
+		label := map[string]string{"last_object": "Last object", "trail": "Trail"}[notify.PipelineSourceKind(d)]
+		if label == "" {
+			label = "Queue"
 		}
 		fields = append(fields, field(label, code(d.Source)))
 	}
