@@ -105,7 +105,7 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	accounts, err := allowSet("AllowedAccounts", cfg.AllowedAccounts, validAccount)
+	accounts, err := allowSet("AllowedAccounts", cfg.AllowedAccounts, s3object.IsAccountID)
 	if err != nil {
 		return nil, err
 	}
@@ -374,19 +374,6 @@ func allowSet(name string, list []string, valid func(string) bool) (map[string]b
 		set[v] = true
 	}
 	return set, nil
-}
-
-// validAccount reports whether s is a 12-digit AWS account id.
-func validAccount(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // validBucket reports whether s can be a bucket name: 3 to 255 bytes (AWS

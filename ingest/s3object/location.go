@@ -16,17 +16,39 @@ func KeyLocation(key string) (account, region string, written time.Time, ok bool
 	if c != ClassLog {
 		return "", "", time.Time{}, false
 	}
-	file, rest, _ := cutLast(key)
+	_, rest, _ := cutLast(key)
 	for range 3 { // day, month, year
 		_, rest, _ = cutLast(rest)
 	}
 	region, _, _ = cutLast(rest)
-	// ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHmmZ_unique.json.gz
-	parts := strings.SplitN(file, "_", 5)
-	if len(parts) == 5 {
-		if t, err := time.Parse("20060102T1504Z", parts[3]); err == nil {
-			written = t.UTC()
-		}
-	}
+	written, _ = KeyFileTime(key)
 	return account, region, written, true
 }
+
+// keyTimeLayout is the time stamp in a CloudTrail log object's name.
+const keyTimeLayout = "20060102T1504Z"
+
+// KeyFileTime returns the time stamp in the file name of a CloudTrail log
+// key (ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHmmZ_unique.json.gz: when
+// CloudTrail wrote the object, after every record in it), false when the
+// name has none.
+func KeyFileTime(key string) (time.Time, bool) {
+	file := key[strings.LastIndexByte(key, '/')+1:]
+	// The account and region never hold '_'.
+	parts := strings.SplitN(file, "_", 5)
+	if len(parts) < 5 || parts[1] != "CloudTrail" || len(parts[3]) != len(keyTimeLayout) {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(keyTimeLayout, parts[3])
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+// IsAccountID reports whether s is a 12-digit AWS account id.
+func IsAccountID(s string) bool { return isDigits(s, 12) }
+
+// IsOrgID reports whether s looks like an AWS Organizations id (o-…), the
+// extra level of an organization trail's keys.
+func IsOrgID(s string) bool { return isOrgID(s) }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rootwatch/rootwatch/ingest/s3object"
 )
 
 // TestKeyTime reads testdata/keys.txt: "KEY<TAB>RFC3339 time" or
@@ -64,8 +66,8 @@ func TestIDs(t *testing.T) {
 		"111122223333": {true, false}, "11112222333": {false, false}, "o-abc123def4": {false, true},
 		"o-ABC123DEF4": {false, false}, "o-": {false, false}, "CloudTrail": {false, false},
 	} {
-		if isAccountID(s) != want[0] || isOrgID(s) != want[1] {
-			t.Errorf("%q: account %v org %v, want %v", s, isAccountID(s), isOrgID(s), want)
+		if s3object.IsAccountID(s) != want[0] || s3object.IsOrgID(s) != want[1] {
+			t.Errorf("%q: account %v org %v, want %v", s, s3object.IsAccountID(s), s3object.IsOrgID(s), want)
 		}
 	}
 }
@@ -85,7 +87,7 @@ func FuzzKeyTime(f *testing.F) {
 		if tm.Location() != time.UTC || tm.Second() != 0 || tm.Nanosecond() != 0 {
 			t.Fatalf("KeyTime(%q) = %v", key, tm)
 		}
-		if !strings.Contains(key, "_"+tm.Format(keyTimeLayout)+"_") {
+		if !strings.Contains(key, "_"+tm.Format("20060102T1504Z")+"_") {
 			t.Fatalf("KeyTime(%q) = %v, not in the key", key, tm)
 		}
 	})

@@ -314,15 +314,15 @@ func Partitions(ctx context.Context, api ListAPI, bucket, prefix string, account
 	}
 	for _, name := range top {
 		switch {
-		case isAccountID(name):
+		case s3object.IsAccountID(name):
 			add(name, base+name+"/")
-		case isOrgID(name):
+		case s3object.IsOrgID(name):
 			accts, err := children(ctx, api, bucket, base+name+"/")
 			if err != nil {
 				return nil, err
 			}
 			for _, a := range accts {
-				if isAccountID(a) {
+				if s3object.IsAccountID(a) {
 					add(a, base+name+"/"+a+"/")
 				}
 			}
