@@ -179,8 +179,15 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 	s.scanAll(ctx, e.stdin, inputs, jobs)
 	elapsed := time.Since(start)
 
-	summary := s.summary(len(inputs), elapsed)
-	if o.format == "text" {
+	return finishScan(ctx, e, o.format, s.summary(len(inputs), elapsed), s.errors, "input(s)")
+}
+
+// finishScan prints a scan's summary (on stdout after text output, on
+// stderr after JSON lines) and returns its exit status: partial when the
+// scan was interrupted or failed of what (e.g. "input(s)") could not be
+// read fully.
+func finishScan(ctx context.Context, e *env, format, summary string, failed int, what string) error {
+	if format == "text" {
 		fmt.Fprintln(e.stdout, summary)
 	} else {
 		fmt.Fprintln(e.stderr, "rootwatch: "+summary)
@@ -188,8 +195,8 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 	if err := ctx.Err(); err != nil {
 		return &exitError{code: exitPartial, err: fmt.Errorf("scan interrupted: %w", err)}
 	}
-	if s.errors > 0 {
-		return &exitError{code: exitPartial, err: fmt.Errorf("%d input(s) could not be read fully", s.errors)}
+	if failed > 0 {
+		return &exitError{code: exitPartial, err: fmt.Errorf("%d %s could not be read fully", failed, what)}
 	}
 	return nil
 }

@@ -153,18 +153,7 @@ func runScanS3(ctx context.Context, e *env, o *scanOptions, eng *engine.Engine, 
 	summary := fmt.Sprintf("scanned %s to %s: %d account(s), %d object(s) of %d listed, %d records, %.1f MB in %s%s: %d detection(s) (%d outside the window left out), %d error(s)",
 		start.Format(time.RFC3339), end.Format(time.RFC3339), total.Accounts, total.Objects, total.Listed, total.Records,
 		float64(total.Bytes)/1e6, elapsed.Round(time.Millisecond), rate, printed.n.Load(), window.Dropped(), failed)
-	if o.format == "text" {
-		fmt.Fprintln(e.stdout, summary)
-	} else {
-		fmt.Fprintln(e.stderr, "rootwatch: "+summary)
-	}
-	if err := ctx.Err(); err != nil {
-		return &exitError{code: exitPartial, err: fmt.Errorf("scan interrupted: %w", err)}
-	}
-	if failed > 0 {
-		return &exitError{code: exitPartial, err: fmt.Errorf("%d object(s) or listing(s) could not be read fully", failed)}
-	}
-	return nil
+	return finishScan(ctx, e, o.format, summary, failed, "object(s) or listing(s)")
 }
 
 // countingDeliverer counts the detections it passes on.
