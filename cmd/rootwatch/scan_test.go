@@ -154,6 +154,10 @@ func TestSanitize(t *testing.T) {
 		{"line\nbreak", 100, `line\nbreak`},
 		{"bidi\u202eevil", 100, `bidi\u202eevil`},
 		{"c1\u009bcontrol", 100, `c1\u009bcontrol`},
+		// The implicit bidi marks reorder text like the overrides do.
+		{"lrm\u200emark", 100, `lrm\u200emark`},
+		{"rlm\u200fmark", 100, `rlm\u200fmark`},
+		{"alm\u061cmark", 100, `alm\u061cmark`},
 		{strings.Repeat("x", 10), 5, "xxxxx…"},
 	}
 	for _, tt := range tests {
