@@ -250,15 +250,6 @@ func startBackfillOnStart(ctx context.Context, log *zap.Logger, awsCfg aws.Confi
 	return func() { cancel(); <-done }
 }
 
-// Deliver prints detections, so that a printer can stand where the
-// service's Dispatcher stands (backfill and scan of S3 without --alert).
-func (p *printer) Deliver(_ context.Context, ds []detector.Detection) error {
-	for i := range ds {
-		p.detection(&ds[i])
-	}
-	return nil
-}
-
 // progress shows one self-updating line on stderr when stderr is a
 // terminal, and nothing otherwise.
 type progress struct {

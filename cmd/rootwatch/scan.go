@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,8 @@ import (
 	"github.com/rootwatch/rootwatch/detector/sigma"
 	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
+	"github.com/rootwatch/rootwatch/notify/console"
+	"github.com/rootwatch/rootwatch/notify/untrusted"
 )
 
 type scanOptions struct {
@@ -352,7 +353,7 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 		// An escalating rule runs for its escalated level; drop what is below.
 		dets = slices.DeleteFunc(dets, func(d detector.Detection) bool { return d.Level < s.minLevel })
 		for i := range dets {
-			s.print.detection(&dets[i])
+			s.print.Print(&dets[i])
 		}
 		if len(dets) > 0 {
 			s.mu.Lock()
@@ -412,107 +413,13 @@ func (s *scanner) summary(inputs int, elapsed time.Duration) string {
 		inputs, s.records, float64(s.bytes)/1e6, elapsed.Round(time.Millisecond), rate, s.total, lv, s.errors)
 }
 
-// printer writes detections, one whole block or line at a time.
-type printer struct {
-	mu     sync.Mutex
-	w      io.Writer
-	format string
-	color  bool
-	enc    *json.Encoder
-}
+// printer writes detections as text blocks or JSON lines.
+type printer = console.Printer
 
 func newPrinter(w io.Writer, format string, color bool) *printer {
-	return &printer{w: w, format: format, color: color, enc: json.NewEncoder(w)}
+	return console.NewPrinter(w, format, color)
 }
 
-func (p *printer) detection(d *detector.Detection) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.format == "json" {
-		_ = p.enc.Encode(d)
-		return
-	}
-	io.WriteString(p.w, renderText(d, p.color))
-}
-
-var levelColor = map[detector.Level]string{
-	detector.LevelCritical: "\x1b[1;41;97m",
-	detector.LevelHigh:     "\x1b[1;31m",
-	detector.LevelMedium:   "\x1b[33m",
-	detector.LevelLow:      "\x1b[36m",
-}
-
-// renderText formats a detection for people. Every string from the event is
-// sanitized: an attacker controls userAgent and errorMessage, and must not
-// be able to write terminal escape sequences.
-func renderText(d *detector.Detection, color bool) string {
-	var b strings.Builder
-	lvl := strings.ToUpper(d.Level.String())
-	if color {
-		lvl = levelColor[d.Level] + lvl + "\x1b[0m"
-	}
-	fmt.Fprintf(&b, "%s  %s  %s\n", lvl, d.Rule, sanitize(d.Title, 200))
-	when := "unknown"
-	if !d.EventTime.IsZero() {
-		when = d.EventTime.UTC().Format(time.RFC3339)
-	}
-	row := func(k, v string) { fmt.Fprintf(&b, "    %-8s %s\n", k, v) }
-	row("when", when)
-	row("account", sanitize(d.AccountID, 64)+"  region "+sanitize(d.Region, 32))
-	who := sanitize(d.Principal, 256)
-	if d.Target != "" {
-		who += "  target " + sanitize(d.Target, 256)
-	}
-	row("who", who)
-	what := sanitize(d.EventSource, 128) + ":" + sanitize(d.EventName, 128)
-	if d.Outcome != "" {
-		what += "  " + sanitize(d.Outcome, 32)
-	}
-	if d.MFAUsed != nil {
-		if *d.MFAUsed {
-			what += "  MFA: yes"
-		} else {
-			what += "  MFA: NO"
-		}
-	}
-	row("what", what)
-	if d.ErrorCode != "" {
-		row("error", sanitize(d.ErrorCode, 128)+": "+sanitize(d.ErrorMessage, 256))
-	}
-	row("from", sanitize(d.SourceIP, 64)+"  "+quoteSanitized(d.UserAgent, 256))
-	row("event", sanitize(d.EventID, 64))
-	row("source", sanitize(d.Source, 512))
-	b.WriteByte('\n')
-	return b.String()
-}
-
-// sanitize replaces control characters (terminal escapes, newlines) with
-// their Go escape form and caps the length in runes.
-func sanitize(s string, max int) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n >= max {
-			b.WriteString("…")
-			break
-		}
-		n++
-		switch {
-		case r == '\uFFFD':
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069'):
-			q := fmt.Sprintf("%+q", string(r))
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-func quoteSanitized(s string, max int) string {
-	if s == "" {
-		return ""
-	}
-	return `"` + sanitize(s, max) + `"`
-}
+// sanitize escapes the unsafe runes of a message for the terminal and caps
+// its length in runes.
+func sanitize(s string, max int) string { return untrusted.Escape(s, max) }
