@@ -48,6 +48,7 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/notify"
+	"github.com/rootwatch/rootwatch/notify/untrusted"
 )
 
 // Limits of the Events API v2.
@@ -428,30 +429,10 @@ func detailsOf(a *notify.Alert, console string) map[string]any {
 	return m
 }
 
-// clean makes a value safe for a one-line field: invalid UTF-8 becomes
-// U+FFFD, line breaks and tabs become spaces, other control characters
-// and bidi controls become U+FFFD, and the result is cut to max runes with
-// a trailing "…".
-func clean(s string, max int) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if n == max {
-			// Replace the last rune with the marker.
-			out := []rune(b.String())
-			return string(out[:max-1]) + "…"
-		}
-		switch {
-		case r == '\n' || r == '\r' || r == '\t':
-			r = ' '
-		case unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F || r == 0x061C:
-			r = utf8.RuneError
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
-}
+// clean makes a value safe for a one-line field with the one sanitizer
+// (untrusted.Clean): one line, no control or bidi characters, cut to max
+// runes with a trailing "…".
+func clean(s string, max int) string { return untrusted.Clean(s, max) }
 
 // Bounds of the highest-level memory: a burst's dedup key lives for its
 // group window's slot (minutes); a day and 10,000 keys are plenty.

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/notify/untrusted"
 )
 
 // MaxFieldRunes is the most runes of one event value (user agent, principal,
@@ -17,58 +17,18 @@ import (
 const MaxFieldRunes = 256
 
 // truncationMarker ends a value that was cut to MaxFieldRunes.
-const truncationMarker = "…"
+const truncationMarker = untrusted.Ellipsis
 
 // truncateRunes returns s cut to at most max runes, the last being
-// truncationMarker when anything was cut. Invalid UTF-8 has already been
-// replaced by sanitize.
-func truncateRunes(s string, max int) string {
-	if utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	n := 0
-	for i := range s {
-		if n == max-1 {
-			return s[:i] + truncationMarker
-		}
-		n++
-	}
-	return s
-}
+// truncationMarker when anything was cut.
+func truncateRunes(s string, max int) string { return untrusted.Truncate(s, max) }
 
-// sanitize makes an attacker-controlled value safe to lay out: invalid UTF-8
-// becomes U+FFFD, line breaks and tabs become spaces (a value must not open
-// a new mrkdwn line, which could start a quote or a list), and other control
-// characters and Unicode bidirectional controls (which can make text read in
-// a different order than it is, "Trojan Source") become U+FFFD. The result
-// is cut to MaxFieldRunes.
-func sanitize(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		switch {
-		case r == '\n' || r == '\r' || r == '\t':
-			b.WriteByte(' ')
-		case unicode.IsControl(r) || isBidiControl(r):
-			b.WriteRune(utf8.RuneError)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return truncateRunes(b.String(), MaxFieldRunes)
-}
-
-// isBidiControl reports whether r is a Unicode bidirectional formatting
-// character (embeddings, overrides, isolates and the implicit marks).
-func isBidiControl(r rune) bool {
-	switch {
-	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
-		return true
-	case r == 0x200E || r == 0x200F || r == 0x061C:
-		return true
-	}
-	return false
-}
+// sanitize makes an attacker-controlled value safe to lay out with the one
+// sanitizer, untrusted.Clean: one line (a value must not open a new mrkdwn
+// line, which could start a quote or a list), no control or bidi
+// characters, cut to MaxFieldRunes. The Slack escaping (entities, code
+// spans) goes on top.
+func sanitize(s string) string { return untrusted.Clean(s, MaxFieldRunes) }
 
 // entityEscaper escapes the three characters Slack reserves for control
 // sequences (links, mentions, channel and user references): with them
