@@ -38,7 +38,6 @@ type backfillFlags struct {
 	dedupeTable    string
 	dedupeTTL      time.Duration
 	groupWindow    time.Duration
-	stdoutAlerts   bool
 	notify         notifyFlags
 }
 
@@ -87,7 +86,7 @@ could not be evaluated or a detection could not be delivered, 2 for bad usage.`,
 	fs.StringVar(&f.dedupeTable, "dedupe-table", "", settingUsage("dedupe-table"))
 	fs.DurationVar(&f.dedupeTTL, "dedupe-ttl", dedupe.DefaultTTL, settingUsage("dedupe-ttl"))
 	fs.DurationVar(&f.groupWindow, "group-window", notify.DefaultGroupWindow, settingUsage("group-window"))
-	fs.BoolVar(&f.stdoutAlerts, "stdout-alerts", true, settingUsage("stdout-alerts"))
+	f.notify.audit = true
 	f.notify.add(c)
 	return c
 }
@@ -131,12 +130,8 @@ func runBackfill(ctx context.Context, e *env, f *backfillFlags, logLevel, logFor
 		for _, r := range rs {
 			names = append(names, r.Name)
 		}
-		var audit io.Writer
-		if f.stdoutAlerts {
-			audit = e.stdout
-		}
 		disp, cfg, err := buildDispatcher(log, dispatchSettings{notify: &f.notify, dedupeTable: f.dedupeTable,
-			dedupeTTL: f.dedupeTTL, groupWindow: f.groupWindow, audit: audit, rules: names, registerer: prometheus.NewRegistry()},
+			dedupeTTL: f.dedupeTTL, groupWindow: f.groupWindow, stdout: e.stdout, rules: names, registerer: prometheus.NewRegistry()},
 			func() (aws.Config, error) { return loadAWSConfig(ctx) })
 		if err != nil {
 			return err

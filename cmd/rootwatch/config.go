@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/rootwatch/rootwatch/notify"
+	"github.com/rootwatch/rootwatch/notify/sinks"
 )
 
 // setting is one configuration knob: a flag and an environment variable
@@ -20,7 +23,11 @@ type setting struct {
 	Command string // which subcommands read it ("run", "scan", "notify test", ...)
 }
 
-var settings = []setting{
+// settings is every setting: the core ones, then those of every sink.
+var settings = append(coreSettings, sinkSettings()...)
+
+// coreSettings are the settings of everything but the sinks.
+var coreSettings = []setting{
 	{Env: "ROOTWATCH_QUEUE_URL", Flag: "queue-url", Command: "run", Usage: "SQS queue URL(s) to consume, comma-separated (required)"},
 	{Env: "ROOTWATCH_WORKERS", Flag: "workers", Default: "4", Command: "run", Usage: "objects/messages processed at once"},
 	{Env: "ROOTWATCH_LISTEN", Flag: "listen", Default: ":9090", Command: "run", Usage: "address of the HTTP server for /healthz, /readyz, /metrics (empty disables it)"},
@@ -46,7 +53,6 @@ var settings = []setting{
 	{Env: "ROOTWATCH_EXPECT", Flag: "expect", Command: "run", Usage: "log-flow watchdog: (account, region) pairs that must never be quiet, expected from start-up: 111122223333:us-east-1,us-west-2;444455556666:* (* = every region the account sends from)"},
 	{Env: "ROOTWATCH_WATCH_MAX_PAIRS", Flag: "watch-max-pairs", Default: "2000", Command: "run", Usage: "log-flow watchdog: most (account, region) pairs tracked (and metric series); objects of further pairs are counted and ignored"},
 	{Env: "ROOTWATCH_GAP_FILL", Flag: "gap-fill", Default: "true", Command: "run", Usage: "log-flow watchdog: when a gap closes, read the pair's objects of the gap from the trail bucket (S3 listing, needs s3:ListBucket) and alert what the queue missed, through the dedupe ledger; false disables"},
-	{Env: "ROOTWATCH_STDOUT_ALERTS", Flag: "stdout-alerts", Default: "true", Command: "run, backfill --alert", Usage: "print every detection handed to delivery as a JSON line on stdout (audit trail)"},
 	{Env: "ROOTWATCH_ROUTES", Flag: "routes", Command: "run, notify test, backfill --alert", Usage: "routing file (YAML): which levels/rules go to which sinks, account names"},
 	{Env: "ROOTWATCH_PAGE_MIN_LEVEL", Flag: "page-min-level", Default: "high", Command: "run, notify test, backfill --alert", Usage: "without a routes file: the lowest level that pages (PagerDuty); every level posts to Slack"},
 	{Env: "ROOTWATCH_ACCOUNTS", Flag: "accounts", Command: "run, notify test, backfill --alert", Usage: "account names shown in alerts: 111122223333=prod-payments,444455556666=sandbox"},
@@ -55,12 +61,23 @@ var settings = []setting{
 	{Env: "ROOTWATCH_GROUP_WINDOW", Flag: "group-window", Default: "10m", Command: "run, backfill --alert", Usage: "burst grouping window (same account and access key or source IP)"},
 	{Env: "ROOTWATCH_BACKFILL_ON_START", Flag: "backfill-on-start", Default: "0s", Command: "run", Usage: "at start, read this much CloudTrail LookupEvents history (e.g. 1h; 0 = off) in the background and alert what the service missed while down, through the dedupe ledger (set ROOTWATCH_DEDUPE_TABLE, or a restart re-alerts)"},
 	{Env: "ROOTWATCH_BACKFILL_REGIONS", Flag: "backfill-regions", Command: "run", Usage: "regions of the start-up backfill, comma-separated (default the service's AWS region)"},
-	{Env: "SLACK_BOT_TOKEN", Flag: "slack-bot-token", Command: "run, notify test, backfill --alert", Secret: true, Usage: "Slack bot token (chat.postMessage); needs SLACK_CHANNEL"},
-	{Env: "SLACK_CHANNEL", Flag: "slack-channel", Command: "run, notify test, backfill --alert", Usage: "Slack channel id or name for the bot token"},
-	{Env: "SLACK_WEBHOOK_URL", Flag: "slack-webhook-url", Command: "run, notify test, backfill --alert", Secret: true, Usage: "Slack incoming webhook URL (a secret)"},
-	{Env: "SLACK_API_URL", Flag: "slack-api-url", Default: "https://slack.com/api/", Command: "run, notify test, backfill --alert", Usage: "Slack Web API base URL"},
-	{Env: "PAGERDUTY_ROUTING_KEY", Flag: "pagerduty-routing-key", Command: "run, notify test, backfill --alert", Secret: true, Usage: "PagerDuty Events API v2 routing key"},
-	{Env: "PAGERDUTY_EVENTS_URL", Flag: "pagerduty-events-url", Default: "https://events.pagerduty.com", Command: "run, notify test, backfill --alert", Usage: "PagerDuty Events API base URL (EU: https://events.eu.pagerduty.com)"},
+}
+
+// sinkSettings are the settings of the sinks in sinks.All, in order: every
+// sink setting is read by run and backfill --alert, and by notify test
+// unless the sink is an audit sink.
+func sinkSettings() []setting {
+	var out []setting
+	for _, d := range sinks.All {
+		cmd := "run, notify test, backfill --alert"
+		if d.Kind == notify.KindAudit {
+			cmd = "run, backfill --alert"
+		}
+		for _, st := range d.Settings {
+			out = append(out, setting{Env: st.Env, Flag: st.Flag, Default: st.Default, Usage: st.Usage, Secret: st.Secret, Command: cmd})
+		}
+	}
+	return out
 }
 
 func settingByFlag(name string) (setting, bool) {

@@ -5,6 +5,8 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"io"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,7 +16,6 @@ import (
 
 	"github.com/rootwatch/rootwatch/notify"
 	"github.com/rootwatch/rootwatch/notify/dedupe"
-	"github.com/rootwatch/rootwatch/notify/jsonl"
 )
 
 // dispatchSettings are the delivery settings of the commands that alert
@@ -25,7 +26,7 @@ type dispatchSettings struct {
 	dedupeTable string
 	dedupeTTL   time.Duration
 	groupWindow time.Duration
-	audit       io.Writer // the stdout JSON-lines sink; nil: none
+	stdout      io.Writer // for the stdout audit sink (when ROOTWATCH_STDOUT_ALERTS)
 	rules       []string
 	registerer  prometheus.Registerer
 }
@@ -34,11 +35,15 @@ type dispatchSettings struct {
 // configuration (awsConfig, called only once every setting is valid) for
 // the DynamoDB ledger, and returns the Dispatcher and the AWS configuration.
 func buildDispatcher(log *zap.Logger, s dispatchSettings, awsConfig func() (aws.Config, error)) (*notify.Dispatcher, aws.Config, error) {
-	var audit *jsonl.Sink
-	if s.audit != nil {
-		audit = jsonl.New(s.audit)
+	// Loaded once, and only when a sink needs it or every setting is
+	// checked.
+	loadAWS := sync.OnceValues(awsConfig)
+	reg := s.registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
 	}
-	sinks, err := s.notify.sinks(log, audit)
+	sinks, err := s.notify.sinks(context.Background(), notify.SinkDeps{Logger: log, Registerer: reg,
+		AWSConfig: func(context.Context) (aws.Config, error) { return loadAWS() }, Stdout: s.stdout})
 	if err != nil {
 		return nil, aws.Config{}, err
 	}
@@ -47,7 +52,7 @@ func buildDispatcher(log *zap.Logger, s dispatchSettings, awsConfig func() (aws.
 		return nil, aws.Config{}, err
 	}
 	// Every setting is checked above; only now talk to the AWS SDK.
-	awsCfg, err := awsConfig()
+	awsCfg, err := loadAWS()
 	if err != nil {
 		return nil, aws.Config{}, err
 	}
@@ -69,9 +74,8 @@ func buildDispatcher(log *zap.Logger, s dispatchSettings, awsConfig func() (aws.
 	if err != nil {
 		return nil, aws.Config{}, usageErr("alerting configuration: %v", err)
 	}
-	if len(sinks) == 0 || (len(sinks) == 1 && audit != nil) {
-		log.Warn("no Slack or PagerDuty sink configured: detections go to stdout only",
-			zap.String("hint", "set SLACK_BOT_TOKEN and SLACK_CHANNEL, SLACK_WEBHOOK_URL, or PAGERDUTY_ROUTING_KEY"))
+	if !slices.ContainsFunc(sinks, func(sc notify.SinkConfig) bool { return sc.Kind != notify.KindAudit }) {
+		log.Warn("no alert sink configured: detections go to stdout only", zap.String("hint", sinkHints()))
 	}
 	return disp, awsCfg, nil
 }

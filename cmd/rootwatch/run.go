@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,23 +25,33 @@ import (
 	"github.com/rootwatch/rootwatch/ingest/sqs"
 	"github.com/rootwatch/rootwatch/notify"
 	"github.com/rootwatch/rootwatch/notify/dedupe"
-	"github.com/rootwatch/rootwatch/notify/jsonl"
-	"github.com/rootwatch/rootwatch/notify/pagerduty"
 	"github.com/rootwatch/rootwatch/notify/route"
-	"github.com/rootwatch/rootwatch/notify/slack"
+	"github.com/rootwatch/rootwatch/notify/sinks"
 )
 
-// notifyFlags are the alerting settings shared by `run` and `notify test`.
+// notifyFlags are the alerting settings shared by `run`, `backfill
+// --alert` and `notify test`: routing, and the settings of every sink in
+// sinks.All.
 type notifyFlags struct {
-	routes             string
-	pageMinLevel       string
-	accounts           string
-	slackBotToken      string
-	slackChannel       string
-	slackWebhookURL    string
-	slackAPIURL        string
-	pagerDutyKey       string
-	pagerDutyEventsURL string
+	routes       string
+	pageMinLevel string
+	accounts     string
+	// audit: the audit sinks (stdout) take part; `notify test` leaves them
+	// out.
+	audit bool
+	// values reads a sink setting's value, by environment variable.
+	values map[string]func() string
+}
+
+// sinkDefs returns the sinks these flags configure.
+func (f *notifyFlags) sinkDefs() []notify.SinkDef {
+	var out []notify.SinkDef
+	for _, d := range sinks.All {
+		if d.Kind != notify.KindAudit || f.audit {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func (f *notifyFlags) add(c *cobra.Command) {
@@ -49,44 +59,58 @@ func (f *notifyFlags) add(c *cobra.Command) {
 	fs.StringVar(&f.routes, "routes", "", settingUsage("routes"))
 	fs.StringVar(&f.pageMinLevel, "page-min-level", "high", settingUsage("page-min-level"))
 	fs.StringVar(&f.accounts, "accounts", "", settingUsage("accounts"))
-	fs.StringVar(&f.slackBotToken, "slack-bot-token", "", settingUsage("slack-bot-token"))
-	fs.StringVar(&f.slackChannel, "slack-channel", "", settingUsage("slack-channel"))
-	fs.StringVar(&f.slackWebhookURL, "slack-webhook-url", "", settingUsage("slack-webhook-url"))
-	fs.StringVar(&f.slackAPIURL, "slack-api-url", slack.DefaultAPIURL, settingUsage("slack-api-url"))
-	fs.StringVar(&f.pagerDutyKey, "pagerduty-routing-key", "", settingUsage("pagerduty-routing-key"))
-	fs.StringVar(&f.pagerDutyEventsURL, "pagerduty-events-url", pagerduty.DefaultEventsURL, settingUsage("pagerduty-events-url"))
+	f.values = map[string]func() string{}
+	for _, d := range f.sinkDefs() {
+		for _, st := range d.Settings {
+			if st.Bool {
+				v := fs.Bool(st.Flag, st.Default == "true", settingUsage(st.Flag))
+				f.values[st.Env] = func() string { return strconv.FormatBool(*v) }
+				continue
+			}
+			v := fs.String(st.Flag, st.Default, settingUsage(st.Flag))
+			f.values[st.Env] = func() string { return *v }
+		}
+	}
 }
 
-// sinks builds the configured alert sinks (Slack and PagerDuty when their
-// secrets are set, the stdout audit sink when audit is not nil).
-func (f *notifyFlags) sinks(log *zap.Logger, audit *jsonl.Sink) ([]notify.SinkConfig, error) {
+// sinkSettings returns the resolved settings of sink d.
+func (f *notifyFlags) sinkSettings(d notify.SinkDef) notify.Settings {
+	out := notify.Settings{}
+	for _, st := range d.Settings {
+		out[st.Env] = f.values[st.Env]()
+	}
+	return out
+}
+
+// sinks builds the configured alert sinks, in the order of sinks.All.
+func (f *notifyFlags) sinks(ctx context.Context, deps notify.SinkDeps) ([]notify.SinkConfig, error) {
 	var out []notify.SinkConfig
-	if f.slackBotToken != "" || f.slackWebhookURL != "" || f.slackChannel != "" {
-		s, err := slack.New(slack.Config{
-			BotToken:   f.slackBotToken,
-			Channel:    f.slackChannel,
-			WebhookURL: f.slackWebhookURL,
-			APIURL:     f.slackAPIURL,
-		}, slack.WithLogger(log.Named("slack")))
-		if err != nil {
-			return nil, usageErr("Slack settings: %v", err)
+	log := deps.Logger
+	for _, d := range f.sinkDefs() {
+		s := f.sinkSettings(d)
+		if !d.Configured(s) {
+			continue
 		}
-		// Slack asks for about one message per second per channel. The
-		// dispatcher is the only pacer (the sink does not pace itself).
-		out = append(out, notify.SinkConfig{Sink: s, Kind: notify.KindChat, MinInterval: time.Second})
-	}
-	if f.pagerDutyKey != "" {
-		p, err := pagerduty.New(pagerduty.Config{RoutingKey: f.pagerDutyKey, EventsURL: f.pagerDutyEventsURL},
-			pagerduty.WithLogger(log.Named("pagerduty")))
+		deps.Logger = log.Named(d.Name)
+		sc, err := d.New(ctx, s, deps)
 		if err != nil {
-			return nil, usageErr("PagerDuty settings: %v", err)
+			return nil, usageErr("%v", err)
 		}
-		out = append(out, notify.SinkConfig{Sink: p, Kind: notify.KindPaging})
-	}
-	if audit != nil {
-		out = append(out, notify.SinkConfig{Sink: audit, Kind: notify.KindAudit})
+		out = append(out, sc)
 	}
 	return out, nil
+}
+
+// sinkHints says which settings turn on a sink that is not an audit sink,
+// for the "no sink configured" messages.
+func sinkHints() string {
+	var hints []string
+	for _, d := range sinks.All {
+		if d.Kind != notify.KindAudit {
+			hints = append(hints, d.Hint)
+		}
+	}
+	return "set " + strings.Join(hints, ", or ")
 }
 
 // dispatcherConfig is the routing part of the dispatcher's configuration.
@@ -134,7 +158,6 @@ type runFlags struct {
 	shutdown       time.Duration
 	stallAfter     time.Duration
 	trails         trailFlags
-	stdoutAlerts   bool
 	dedupeTable    string
 	dedupeTTL      time.Duration
 	groupWindow    time.Duration
@@ -186,12 +209,12 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 25*time.Second, settingUsage("shutdown-timeout"))
 	fs.DurationVar(&f.stallAfter, "stall-after", sqs.DefaultStallAfter, settingUsage("stall-after"))
 	f.trails.add(c)
-	fs.BoolVar(&f.stdoutAlerts, "stdout-alerts", true, settingUsage("stdout-alerts"))
 	fs.StringVar(&f.dedupeTable, "dedupe-table", "", settingUsage("dedupe-table"))
 	fs.DurationVar(&f.dedupeTTL, "dedupe-ttl", dedupe.DefaultTTL, settingUsage("dedupe-ttl"))
 	fs.DurationVar(&f.groupWindow, "group-window", notify.DefaultGroupWindow, settingUsage("group-window"))
 	fs.DurationVar(&f.backfillStart, "backfill-on-start", 0, settingUsage("backfill-on-start"))
 	fs.StringSliceVar(&f.backfillRegion, "backfill-regions", nil, settingUsage("backfill-regions"))
+	f.notify.audit = true
 	f.notify.add(c)
 	f.watch.add(c)
 	return c
@@ -283,12 +306,8 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var audit io.Writer
-	if f.stdoutAlerts {
-		audit = e.stdout
-	}
 	disp, awsCfg, err := buildDispatcher(log, dispatchSettings{notify: &f.notify, dedupeTable: f.dedupeTable,
-		dedupeTTL: f.dedupeTTL, groupWindow: f.groupWindow, audit: audit, rules: ruleNames, registerer: reg},
+		dedupeTTL: f.dedupeTTL, groupWindow: f.groupWindow, stdout: e.stdout, rules: ruleNames, registerer: reg},
 		func() (aws.Config, error) { return loadAWSConfig(ctx) })
 	if err != nil {
 		return err
@@ -475,12 +494,13 @@ sink is configured or a setting is malformed.`,
 				return err
 			}
 			defer func() { _ = log.Sync() }()
-			sinks, err := nf.sinks(log, nil)
+			sinks, err := nf.sinks(cmd.Context(), notify.SinkDeps{Logger: log, Registerer: prometheus.NewRegistry(),
+				AWSConfig: loadAWSConfig, Stdout: e.stdout})
 			if err != nil {
 				return err
 			}
 			if len(sinks) == 0 {
-				return usageErr("no sink configured: set SLACK_BOT_TOKEN and SLACK_CHANNEL, SLACK_WEBHOOK_URL, or PAGERDUTY_ROUTING_KEY")
+				return usageErr("no sink configured: %s", sinkHints())
 			}
 			ncfg, err := nf.dispatcherConfig()
 			if err != nil {
