@@ -9,6 +9,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/rootwatch/rootwatch/detector"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -86,34 +88,27 @@ func TestConfigPrintsNoSecret(t *testing.T) {
 	}
 }
 
-func TestTTLCache(t *testing.T) {
-	now := fixedNow
-	clock := func() time.Time { return now }
-	c := newTTLCache[int](time.Minute, 3, clock)
-	c.put("a", 1)
-	now = now.Add(10 * time.Second)
-	c.put("b", 2)
-	now = now.Add(10 * time.Second)
-	c.put("c", 3)
-	c.put("d", 4) // full: "a" expires first and goes
-	if _, ok := c.get("a"); ok {
-		t.Error("oldest entry not evicted")
+// TestThreadMemoryBounded checks that the sink's memories of bursts hold
+// at most MaxThreads entries each.
+func TestThreadMemoryBounded(t *testing.T) {
+	s, err := New(Config{WebhookURL: "https://hooks.slack.com/services/T/B/x", MaxThreads: 3})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, k := range []string{"b", "c", "d"} {
-		if _, ok := c.get(k); !ok {
-			t.Errorf("%s evicted", k)
-		}
+	for i := range 10 {
+		s.hookTop.Add(fmt.Sprint("burst-", i), detector.LevelHigh)
+		s.done.Add(fmt.Sprint("alert-", i), struct{}{})
 	}
-	c.put("b", 22) // overwrite does not evict
-	if v, _ := c.get("b"); v != 22 || c.len() != 3 {
-		t.Errorf("overwrite: got %d, len %d", v, c.len())
+	if n := s.hookTop.Len(); n != 3 {
+		t.Errorf("hookTop holds %d entries, want 3", n)
 	}
-	now = now.Add(time.Minute)
-	if _, ok := c.get("c"); ok {
-		t.Error("expired entry returned")
+	if _, ok := s.hookTop.Get("burst-9"); !ok {
+		t.Error("newest entry evicted")
 	}
-	c.put("e", 5) // expired entries are dropped before evicting live ones
-	if c.len() != 1 {
-		t.Errorf("len = %d after expiry sweep, want 1", c.len())
+	if _, ok := s.hookTop.Get("burst-0"); ok {
+		t.Error("oldest entry kept")
+	}
+	if n := s.done.Len(); n != 3 {
+		t.Errorf("done holds %d entries, want 3", n)
 	}
 }

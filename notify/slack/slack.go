@@ -52,6 +52,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 
@@ -67,13 +68,16 @@ type Sink struct {
 	log       *zap.Logger
 	now       func() time.Time
 
-	threads *ttlCache[*thread]
+	// threads, done and hookTop expire after Config.ThreadTTL on the wall
+	// clock and hold at most Config.MaxThreads entries each, the least
+	// recently used going first.
+	threads *expirable.LRU[string, *thread]
 	// done remembers (destination, alert key) pairs already accepted, so a
 	// retry after a partial failure does not post twice.
-	done *ttlCache[struct{}]
+	done *expirable.LRU[string, struct{}]
 	// hookTop remembers, per burst, the highest level the webhook posted,
 	// to post an escalating follow-up in full.
-	hookTop *ttlCache[detector.Level]
+	hookTop *expirable.LRU[string, detector.Level]
 }
 
 var _ notify.Sink = (*Sink)(nil)
@@ -112,9 +116,9 @@ func New(cfg Config, opts ...Option) (*Sink, error) {
 		o(s)
 	}
 	s.render = renderer{consoleBase: cfg.ConsoleURL, now: s.now}
-	s.threads = newTTLCache[*thread](cfg.ThreadTTL, cfg.MaxThreads, s.now)
-	s.done = newTTLCache[struct{}](cfg.ThreadTTL, cfg.MaxThreads, s.now)
-	s.hookTop = newTTLCache[detector.Level](cfg.ThreadTTL, cfg.MaxThreads, s.now)
+	s.threads = expirable.NewLRU[string, *thread](cfg.MaxThreads, nil, cfg.ThreadTTL)
+	s.done = expirable.NewLRU[string, struct{}](cfg.MaxThreads, nil, cfg.ThreadTTL)
+	s.hookTop = expirable.NewLRU[string, detector.Level](cfg.MaxThreads, nil, cfg.ThreadTTL)
 	return s, nil
 }
 
@@ -155,13 +159,13 @@ func (s *Sink) Send(ctx context.Context, a *notify.Alert) error {
 		if a.Test {
 			key += "\x00test"
 		}
-		if _, ok := s.done.get(key); ok {
+		if _, ok := s.done.Get(key); ok {
 			continue
 		}
 		err := scrub(d.send(ctx, a), s.cfg.BotToken, s.cfg.WebhookURL)
 		if err == nil {
 			if len(dests) > 1 {
-				s.done.put(key, struct{}{})
+				s.done.Add(key, struct{}{})
 			}
 			continue
 		}
@@ -289,7 +293,7 @@ func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 	}
 	var th *thread
 	if groupKey != "" && a.Group.Seq > 0 {
-		th, _ = s.threads.get(groupKey)
+		th, _ = s.threads.Get(groupKey)
 	}
 
 	if th == nil {
@@ -299,7 +303,7 @@ func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 		}
 		if groupKey != "" && ts != "" {
 			first := *a
-			s.threads.put(groupKey, newThread(channel, ts, &first))
+			s.threads.Add(groupKey, newThread(channel, ts, &first))
 		}
 		return nil
 	}
@@ -317,7 +321,7 @@ func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 		if isGoneParent(err) {
 			// The first message was deleted: forget it, so that the
 			// Dispatcher's retry posts this alert as a new message.
-			s.threads.delete(groupKey)
+			s.threads.Remove(groupKey)
 			return notify.Retryable(fmt.Errorf("slack chat.postMessage: the burst's first message is gone: %w", errParentGone), 0)
 		}
 		return classify(ctx, "chat.postMessage", err, rec)
@@ -361,7 +365,7 @@ func (s *Sink) updateParent(ctx context.Context, groupKey string, th *thread, mo
 	upd := WithMoreCount(s.render.RenderParent(th.first, top), more)
 	if _, _, _, err := api.UpdateMessageContext(ctx, th.channel, th.ts, msgOptions(upd)...); err != nil {
 		if isGoneParent(err) {
-			s.threads.delete(groupKey)
+			s.threads.Remove(groupKey)
 		}
 		err = scrub(classify(ctx, "chat.update", err, rec), s.cfg.BotToken, s.cfg.WebhookURL)
 		s.log.Warn("slack: could not update the count and level of a thread's first message",
@@ -386,7 +390,7 @@ func (s *Sink) sendWebhook(ctx context.Context, a *notify.Alert) error {
 	var was detector.Level
 	known := false
 	if groupKey != "" {
-		was, known = s.hookTop.get(groupKey)
+		was, known = s.hookTop.Get(groupKey)
 	}
 	var msg Message
 	switch {
@@ -413,7 +417,7 @@ func (s *Sink) sendWebhook(ctx context.Context, a *notify.Alert) error {
 	}
 	// Only what was posted counts.
 	if groupKey != "" && (!known || a.Level > was) {
-		s.hookTop.put(groupKey, max(a.Level, was))
+		s.hookTop.Add(groupKey, max(a.Level, was))
 	}
 	return nil
 }
