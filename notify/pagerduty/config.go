@@ -92,14 +92,6 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// maskKey hides a routing key entirely; "" stays "" so an unset key shows.
-func maskKey(k string) string {
-	if k == "" {
-		return ""
-	}
-	return "REDACTED"
-}
-
 // redacted is Config with the routing key masked, for printing.
 type redacted struct {
 	RoutingKey string `json:"routing_key,omitempty"`
@@ -112,7 +104,7 @@ type redacted struct {
 
 func (c Config) redacted() redacted {
 	r := redacted{
-		RoutingKey: maskKey(c.RoutingKey),
+		RoutingKey: notify.MaskSecret(c.RoutingKey),
 		EventsURL:  c.EventsURL,
 		ClientName: c.ClientName,
 		ClientURL:  c.ClientURL,

@@ -130,10 +130,9 @@ func (s *Sink) Send(ctx context.Context, a *notify.Alert) error {
 	}
 	ev, err := s.event(a, prev, known)
 	if err != nil {
-		c, _ := scrubErr(err, s.cfg.RoutingKey)
-		return notify.Permanent(c)
+		return notify.Scrub(notify.Permanent(err), s.cfg.RoutingKey)
 	}
-	rec := &recorder{base: s.transport}
+	rec := notify.NewRecorder(s.transport, maxErrorBody)
 	// go-pagerduty has no option for the HTTP client; its HTTPClient field
 	// is the documented way to set one.
 	client := pagerduty.NewClient("", pagerduty.WithV2EventsAPIEndpoint(s.cfg.EventsURL))
@@ -150,14 +149,14 @@ func (s *Sink) Send(ctx context.Context, a *notify.Alert) error {
 	defer cancel()
 
 	_, err = client.ManageEventWithContext(callCtx, ev)
-	if err != nil && rec.accepted() {
+	if err != nil && rec.Outcome().Accepted() {
 		// Accepted (2xx) but the answer could not be read: the alert is in.
-		c, _ := scrubErr(err, s.cfg.RoutingKey)
+		c := notify.Scrub(err, s.cfg.RoutingKey)
 		s.log.Warn("pagerduty: event accepted but the response could not be read",
 			zap.String("rule", a.Rule), zap.String("event_id", a.EventID), zap.Error(c))
 		err = nil
 	}
-	err = scrub(classify(ctx, callCtx, err, rec), s.cfg.RoutingKey)
+	err = notify.Scrub(classify(ctx, callCtx, err, rec), s.cfg.RoutingKey)
 	if err == nil && !a.Test {
 		s.highest.raise(key, a.Level)
 	}

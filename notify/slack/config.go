@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -119,19 +118,6 @@ func maskToken(t string) string {
 	return "REDACTED"
 }
 
-// maskURL keeps a URL's scheme and host and hides the rest (a webhook URL's
-// path is its secret).
-func maskURL(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "REDACTED"
-	}
-	return u.Scheme + "://" + u.Host + "/REDACTED"
-}
-
 // redacted is Config with its secrets masked, for printing.
 type redacted struct {
 	BotToken   string `json:"bot_token,omitempty"`
@@ -148,7 +134,7 @@ func (c Config) redacted() redacted {
 	r := redacted{
 		BotToken:   maskToken(c.BotToken),
 		Channel:    c.Channel,
-		WebhookURL: maskURL(c.WebhookURL),
+		WebhookURL: notify.MaskURL(c.WebhookURL),
 		APIURL:     c.APIURL,
 		ConsoleURL: c.ConsoleURL,
 		MaxThreads: c.MaxThreads,

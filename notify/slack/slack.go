@@ -162,7 +162,7 @@ func (s *Sink) Send(ctx context.Context, a *notify.Alert) error {
 		if _, ok := s.done.Get(key); ok {
 			continue
 		}
-		err := scrub(d.send(ctx, a), s.cfg.BotToken, s.cfg.WebhookURL)
+		err := notify.Scrub(d.send(ctx, a), s.cfg.BotToken, s.cfg.WebhookURL)
 		if err == nil {
 			if len(dests) > 1 {
 				s.done.Add(key, struct{}{})
@@ -210,15 +210,15 @@ func joinErrors(errs []error) error {
 
 // client returns a Web API client and the recorder of its responses, for
 // one Send.
-func (s *Sink) client() (*slack.Client, *recorder) {
-	rec := &recorder{base: s.transport}
+func (s *Sink) client() (*slack.Client, *notify.Recorder) {
+	rec := notify.NewRecorder(s.transport, maxErrorBody)
 	return slack.New(s.cfg.BotToken, slack.OptionAPIURL(s.cfg.APIURL), slack.OptionHTTPClient(s.httpClient(rec))), rec
 }
 
 // httpClient returns the client for one call: the per-call timeout, and no
 // redirects, which would resend the body (with the token) to another URL;
 // a 3xx answer is then a permanent failure.
-func (s *Sink) httpClient(rec *recorder) *http.Client {
+func (s *Sink) httpClient(rec *notify.Recorder) *http.Client {
 	return &http.Client{
 		Transport:     rec,
 		Timeout:       s.cfg.Timeout,
@@ -367,7 +367,7 @@ func (s *Sink) updateParent(ctx context.Context, groupKey string, th *thread, mo
 		if isGoneParent(err) {
 			s.threads.Remove(groupKey)
 		}
-		err = scrub(classify(ctx, "chat.update", err, rec), s.cfg.BotToken, s.cfg.WebhookURL)
+		err = notify.Scrub(classify(ctx, "chat.update", err, rec), s.cfg.BotToken, s.cfg.WebhookURL)
 		s.log.Warn("slack: could not update the count and level of a thread's first message",
 			zap.String("channel", th.channel), zap.String("ts", th.ts), zap.Int("more", more),
 			zap.Stringer("level", top.Level), zap.Error(err))
@@ -402,7 +402,7 @@ func (s *Sink) sendWebhook(ctx context.Context, a *notify.Alert) error {
 		msg = s.render.RenderFollowUp(a)
 	}
 
-	rec := &recorder{base: s.transport}
+	rec := notify.NewRecorder(s.transport, maxErrorBody)
 	hc := s.httpClient(rec)
 	off := false
 	wm := &slack.WebhookMessage{
