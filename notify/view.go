@@ -53,6 +53,9 @@ type View struct {
 	// Pipeline marks rootwatch's own alerts about its input (see
 	// detector.Detection.IsPipeline).
 	Pipeline bool
+	// SourceKind says what Source names for a pipeline alert (see
+	// PipelineSourceKind); "" for rule detections.
+	SourceKind string
 	// Resolved marks a pipeline alert's all-clear.
 	Resolved bool
 	// Test marks an alert of `rootwatch notify test`.
@@ -74,7 +77,7 @@ func NewView(a *Alert, consoleBase string) *View {
 // ViewOf builds the view of a detection that is not (yet) an alert, as
 // `rootwatch scan` prints it.
 func ViewOf(d *detector.Detection, consoleBase string) *View {
-	return &View{
+	v := &View{
 		Level:        d.Level,
 		Title:        untrusted.Text(d.Title),
 		Rule:         untrusted.Text(d.Rule),
@@ -100,6 +103,10 @@ func ViewOf(d *detector.Detection, consoleBase string) *View {
 		Pipeline:     d.IsPipeline(),
 		Resolved:     d.Resolved,
 	}
+	if v.Pipeline {
+		v.SourceKind = PipelineSourceKind(d)
+	}
+	return v
 }
 
 // What is the call: "eventSource:eventName", or "" when both are empty.

@@ -82,8 +82,8 @@ func escapeCapped(s string, max int) string {
 // close the span and let the rest of the value be formatted. Inside a code
 // span Slack applies no *bold*, _italic_ or ~strike~ formatting. An empty
 // value renders as an italic "none" outside any code span.
-func code(s string) string {
-	s = sanitize(s)
+func code(t untrusted.Text) string {
+	s := t.Clean(MaxFieldRunes)
 	if strings.TrimSpace(s) == "" {
 		return "_none_"
 	}
@@ -94,8 +94,8 @@ func code(s string) string {
 // plain renders a value for Slack text that is shown without mrkdwn
 // formatting but still parsed for control sequences (the fallback text used
 // in notifications): sanitized, cut, reserved characters escaped.
-func plain(s string) string {
-	s = sanitize(s)
+func plain(t untrusted.Text) string {
+	s := t.Clean(MaxFieldRunes)
 	if strings.TrimSpace(s) == "" {
 		return "none"
 	}
@@ -106,7 +106,7 @@ func plain(s string) string {
 // Slack renders literally, without mrkdwn or control sequences: only
 // sanitized and cut to Slack's 150-character header limit.
 func headerText(s string) string {
-	return truncateRunes(sanitize(s), 150)
+	return untrusted.Clean(s, 150)
 }
 
 // levelStyle is how a level looks: emoji, attachment colour and label.

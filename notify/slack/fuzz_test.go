@@ -1,6 +1,8 @@
 package slack
 
 import (
+	"github.com/rootwatch/rootwatch/notify/untrusted"
+
 	"regexp"
 	"strings"
 	"testing"
@@ -19,7 +21,7 @@ func FuzzCode(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		out := code(in)
+		out := code(untrusted.Text(in))
 		if out == "_none_" {
 			return
 		}

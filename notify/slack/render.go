@@ -9,6 +9,7 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/notify"
+	"github.com/rootwatch/rootwatch/notify/untrusted"
 )
 
 // TestHeader is the header of an alert sent by `rootwatch notify test`.
@@ -49,70 +50,69 @@ func field(label, value string) *slack.TextBlockObject {
 // Render builds the full message for a: header with level and title, the
 // facts a responder needs, the console link, and the rule and event id.
 func (r *renderer) Render(a *notify.Alert) Message {
-	d := &a.Detection
-	if d.IsPipeline() {
-		return r.renderPipeline(a)
+	v := notify.NewView(a, r.consoleBase)
+	if v.Pipeline {
+		return r.renderPipeline(v)
 	}
-	st := styleFor(d.Level)
+	st := styleFor(v.Level)
 
-	header := st.Emoji + " " + st.Label + ": " + d.Title
-	if a.Test {
+	header := st.Emoji + " " + st.Label + ": " + string(v.Title)
+	if v.Test {
 		header = TestHeader
 	}
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, headerText(header), true, false)),
 	}
-	if a.Test {
+	if v.Test {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(
 			"This message checks rootwatch's Slack wiring. No root activity was detected. "+
-				"It shows how a *"+escapeText(sanitize(st.Label))+"* alert for rule "+code(d.Rule)+" looks."), nil, nil))
+				"It shows how a *"+escapeText(st.Label)+"* alert for rule "+code(v.Rule)+" looks."), nil, nil))
 	}
 
-	account := code(d.AccountID)
-	if a.AccountName != "" {
-		account += " (" + code(a.AccountName) + ")"
+	account := code(v.AccountID)
+	if v.AccountName != "" {
+		account += " (" + code(v.AccountName) + ")"
 	}
-	who := code(d.Principal)
-	if d.Target != "" {
-		who = code(d.Target) + "\nby " + code(d.Principal)
+	who := code(v.Principal)
+	if v.Target != "" {
+		who = code(v.Target) + "\nby " + code(v.Principal)
 	}
-	if d.InvokedBy != "" {
-		who += "\ninvoked by " + code(d.InvokedBy)
+	if v.InvokedBy != "" {
+		who += "\ninvoked by " + code(v.InvokedBy)
 	}
-	what := code(d.EventSource + ":" + d.EventName)
-	if d.EventSource == "" && d.EventName == "" {
-		what = code("")
-	}
+	what := code(v.What())
 
 	blocks = append(blocks,
 		slack.NewSectionBlock(nil, []*slack.TextBlockObject{
 			field("Account", account),
-			field("Region", code(d.Region)),
+			field("Region", code(v.Region)),
 			field("Who", who),
 			field("What", what),
-			field("From", code(d.SourceIP)),
-			field("When", r.when(d.EventTime)),
-			field("MFA used", mfaText(d.MFAUsed)),
-			field("Result", result(d.Outcome, d.ErrorCode, d.ErrorMessage)),
+			field("From", code(v.SourceIP)),
+			field("When", r.when(v.EventTime)),
+			field("MFA used", mfaText(v.MFAUsed)),
+			field("Result", result(v.Outcome, v.ErrorCode, v.ErrorMessage)),
 		}, nil),
-		slack.NewSectionBlock(field("User agent", code(d.UserAgent)), nil, nil),
+		slack.NewSectionBlock(field("User agent", code(v.UserAgent)), nil, nil),
 	)
 
-	if link := notify.ConsoleEventURL(r.consoleBase, d.Region, d.EventID); link != "" {
+	if v.ConsoleURL != "" {
+		// The link is built only from a region and event id of checked
+		// forms (notify.ConsoleEventURL).
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(
-			"🔎 <"+link+"|Open this event in the CloudTrail console ("+d.Region+")>"), nil, nil))
-	} else if !a.Test {
+			"🔎 <"+v.ConsoleURL+"|Open this event in the CloudTrail console ("+string(v.Region)+")>"), nil, nil))
+	} else if !v.Test {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(
 			"No CloudTrail console link: the event's region or event id has an unexpected form."), nil, nil))
 	}
 
-	ctx := "Rule " + code(d.Rule) + " · Event ID " + code(d.EventID)
-	if a.Group != nil && a.Group.Seq > 0 {
-		ctx += fmt.Sprintf(" · event %d of this root session", a.Group.Seq+1)
+	ctx := "Rule " + code(v.Rule) + " · Event ID " + code(v.EventID)
+	if v.Group.Seq > 0 {
+		ctx += fmt.Sprintf(" · event %d of this root session", v.Group.Seq+1)
 	}
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(ctx)))
 
-	text := r.fallback(a)
+	text := r.fallback(v)
 	return Message{
 		Text:   text,
 		Blocks: blocks,
@@ -130,25 +130,21 @@ func (r *renderer) Render(a *notify.Alert) Message {
 // burst, for incoming webhooks, which cannot reply in a thread: one line
 // with the level, title, what, from where, when, event id and link.
 func (r *renderer) RenderFollowUp(a *notify.Alert) Message {
-	d := &a.Detection
-	if d.IsPipeline() {
-		return r.renderPipeline(a)
+	v := notify.NewView(a, r.consoleBase)
+	if v.Pipeline {
+		return r.renderPipeline(v)
 	}
-	st := styleFor(d.Level)
-	seq := 0
-	if a.Group != nil {
-		seq = a.Group.Seq
-	}
+	st := styleFor(v.Level)
 	line := fmt.Sprintf("↳ %s *%s* (event %d of this root session in %s): %s from %s, %s · Event ID %s",
-		st.Emoji, escapeText(sanitize(d.Title)), seq+1, code(d.AccountID),
-		code(d.EventSource+":"+d.EventName), code(d.SourceIP), r.when(d.EventTime), code(d.EventID))
-	if link := notify.ConsoleEventURL(r.consoleBase, d.Region, d.EventID); link != "" {
-		line += " · <" + link + "|CloudTrail>"
+		st.Emoji, escapeText(sanitize(string(v.Title))), v.Group.Seq+1, code(v.AccountID),
+		code(v.EventSource+":"+v.EventName), code(v.SourceIP), r.when(v.EventTime), code(v.EventID))
+	if v.ConsoleURL != "" {
+		line += " · <" + v.ConsoleURL + "|CloudTrail>"
 	}
-	if a.Test {
+	if v.Test {
 		line = "[" + TestHeader + "] " + line
 	}
-	text := r.fallback(a)
+	text := r.fallback(v)
 	return Message{
 		Text:   text,
 		Blocks: []slack.Block{slack.NewSectionBlock(mrkdwn(line), nil, nil)},
@@ -181,7 +177,7 @@ func (r *renderer) RenderParent(first, top *notify.Alert) Message {
 		seq = top.Group.Seq
 	}
 	note := fmt.Sprintf("⬆️ *Escalated to %s* by event %d of this root session: *%s* (%s · Event ID %s), see the thread.",
-		escapeText(sanitize(st.Label)), seq+1, escapeText(sanitize(top.Title)), code(top.EventSource+":"+top.EventName), code(top.EventID))
+		escapeText(st.Label), seq+1, escapeText(sanitize(top.Title)), code(untrusted.Text(top.EventSource+":"+top.EventName)), code(untrusted.Text(top.EventID)))
 	return insertAfterHeader(m, slack.NewSectionBlock(mrkdwn(note), nil, nil))
 }
 
@@ -190,7 +186,7 @@ func (r *renderer) RenderParent(first, top *notify.Alert) Message {
 // level. m is not modified.
 func WithEscalation(m Message, level, was detector.Level) Message {
 	note := fmt.Sprintf("⬆️ *Escalation*: this root session is now *%s* (until now at most %s).",
-		escapeText(sanitize(styleFor(level).Label)), escapeText(sanitize(styleFor(was).Label)))
+		escapeText(styleFor(level).Label), escapeText(styleFor(was).Label))
 	return insertAfterHeader(m, slack.NewSectionBlock(mrkdwn(note), nil, nil))
 }
 
@@ -222,23 +218,22 @@ func WithMoreCount(parent Message, more int) Message {
 
 // fallback is the top-level text: what Slack shows in notifications and
 // where blocks cannot be shown. Every event value is escaped.
-func (r *renderer) fallback(a *notify.Alert) string {
-	d := &a.Detection
-	st := styleFor(d.Level)
+func (r *renderer) fallback(v *notify.View) string {
+	st := styleFor(v.Level)
 	var b strings.Builder
-	if a.Test {
+	if v.Test {
 		b.WriteString("[" + TestHeader + "] ")
-		if d.AccountID == "" {
+		if v.AccountID == "" {
 			// `rootwatch notify test`: no event to describe.
-			b.WriteString(plain(d.Title))
+			b.WriteString(plain(v.Title))
 			return b.String()
 		}
 	}
-	fmt.Fprintf(&b, "%s %s: %s in account %s", st.Emoji, st.Label, plain(d.Title), plain(d.AccountID))
-	if a.AccountName != "" {
-		fmt.Fprintf(&b, " (%s)", plain(a.AccountName))
+	fmt.Fprintf(&b, "%s %s: %s in account %s", st.Emoji, st.Label, plain(v.Title), plain(v.AccountID))
+	if v.AccountName != "" {
+		fmt.Fprintf(&b, " (%s)", plain(v.AccountName))
 	}
-	fmt.Fprintf(&b, ": %s from %s", plain(d.EventSource+":"+d.EventName), plain(d.SourceIP))
+	fmt.Fprintf(&b, ": %s from %s", plain(v.EventSource+":"+v.EventName), plain(v.SourceIP))
 	return b.String()
 }
 
@@ -252,7 +247,7 @@ func (r *renderer) when(t time.Time) string {
 
 // result renders success or failure: the error code and message when the
 // call failed, else the console sign-in outcome, else success.
-func result(outcome, errorCode, errorMessage string) string {
+func result(outcome, errorCode, errorMessage untrusted.Text) string {
 	switch {
 	case errorCode != "":
 		s := "❌ failed: " + code(errorCode)
@@ -260,7 +255,7 @@ func result(outcome, errorCode, errorMessage string) string {
 			s += ": " + code(errorMessage)
 		}
 		return s
-	case strings.EqualFold(outcome, "Success"):
+	case strings.EqualFold(string(outcome), "Success"):
 		return "✅ success"
 	case outcome != "":
 		s := "❌ " + code(outcome)

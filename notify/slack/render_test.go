@@ -1,6 +1,8 @@
 package slack
 
 import (
+	"github.com/rootwatch/rootwatch/notify/untrusted"
+
 	"bytes"
 	"encoding/json"
 	"flag"
@@ -286,7 +288,7 @@ func TestCode(t *testing.T) {
 		{strings.Repeat("語", 300), "`" + strings.Repeat("語", 200) + "…`"},
 	}
 	for _, tt := range tests {
-		if got := code(tt.in); got != tt.want {
+		if got := code(untrusted.Text(tt.in)); got != tt.want {
 			t.Errorf("code(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
