@@ -15,8 +15,9 @@ import (
 // that choose to.
 type View struct {
 	Level detector.Level
-	Title untrusted.Text
-	Rule  untrusted.Text
+	Title  untrusted.Text
+	Rule   untrusted.Text
+	RuleID untrusted.Text
 
 	AccountID   untrusted.Text
 	AccountName untrusted.Text
@@ -24,6 +25,7 @@ type View struct {
 
 	Principal    untrusted.Text
 	IdentityType untrusted.Text
+	AccessKeyID  untrusted.Text
 	InvokedBy    untrusted.Text
 	Target       untrusted.Text
 	SourceIP     untrusted.Text
@@ -81,10 +83,12 @@ func ViewOf(d *detector.Detection, consoleBase string) *View {
 		Level:        d.Level,
 		Title:        untrusted.Text(d.Title),
 		Rule:         untrusted.Text(d.Rule),
+		RuleID:       untrusted.Text(d.RuleID),
 		AccountID:    untrusted.Text(d.AccountID),
 		Region:       untrusted.Text(d.Region),
 		Principal:    untrusted.Text(d.Principal),
 		IdentityType: untrusted.Text(d.IdentityType),
+		AccessKeyID:  untrusted.Text(d.AccessKeyID),
 		InvokedBy:    untrusted.Text(d.InvokedBy),
 		Target:       untrusted.Text(d.Target),
 		SourceIP:     untrusted.Text(d.SourceIP),

@@ -220,28 +220,28 @@ type link struct {
 // trigger carries the higher of the two severities, and says so when a
 // raises it.
 func (s *Sink) event(a *notify.Alert, prev detector.Level, known bool) (*pagerduty.V2Event, error) {
-	d := &a.Detection
-	console := notify.ConsoleEventURL(s.cfg.ConsoleURL, d.Region, d.EventID)
+	v := notify.NewView(a, s.cfg.ConsoleURL)
+	console := v.ConsoleURL
 
-	top := d.Level
+	top := v.Level
 	escalated := ""
 	if known {
 		if prev > top {
 			top = prev
-		} else if d.Level > prev && severity(d.Level) != severity(prev) {
-			escalated = severity(d.Level)
+		} else if v.Level > prev && severity(v.Level) != severity(prev) {
+			escalated = severity(v.Level)
 		}
 	}
 	sev := severity(top)
-	if a.Test {
+	if v.Test {
 		sev = "info"
 	}
-	source := clean(d.AccountID, maxValueRunes)
+	source := v.AccountID.Clean(maxValueRunes)
 	if source == "" {
 		source = "unknown AWS account"
 	}
-	if a.AccountName != "" {
-		source += " (" + clean(a.AccountName, maxValueRunes) + ")"
+	if v.AccountName != "" {
+		source += " (" + v.AccountName.Clean(maxValueRunes) + ")"
 	}
 	ev := &pagerduty.V2Event{
 		RoutingKey: s.cfg.RoutingKey,
@@ -250,29 +250,29 @@ func (s *Sink) event(a *notify.Alert, prev detector.Level, known bool) (*pagerdu
 		Client:     s.cfg.ClientName,
 		ClientURL:  s.cfg.ClientURL,
 		Payload: &pagerduty.V2Payload{
-			Summary:   summary(a, escalated),
+			Summary:   summary(v, escalated),
 			Source:    source,
 			Severity:  sev,
-			Component: clean(d.EventSource, maxValueRunes),
-			Group:     clean(d.Region, maxValueRunes),
-			Class:     clean(d.Rule, maxValueRunes),
+			Component: v.EventSource.Clean(maxValueRunes),
+			Group:     v.Region.Clean(maxValueRunes),
+			Class:     v.Rule.Clean(maxValueRunes),
 		},
 	}
-	if !d.EventTime.IsZero() {
-		ev.Payload.Timestamp = d.EventTime.UTC().Format(time.RFC3339)
+	if !v.EventTime.IsZero() {
+		ev.Payload.Timestamp = v.EventTime.UTC().Format(time.RFC3339)
 	}
 	if console != "" {
-		ev.Links = []any{link{Href: console, Text: "CloudTrail event history: " + d.EventID + " (" + d.Region + ")"}}
+		ev.Links = []any{link{Href: console, Text: "CloudTrail event history: " + v.EventID.Raw() + " (" + v.Region.Raw() + ")"}}
 		if ev.ClientURL == "" {
 			ev.ClientURL = console
 		}
 	}
 
-	if d.IsPipeline() {
-		return pipelineEvent(ev, a), nil
+	if v.Pipeline {
+		return pipelineEvent(ev, v), nil
 	}
-	details := detailsOf(a, console)
-	if !a.Test {
+	details := detailsOf(v, a.Record)
+	if !v.Test {
 		details["session_highest_level"] = top.String()
 	}
 	ev.Payload.Details = details
@@ -286,7 +286,7 @@ func (s *Sink) event(a *notify.Alert, prev detector.Level, known bool) (*pagerdu
 			return nil, err
 		}
 		s.log.Warn("pagerduty: event too large, raw record dropped from custom details",
-			zap.String("rule", d.Rule), zap.String("event_id", d.EventID), zap.Int("bytes", n))
+			zap.String("rule", a.Rule), zap.String("event_id", a.EventID), zap.Int("bytes", n))
 	}
 	if n > MaxEventBytes {
 		for k, v := range details {
@@ -303,7 +303,7 @@ func (s *Sink) event(a *notify.Alert, prev detector.Level, known bool) (*pagerdu
 			"note": "custom details dropped: the event exceeded PagerDuty's 512 KB limit",
 		}
 		s.log.Warn("pagerduty: event too large, custom details dropped",
-			zap.String("rule", d.Rule), zap.String("event_id", d.EventID), zap.Int("bytes", n))
+			zap.String("rule", a.Rule), zap.String("event_id", a.EventID), zap.Int("bytes", n))
 	}
 	return ev, nil
 }
@@ -323,10 +323,9 @@ func size(ev *pagerduty.V2Event) (int, error) {
 // session has had, since PagerDuty updates only the summary of an open
 // alert; one that raises the session's severity starts with "escalated to
 // <severity>: ".
-func summary(a *notify.Alert, escalatedTo string) string {
-	d := &a.Detection
+func summary(v *notify.View, escalatedTo string) string {
 	var b strings.Builder
-	if a.Test {
+	if v.Test {
 		b.WriteString("[rootwatch TEST ALERT — not a real detection] ")
 	} else {
 		b.WriteString("[rootwatch] ")
@@ -334,24 +333,24 @@ func summary(a *notify.Alert, escalatedTo string) string {
 	if escalatedTo != "" {
 		b.WriteString("escalated to " + escalatedTo + ": ")
 	}
-	b.WriteString(clean(d.Title, maxValueRunes))
+	b.WriteString(v.Title.Clean(maxValueRunes))
 	// A real alert always says where and from where, "unknown" included;
 	// a test alert has neither.
-	if !a.Test || d.AccountID != "" {
-		b.WriteString(" in " + orUnknown(clean(d.AccountID, maxValueRunes)))
+	if !v.Test || v.AccountID != "" {
+		b.WriteString(" in " + orUnknown(v.AccountID.Clean(maxValueRunes)))
 	}
-	if a.AccountName != "" {
-		b.WriteString(" (" + clean(a.AccountName, maxValueRunes) + ")")
+	if v.AccountName != "" {
+		b.WriteString(" (" + v.AccountName.Clean(maxValueRunes) + ")")
 	}
-	if d.Target != "" {
-		b.WriteString(" targeting " + clean(d.Target, maxValueRunes))
+	if v.Target != "" {
+		b.WriteString(" targeting " + v.Target.Clean(maxValueRunes))
 	}
-	if !a.Test || d.SourceIP != "" {
-		b.WriteString(" from " + orUnknown(clean(d.SourceIP, maxValueRunes)))
+	if !v.Test || v.SourceIP != "" {
+		b.WriteString(" from " + orUnknown(v.SourceIP.Clean(maxValueRunes)))
 	}
-	if a.Group != nil && a.Group.Count > 1 {
-		fmt.Fprintf(&b, " (%d events in this root session, latest %s)", a.Group.Count,
-			orUnknown(clean(d.EventSource+":"+d.EventName, maxValueRunes)))
+	if v.Group.Count > 1 {
+		fmt.Fprintf(&b, " (%d events in this root session, latest %s)", v.Group.Count,
+			orUnknown((v.EventSource + ":" + v.EventName).Clean(maxValueRunes)))
 	}
 	return clean(b.String(), MaxSummaryRunes)
 }
@@ -365,65 +364,64 @@ func orUnknown(s string) string {
 
 // detailsOf returns the custom details: every event field, the alert's
 // burst, the console link and, when it fits, the raw CloudTrail record.
-func detailsOf(a *notify.Alert, console string) map[string]any {
-	d := &a.Detection
+func detailsOf(v *notify.View, record json.RawMessage) map[string]any {
 	mfa := "unknown"
-	if d.MFAUsed != nil {
-		mfa = map[bool]string{true: "yes", false: "no"}[*d.MFAUsed]
+	if v.MFAUsed != nil {
+		mfa = map[bool]string{true: "yes", false: "no"}[*v.MFAUsed]
 	}
 	result := "success"
 	switch {
-	case d.ErrorCode != "":
-		result = "failure: " + d.ErrorCode
-	case d.Outcome != "" && !strings.EqualFold(d.Outcome, "Success"):
-		result = "failure: " + d.Outcome
+	case v.ErrorCode != "":
+		result = "failure: " + v.ErrorCode.Raw()
+	case v.Outcome != "" && !strings.EqualFold(v.Outcome.Raw(), "Success"):
+		result = "failure: " + v.Outcome.Raw()
 	}
 	m := map[string]any{
-		"rule":          d.Rule,
-		"rule_id":       d.RuleID,
-		"title":         d.Title,
-		"level":         d.Level.String(),
-		"event_id":      d.EventID,
-		"event_name":    d.EventName,
-		"event_source":  d.EventSource,
-		"event_type":    d.EventType,
-		"account_id":    d.AccountID,
-		"account_name":  a.AccountName,
-		"region":        d.Region,
-		"source_ip":     d.SourceIP,
-		"user_agent":    d.UserAgent,
-		"principal":     d.Principal,
-		"identity_type": d.IdentityType,
-		"access_key_id": d.AccessKeyID,
-		"invoked_by":    d.InvokedBy,
+		"rule":          v.Rule.Raw(),
+		"rule_id":       v.RuleID.Raw(),
+		"title":         v.Title.Raw(),
+		"level":         v.Level.String(),
+		"event_id":      v.EventID.Raw(),
+		"event_name":    v.EventName.Raw(),
+		"event_source":  v.EventSource.Raw(),
+		"event_type":    v.EventType.Raw(),
+		"account_id":    v.AccountID.Raw(),
+		"account_name":  v.AccountName.Raw(),
+		"region":        v.Region.Raw(),
+		"source_ip":     v.SourceIP.Raw(),
+		"user_agent":    v.UserAgent.Raw(),
+		"principal":     v.Principal.Raw(),
+		"identity_type": v.IdentityType.Raw(),
+		"access_key_id": v.AccessKeyID.Raw(),
+		"invoked_by":    v.InvokedBy.Raw(),
 		"mfa_used":      mfa,
 		"result":        result,
-		"outcome":       d.Outcome,
-		"error_code":    d.ErrorCode,
-		"error_message": d.ErrorMessage,
-		"target":        d.Target,
-		"record_source": d.Source,
-		"console_url":   console,
-		"test":          a.Test,
+		"outcome":       v.Outcome.Raw(),
+		"error_code":    v.ErrorCode.Raw(),
+		"error_message": v.ErrorMessage.Raw(),
+		"target":        v.Target.Raw(),
+		"record_source": v.Source.Raw(),
+		"console_url":   v.ConsoleURL,
+		"test":          v.Test,
 	}
-	if !d.EventTime.IsZero() {
-		m["event_time"] = d.EventTime.UTC().Format(time.RFC3339)
+	if !v.EventTime.IsZero() {
+		m["event_time"] = v.EventTime.UTC().Format(time.RFC3339)
 	}
-	for k, v := range m {
-		if v == "" {
+	for k, val := range m {
+		if val == "" {
 			delete(m, k)
 		}
 	}
-	if a.Group != nil {
-		m["session_key"] = a.Group.Key
-		m["session_seq"] = a.Group.Seq
-		m["session_count"] = a.Group.Count
-		if !a.Group.Started.IsZero() {
-			m["session_started"] = a.Group.Started.UTC().Format(time.RFC3339)
+	if v.Group.Key != "" {
+		m["session_key"] = v.Group.Key
+		m["session_seq"] = v.Group.Seq
+		m["session_count"] = v.Group.Count
+		if !v.Group.Started.IsZero() {
+			m["session_started"] = v.Group.Started.UTC().Format(time.RFC3339)
 		}
 	}
-	if len(d.Record) > 0 && json.Valid(d.Record) {
-		m["record"] = d.Record
+	if len(record) > 0 && json.Valid(record) {
+		m["record"] = record
 	}
 	return m
 }

@@ -364,13 +364,13 @@ func TestSummaryIsCleanedAndCapped(t *testing.T) {
 	a := fixture(t, "root-api-call")
 	a.SourceIP = "203.0.113.9\n[rootwatch] all clear\u202e"
 	a.Title = strings.Repeat("T", 2000)
-	got := summary(a, "")
+	got := summary(notify.NewView(a, ""), "")
 	if strings.ContainsAny(got, "\n\u202e") {
 		t.Errorf("summary keeps a line break or bidi control: %q", got)
 	}
 	a.Title = "ok"
 	a.Target = strings.Repeat("x", 5000)
-	got = summary(a, "")
+	got = summary(notify.NewView(a, ""), "")
 	if n := len([]rune(got)); n > MaxSummaryRunes {
 		t.Errorf("summary has %d runes", n)
 	}

@@ -18,27 +18,26 @@ func pipelineDedupKey(a *notify.Alert) string {
 // needs: a trigger whose summary is the alert's title (it carries the
 // reason) and whose details are rootwatch's, or, for the all-clear, a
 // resolve of the same dedup key (a resolve carries no payload).
-func pipelineEvent(ev *pagerduty.V2Event, a *notify.Alert) *pagerduty.V2Event {
-	if a.Resolved {
+func pipelineEvent(ev *pagerduty.V2Event, v *notify.View) *pagerduty.V2Event {
+	if v.Resolved {
 		ev.Action = "resolve"
 		ev.Payload = nil
 		ev.Links = nil
 		return ev
 	}
-	d := &a.Detection
-	ev.Payload.Summary = clean(d.Title, MaxSummaryRunes)
+	ev.Payload.Summary = v.Title.Clean(MaxSummaryRunes)
 	ev.Payload.Source = "rootwatch"
-	ev.Payload.Component = clean(d.Source, maxValueRunes)
+	ev.Payload.Component = v.Source.Clean(maxValueRunes)
 	details := map[string]any{
-		"rule":       d.Rule,
-		"event_id":   d.EventID,
-		"level":      d.Level.String(),
-		"reason":     clean(d.ErrorMessage, maxDetailRunes),
-		"account_id": d.AccountID,
-		"region":     d.Region,
-		"since":      d.EventTime.UTC().Format("2006-01-02T15:04:05Z"),
+		"rule":       v.Rule.Raw(),
+		"event_id":   v.EventID.Raw(),
+		"level":      v.Level.String(),
+		"reason":     v.ErrorMessage.Clean(maxDetailRunes),
+		"account_id": v.AccountID.Raw(),
+		"region":     v.Region.Raw(),
+		"since":      v.EventTime.UTC().Format("2006-01-02T15:04:05Z"),
 	}
-	details[notify.PipelineSourceKind(d)] = clean(d.Source, maxValueRunes)
+	details[v.SourceKind] = v.Source.Clean(maxValueRunes)
 	ev.Payload.Details = details
 	ev.Links = nil
 	return ev

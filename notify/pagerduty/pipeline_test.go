@@ -76,7 +76,7 @@ func TestPipelineAlertTriggerAndResolve(t *testing.T) {
 func TestPipelineEventNamesTheTrail(t *testing.T) {
 	d := pipelineDetection("t/1", false)
 	d.Rule, d.Source = "rootwatch-trail-unhealthy", "arn:aws:cloudtrail:us-east-1:111122223333:trail/org"
-	ev := pipelineEvent(&pagerduty.V2Event{Payload: &pagerduty.V2Payload{}}, &notify.Alert{Detection: d})
+	ev := pipelineEvent(&pagerduty.V2Event{Payload: &pagerduty.V2Payload{}}, notify.NewView(&notify.Alert{Detection: d}, ""))
 	details, _ := ev.Payload.Details.(map[string]any)
 	if details["trail"] != d.Source || details["queue"] != nil {
 		t.Errorf("details %v, want the trail under \"trail\"", details)
