@@ -5,6 +5,60 @@
 // the detection engine and the sinks.
 //
 // notify imports detector for the Detection type and never imports ingest.
+//
+// # Where things are
+//
+//   - The Dispatcher (dispatcher.go) routes, groups, dedupes and delivers;
+//     its configuration is in dispatch_config.go, the per-sink circuit
+//     breaker in breaker.go, one alert's delivery loop in attempt.go,
+//     backoff in retry.go, pacing in pacing.go, its errors in
+//     dispatch_errors.go.
+//   - View (view.go) is the one view of an alert every human-facing sink
+//     renders from; attacker-controlled values are untrusted.Text
+//     (notify/untrusted, the one sanitizer), each sink adds its own
+//     escaping. notify/jsonl writes the detection itself, the public JSON
+//     contract shared with `rootwatch scan --format json`; notify/console
+//     renders the text of `rootwatch scan`.
+//   - recorder.go and httpx.go hold the plumbing of HTTP sinks: the
+//     response Recorder, ClassifyStatus and ClassifyNoResponse, Scrub,
+//     MaskSecret and MaskURL, CheckURL and CheckSecretURL.
+//   - sinkdef.go describes a sink to the commands (SinkDef); notify/sinks
+//     lists them.
+//
+// # How to add a sink
+//
+// A sink is one package, one registration line and its documentation:
+//
+//  1. Create notify/<name> with a type implementing Sink. Build the
+//     message from NewView(a, consoleBase); escape View values for the
+//     destination on top of their cleaning (see notify/slack's code spans).
+//     Return nil only when the remote side accepted the alert, and classify
+//     failures: over HTTP, wrap the transport in NewRecorder and classify
+//     with ClassifyStatus and ClassifyNoResponse; pass every error through
+//     Scrub with the sink's secrets. A Config type prints its secrets
+//     masked (MaskSecret, MaskURL) in String, GoString and MarshalJSON.
+//  2. Export a SinkDef in it (see slack.Def, pagerduty.Def): the name, the
+//     Kind (chat: every level by default; paging: high and above; audit),
+//     its Settings (environment variable, flag, default, usage, secret),
+//     the Hint naming what turns it on, Configured, and New, which builds
+//     the sink from the resolved Settings and the shared SinkDeps (logger,
+//     metrics registerer, AWS configuration with AWS_ENDPOINT_URL_<SERVICE>
+//     endpoints, stdout).
+//  3. Add the SinkDef to the list in notify/sinks. cmd/rootwatch then gives
+//     every setting a flag and an environment variable, lists them in
+//     `rootwatch config` and the settings table, builds the sink for run
+//     and backfill --alert, and includes it in `rootwatch notify test`;
+//     routing, dedupe, retries, pacing and the ack contract come from the
+//     Dispatcher.
+//  4. Document it: regenerate the README's settings table
+//     (`go run ./cmd/rootwatch config --markdown`), describe the sink in
+//     the README, and add its parameters to the CloudFormation stack.
+//
+// # How to add a detection field
+//
+// Add it to detector.Detection (its JSON is the public contract of the
+// audit log and `scan --format json`), then to View and NewView here, then
+// to the sinks that should show it.
 package notify
 
 import (

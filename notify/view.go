@@ -14,7 +14,7 @@ import (
 // field a responder should see is added here once, then shown by the sinks
 // that choose to.
 type View struct {
-	Level detector.Level
+	Level  detector.Level
 	Title  untrusted.Text
 	Rule   untrusted.Text
 	RuleID untrusted.Text
