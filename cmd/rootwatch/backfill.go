@@ -21,6 +21,7 @@ import (
 	"github.com/rootwatch/rootwatch/ingest/lookup"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/notify"
+	"github.com/rootwatch/rootwatch/notify/console"
 	"github.com/rootwatch/rootwatch/notify/dedupe"
 )
 
@@ -100,8 +101,8 @@ func runBackfill(ctx context.Context, e *env, f *backfillFlags, logLevel, logFor
 	if err != nil {
 		return usageErr("--min-level: %v", err)
 	}
-	if f.format != "text" && f.format != "json" {
-		return usageErr("--format: invalid value %q (want text or json)", f.format)
+	if err := console.CheckFormat(f.format); err != nil {
+		return usageErr("--format: %v", err)
 	}
 	if f.maxDecompBytes <= 0 || !(f.maxRatio >= 1) {
 		return usageErr("--max-decompressed-bytes must be positive and --max-compression-ratio at least 1")

@@ -142,8 +142,8 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 	if !(o.maxRatio >= 1) {
 		return usageErr("--max-compression-ratio: %g is below 1", o.maxRatio)
 	}
-	if o.format != "text" && o.format != "json" {
-		return usageErr("--format: invalid value %q (want text or json)", o.format)
+	if err := console.CheckFormat(o.format); err != nil {
+		return usageErr("--format: %v", err)
 	}
 	eng, rs, err := loadEngine(o.ruleDirs, o.noBuiltin, minLevel, o.protect)
 	if err != nil {

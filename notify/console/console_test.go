@@ -63,3 +63,14 @@ func TestPrinterJSONIsTheAuditEncoding(t *testing.T) {
 		t.Errorf("printer wrote %q, audit encoding %q", printed.String(), audit.String())
 	}
 }
+
+func TestCheckFormat(t *testing.T) {
+	for _, f := range Formats {
+		if err := CheckFormat(f); err != nil {
+			t.Errorf("CheckFormat(%q) = %v", f, err)
+		}
+	}
+	if err := CheckFormat("xml"); err == nil || err.Error() != `invalid value "xml" (want text or json)` {
+		t.Errorf("CheckFormat(xml) = %v", err)
+	}
+}

@@ -2,7 +2,10 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/rootwatch/rootwatch/detector"
@@ -18,6 +21,17 @@ const (
 	// (the same bytes as the service's stdout audit sink).
 	FormatJSON = "json"
 )
+
+// Formats lists the formats a Printer writes, for flag help and checks.
+var Formats = []string{FormatText, FormatJSON}
+
+// CheckFormat reports whether a Printer writes format f.
+func CheckFormat(f string) error {
+	if !slices.Contains(Formats, f) {
+		return fmt.Errorf("invalid value %q (want %s)", f, strings.Join(Formats, " or "))
+	}
+	return nil
+}
 
 // Printer writes detections to w, one whole block or line at a time. It is
 // safe for concurrent use.
