@@ -1,7 +1,9 @@
 // Package jsonl is the audit sink: it writes every detection handed to
 // delivery as one JSON object per line, in detector.Detection's JSON form
-// (the same objects `rootwatch scan --format json` prints). On ECS its
-// output is the CloudWatch Logs audit trail of every detection.
+// (the same bytes `rootwatch scan --format json` prints: notify/console's
+// Printer calls Encode). On ECS its output is the CloudWatch Logs audit
+// trail of every detection. It writes the detection, not notify.View: the
+// detection's JSON is rootwatch's public machine-readable contract.
 package jsonl
 
 import (
