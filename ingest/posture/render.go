@@ -68,6 +68,7 @@ func WriteText(w io.Writer, r *Report, colour bool) error {
 	for _, c := range used {
 		fmt.Fprintf(&b, "  %-*s", widths[c], columns[c])
 	}
+	trimEnd(&b)
 	b.WriteString("\n")
 	for _, a := range r.Accounts {
 		name := shortName(a.Name)
@@ -83,6 +84,7 @@ func WriteText(w io.Writer, r *Report, colour bool) error {
 			}
 			b.WriteString("  " + padded)
 		}
+		trimEnd(&b)
 		b.WriteString("\n")
 	}
 	var details strings.Builder
@@ -141,4 +143,14 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// trimEnd removes the trailing spaces of the line being built in b.
+func trimEnd(b *strings.Builder) {
+	s := b.String()
+	t := strings.TrimRight(s, " ")
+	if len(t) != len(s) {
+		b.Reset()
+		b.WriteString(t)
+	}
 }
