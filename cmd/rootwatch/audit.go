@@ -195,8 +195,8 @@ func (s *auditService) add(c *cobra.Command) {
 }
 
 func (s *auditService) validate() error {
-	if s.interval != 0 && s.interval < time.Minute {
-		return usageErr("ROOTWATCH_AUDIT_INTERVAL: %s is under 1m (0 disables the audit)", s.interval)
+	if s.interval < 0 || (s.interval != 0 && s.interval < time.Second) {
+		return usageErr("ROOTWATCH_AUDIT_INTERVAL: %s is under 1s (0 disables the audit)", s.interval)
 	}
 	return s.scope.validate()
 }

@@ -60,7 +60,7 @@ func TestAuditCommandUsage(t *testing.T) {
 		{nil, []string{"audit", "--accounts", "1234"}, "ROOTWATCH_ACCOUNTS"},
 		{map[string]string{"ROOTWATCH_COMPANY_DOMAINS": "root@example.com"}, []string{"audit"}, "ROOTWATCH_COMPANY_DOMAINS"},
 		{map[string]string{"ROOTWATCH_MEMBER_ROLE": "arn:aws:iam::111122223333:role/x"}, []string{"audit"}, "ROOTWATCH_MEMBER_ROLE"},
-		{map[string]string{"ROOTWATCH_AUDIT_INTERVAL": "10s", "ROOTWATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/111122223333/q"}, []string{"run"}, "ROOTWATCH_AUDIT_INTERVAL"},
+		{map[string]string{"ROOTWATCH_AUDIT_INTERVAL": "10ms", "ROOTWATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/111122223333/q"}, []string{"run"}, "ROOTWATCH_AUDIT_INTERVAL"},
 	} {
 		code, _, errOut := runEnvCmd(t, tt.env, tt.args...)
 		if code != exitUsage || !strings.Contains(errOut, tt.want) {
