@@ -280,10 +280,14 @@ func (a *Auditor) auditAccount(ctx context.Context, t target, caller, partition 
 		default:
 			contact = Contact{Err: err}
 		}
-		if org == nil && sess != nil && sess.access == AccessRole {
-			ar.Email, t.emailErr = readOwnEmail(ctx, organizations.NewFromConfig(sess.cfg), t.id)
-		} else if org == nil {
-			t.emailErr = fmt.Errorf("no way into account %s: give --member-role or audit with --org", t.id)
+		if org == nil {
+			// The caller reads it when it manages the account's
+			// organization; else the member role may (a delegated
+			// administrator, or the account's own organization).
+			ar.Email, t.emailErr = readOwnEmail(ctx, a.orgs, t.id)
+			if t.emailErr != nil && sess != nil && sess.access == AccessRole {
+				ar.Email, t.emailErr = readOwnEmail(ctx, organizations.NewFromConfig(sess.cfg), t.id)
+			}
 		}
 	}
 	ar.add(EvaluateMFA(state))
