@@ -299,3 +299,40 @@ func TestAuditManyAccounts(t *testing.T) {
 		t.Errorf("progress calls %d, last %d", calls.Load(), last.Load())
 	}
 }
+
+// TestAuditRetriesThrottling: throttled calls are retried by the SDK's
+// retryer until they succeed; the checks pass, none is could-not-check.
+func TestAuditRetriesThrottling(t *testing.T) {
+	f := newFakeAWS(t)
+	f.set(func(f *fakeAWS) {
+		f.summary = map[string]int{"AccountMFAEnabled": 1}
+		f.report = rootReport("no_information", "", "")
+		f.throttle["GetAccountSummary"] = 3
+		f.throttle["GetCredentialReport"] = 2
+	})
+	rep := audit(t, Config{AWS: f.config(t)})
+	wantStatus(t, rep, management, CheckMFA, StatusPass)
+	wantStatus(t, rep, management, CheckRecentUse, StatusPass)
+	if f.throttle["GetAccountSummary"] != 0 || f.throttle["GetCredentialReport"] != 0 {
+		t.Errorf("throttles left: %v", f.throttle)
+	}
+}
+
+// TestAuditMemberRoleFallback: where AssumeRoot is refused, --member-role
+// (sts:AssumeRole on moto) is the way in, and the checks are made.
+func TestAuditMemberRoleFallback(t *testing.T) {
+	f := newFakeAWS(t)
+	cfg := f.config(t)
+	m := org(t, cfg, "aws-a@example.com")
+	f.set(func(f *fakeAWS) {
+		f.features = []string{"RootCredentialsManagement", "RootSessions"}
+		f.denyRoot[m[0]] = true
+	})
+	rep := audit(t, Config{AWS: cfg, Organization: true, MemberRole: "OrganizationAccountAccessRole"})
+	a, _ := rep.Account(m[0])
+	if a.Access != AccessRole {
+		t.Fatalf("member access %q, want %q", a.Access, AccessRole)
+	}
+	wantStatus(t, rep, m[0], CheckMFA, StatusFail, "no MFA")
+	wantStatus(t, rep, m[0], CheckAccessKeys, StatusPass)
+}

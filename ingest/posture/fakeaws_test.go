@@ -54,6 +54,7 @@ type fakeAWS struct {
 	members    map[string]*memberRoot
 	denyRoot   map[string]bool // AssumeRoot refused for these accounts
 	denyIAM    map[string]bool // caller IAM actions refused
+	throttle   map[string]int  // caller IAM actions throttled this many more times
 	policies   map[string]int  // AssumeRoot task policies seen
 	assumeRoot int
 }
@@ -80,7 +81,7 @@ func newFakeAWS(t *testing.T) *fakeAWS {
 	}
 	resp.Body.Close()
 	f := &fakeAWS{moto: srv, members: map[string]*memberRoot{}, denyRoot: map[string]bool{},
-		denyIAM: map[string]bool{}, policies: map[string]int{}}
+		denyIAM: map[string]bool{}, throttle: map[string]int{}, policies: map[string]int{}}
 	target, _ := url.Parse(srv.Endpoint)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	iamSrv := httptest.NewServer(f.handler(proxy, f.iam))
@@ -148,6 +149,11 @@ func (f *fakeAWS) iam(w http.ResponseWriter, key string, form url.Values) bool {
 	}
 	if f.denyIAM[action] {
 		writeError(w, 403, "AccessDenied", fmt.Sprintf("User: arn:aws:iam::123456789012:user/auditor is not authorized to perform: iam:%s on resource: * because no identity-based policy allows the iam:%s action", action, action))
+		return true
+	}
+	if f.throttle[action] > 0 {
+		f.throttle[action]--
+		writeError(w, 400, "Throttling", "Rate exceeded")
 		return true
 	}
 	switch action {
