@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -48,15 +49,7 @@ func readOrganization(ctx context.Context, orgs *organizations.Client, iamc *iam
 			o.Accounts = append(o.Accounts, orgAccount{ID: aws.ToString(a.Id), Name: aws.ToString(a.Name), Email: aws.ToString(a.Email)})
 		}
 	}
-	slices.SortFunc(o.Accounts, func(a, b orgAccount) int {
-		if a.ID < b.ID {
-			return -1
-		}
-		if a.ID > b.ID {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(o.Accounts, func(a, b orgAccount) int { return strings.Compare(a.ID, b.ID) })
 	o.Features = readFeatures(ctx, iamc)
 	return o, nil
 }

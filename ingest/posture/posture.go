@@ -24,6 +24,7 @@ package posture
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -180,15 +181,7 @@ func (r *Report) Account(id string) (AccountReport, bool) {
 
 // finish sorts the report and computes its summary.
 func (r *Report) finish() {
-	slices.SortFunc(r.Accounts, func(a, b AccountReport) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(r.Accounts, func(a, b AccountReport) int { return strings.Compare(a.ID, b.ID) })
 	r.Summary = map[Status]int{StatusPass: 0, StatusWarn: 0, StatusUnknown: 0, StatusFail: 0}
 	for i := range r.Accounts {
 		r.Accounts[i].sortResults()
