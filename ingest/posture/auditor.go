@@ -213,11 +213,12 @@ func (a *Auditor) Run(ctx context.Context) (*Report, error) {
 		done int
 		sem  = make(chan struct{}, a.cfg.Concurrency)
 	)
+loop:
 	for i, t := range targets {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			break loop // wait for the audits under way below
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()

@@ -2,6 +2,7 @@ package posture
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -335,4 +336,26 @@ func TestAuditMemberRoleFallback(t *testing.T) {
 	}
 	wantStatus(t, rep, m[0], CheckMFA, StatusFail, "no MFA")
 	wantStatus(t, rep, m[0], CheckAccessKeys, StatusPass)
+}
+
+// TestAuditCancelled: a cancelled audit returns the context's error after
+// the account audits under way have stopped (no goroutine left writing).
+func TestAuditCancelled(t *testing.T) {
+	f := newFakeAWS(t)
+	cfg := f.config(t)
+	org(t, cfg, "aws-1@example.com", "aws-2@example.com", "aws-3@example.com")
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := New(Config{AWS: cfg, Organization: true, Concurrency: 1, ReportWait: 10 * time.Millisecond,
+		Progress: func(done, _ int) {
+			if done == 1 {
+				cancel()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := a.Run(ctx)
+	if !errors.Is(err, context.Canceled) || rep != nil {
+		t.Fatalf("Run after cancel = %v, %v; want context.Canceled", rep, err)
+	}
 }

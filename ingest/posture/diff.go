@@ -82,6 +82,6 @@ func (c Change) Detection(at time.Time) detector.Detection {
 		Principal:    "rootwatch",
 		ErrorCode:    c.After.Check,
 		ErrorMessage: capText(fmt.Sprintf("before: %s (%s); after: %s (%s)", c.Before.Status, c.Before.Detail, c.After.Status, c.After.Detail)),
-		Source:       "rootwatch audit",
+		// No Source: the sinks would label it a queue (notify.PipelineSourceKind).
 	}
 }
