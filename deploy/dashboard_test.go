@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/rootwatch/rootwatch/ingest"
+	"github.com/rootwatch/rootwatch/ingest/posture"
 	"github.com/rootwatch/rootwatch/ingest/sqs"
 	"github.com/rootwatch/rootwatch/ingest/trailhealth"
 	"github.com/rootwatch/rootwatch/ingest/watchdog"
@@ -68,6 +69,7 @@ func serviceMetrics(t *testing.T) map[string]bool {
 	notify.NewMetrics(r) // what notify.NewDispatcher registers with Config.Registerer
 	watchdog.NewMetrics(r)
 	trailhealth.NewMetrics(r)
+	posture.NewMetrics(r)
 
 	names := map[string]bool{}
 	// A histogram's series are only its _bucket, _sum and _count: its bare
@@ -120,7 +122,7 @@ func serviceMetrics(t *testing.T) map[string]bool {
 // notify.NewDispatcher (Config.Registerer), not called from cmd.
 var metricsConstructors = []string{
 	"collectors.NewGoCollector", "collectors.NewProcessCollector",
-	"ingest.NewMetrics", "sqs.NewMetrics", "trailhealth.NewMetrics", "watchdog.NewMetrics",
+	"ingest.NewMetrics", "posture.NewMetrics", "sqs.NewMetrics", "trailhealth.NewMetrics", "watchdog.NewMetrics",
 }
 
 var constructorRE = regexp.MustCompile(`\b(\w+\.New\w*Metrics|collectors\.New\w+Collector)\(`)

@@ -137,6 +137,18 @@ var taskRoleActions = map[string]string{
 	"cloudtrail:GetEventSelectors": "ingest/trailhealth: management events selected",
 	"cloudtrail:LookupEvents":      "ingest/lookup: the start-up backfill (ROOTWATCH_BACKFILL_ON_START); no resource-level permissions",
 	"dynamodb:Scan":                "ingest/watchdog: loading the log-flow watchdog's state items at start-up",
+	// ingest/posture: the root posture audit (ROOTWATCH_AUDIT_INTERVAL), read-only.
+	"iam:GetAccountSummary":              "ingest/posture: root MFA, root keys and certificates present",
+	"iam:GenerateCredentialReport":       "ingest/posture: the credential report (root keys' dates, root's last use)",
+	"iam:GetCredentialReport":            "ingest/posture: the credential report's root row",
+	"iam:ListVirtualMFADevices":          "ingest/posture: whether root's MFA device is a virtual one",
+	"account:GetAlternateContact":        "ingest/posture: the security contact (SECURITY only)",
+	"organizations:DescribeAccount":      "ingest/posture: this account's root e-mail (audit without ROOTWATCH_ORG)",
+	"organizations:DescribeOrganization": "ingest/posture: the organization audited (ROOTWATCH_ORG)",
+	"organizations:ListAccounts":         "ingest/posture: the organization's accounts and root e-mails (ROOTWATCH_ORG)",
+	"iam:ListOrganizationsFeatures":      "ingest/posture: centralized root access features (ROOTWATCH_ORG)",
+	"sts:AssumeRoot":                     "ingest/posture: member roots through IAMAuditRootUserCredentials sessions (ROOTWATCH_ORG)",
+	"sts:AssumeRole":                     "ingest/posture: ROOTWATCH_MEMBER_ROLE, where AssumeRoot is not possible",
 }
 
 func TestTaskRoleGrantsExactlyWhatTheCodeUses(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/ingest/posture"
 	"github.com/rootwatch/rootwatch/ingest/sqs"
 	"github.com/rootwatch/rootwatch/ingest/trailhealth"
 	"github.com/rootwatch/rootwatch/ingest/watchdog"
@@ -35,6 +36,8 @@ func PipelineRules() []PipelineRule {
 		// other problems, medium for log file validation turned off alone.
 		{Name: trailhealth.Rule, Level: detector.LevelCritical, Title: "a watched CloudTrail trail is not logging or unhealthy (high: other problems; medium: log file validation off)"},
 		{Name: watchdog.RuleLogGap, Level: detector.LevelHigh, Title: "an expected account and region send no CloudTrail logs"},
+		// High for a check that now fails, medium for a new warning.
+		{Name: posture.Rule, Level: detector.LevelHigh, Title: "an account's root posture got worse (ROOTWATCH_AUDIT_INTERVAL; medium: a new warning)"},
 	}
 }
 

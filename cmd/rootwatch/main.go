@@ -6,6 +6,7 @@
 //	rootwatch run               the service: consume SQS notifications, read S3 objects, alert
 //	rootwatch rules list|test   inspect and test Sigma rules
 //	rootwatch notify test       send a test alert through every configured sink
+//	rootwatch audit             check root users against the practices (MFA, no keys, e-mail, contact)
 //	rootwatch config            print every setting (flag and environment variable)
 //	rootwatch version
 //

@@ -167,6 +167,7 @@ type runFlags struct {
 	logFormat      string
 	notify         notifyFlags
 	watch          watchFlags
+	audit          auditService
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -217,6 +218,7 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	f.notify.audit = true
 	f.notify.add(c)
 	f.watch.add(c)
+	f.audit.add(c)
 	return c
 }
 
@@ -246,6 +248,9 @@ func (f *runFlags) validate() error {
 		return usageErr("ROOTWATCH_BACKFILL_ON_START: %s is out of range 0-2160h (LookupEvents keeps 90 days)", f.backfillStart)
 	}
 	if err := f.trails.validate(); err != nil {
+		return err
+	}
+	if err := f.audit.validate(); err != nil {
 		return err
 	}
 	for _, u := range f.queueURLs {
@@ -432,6 +437,12 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	if err != nil {
 		return err
 	}
+	names, _ := route.ParseAccounts(f.notify.accounts) // validated by buildDispatcher
+	stopAudit, err := f.audit.start(ctx, awsCfg, names, f.trails.trails, disp, reg, log.Named("audit"))
+	if err != nil {
+		stopTrails()
+		return err
+	}
 	stopBackfill := func() {}
 	if f.backfillStart > 0 {
 		// In the background: readiness depends on SQS only.
@@ -446,6 +457,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	fills.stop()
 	stopBackfill()
 	stopTrails()
+	stopAudit()
 
 	if ops != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)

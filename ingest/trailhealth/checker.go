@@ -240,6 +240,24 @@ func (t *trail) episodeID(id string) string {
 	return id
 }
 
+// Inspect reads trail id once (DescribeTrails, GetTrailStatus,
+// GetEventSelectors), for one-off checks such as `rootwatch audit`; judge
+// the observation with Evaluate. The failed calls are keyed by IAM action
+// ("cloudtrail:GetTrailStatus"); a failed call leaves its part nil.
+func Inspect(ctx context.Context, api API, id string) (Observation, map[string]error, error) {
+	t, err := newTrail(id)
+	if err != nil {
+		return Observation{}, nil, err
+	}
+	c := &Checker{cfg: Config{API: api}, log: zap.NewNop()}
+	o, errs := c.observe(ctx, t)
+	failed := make(map[string]error, len(errs))
+	for k, e := range errs {
+		failed["cloudtrail:"+string(k)] = e
+	}
+	return o, failed, nil
+}
+
 // observe makes the three calls for t. Errors other than "not found" are
 // returned by call; a call that fails leaves its part of the observation
 // nil.
