@@ -150,6 +150,8 @@ type Config struct {
 	Logger *zap.Logger
 	// Registerer receives the metrics; nil keeps them unregistered.
 	Registerer prometheus.Registerer
+	// Policy holds exclusions' and planned root use's effect (policy.go).
+	Policy Policy
 
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -196,6 +198,7 @@ type Dispatcher struct {
 	rand    func() float64
 
 	recovery *recoveryHub
+	policy   *policy // policy.go
 }
 
 // recoveryHub calls the functions registered with NotifyRecovered when a
@@ -376,6 +379,7 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 		return nil, fmt.Errorf("notify: %w", err)
 	}
 	d.router = router
+	d.policy = newPolicy(cfg.Policy, router, reg, d.log, d.now())
 	return d, nil
 }
 
@@ -423,7 +427,11 @@ func (d *Dispatcher) Deliver(ctx context.Context, ds []detector.Detection) error
 			AccountName: d.router.AccountName(det.AccountID),
 			Group:       d.groups.assign(det, now),
 		}
-		for _, name := range d.Route(det) {
+		sinks, deliver := d.applyPolicy(ctx, &a, d.Route(det)) // exclusions, planned root use
+		if !deliver {
+			continue
+		}
+		for _, name := range sinks {
 			s := d.byName[name]
 			// Each sink gets its own copy: sinks run concurrently.
 			ac := a

@@ -111,6 +111,9 @@ func (r *renderer) Render(a *notify.Alert) Message {
 		ctx += fmt.Sprintf(" · event %d of this root session", a.Group.Seq+1)
 	}
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(ctx)))
+	if e := a.Expected; e != nil { // planned root use (notify.Policy): no page
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn("🗓️ expected: "+code(e.String()))))
+	}
 
 	text := r.fallback(a)
 	return Message{
