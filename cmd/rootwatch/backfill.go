@@ -40,6 +40,7 @@ type backfillFlags struct {
 	groupWindow    time.Duration
 	stdoutAlerts   bool
 	notify         notifyFlags
+	expect         expectFlags
 }
 
 func newBackfillCmd(e *env) *cobra.Command {
@@ -89,6 +90,7 @@ could not be evaluated or a detection could not be delivered, 2 for bad usage.`,
 	fs.DurationVar(&f.groupWindow, "group-window", notify.DefaultGroupWindow, settingUsage("group-window"))
 	fs.BoolVar(&f.stdoutAlerts, "stdout-alerts", true, settingUsage("stdout-alerts"))
 	f.notify.add(c)
+	f.expect.add(c)
 	return c
 }
 
@@ -136,7 +138,7 @@ func runBackfill(ctx context.Context, e *env, f *backfillFlags, logLevel, logFor
 			audit = e.stdout
 		}
 		disp, cfg, err := buildDispatcher(log, dispatchSettings{notify: &f.notify, dedupeTable: f.dedupeTable,
-			dedupeTTL: f.dedupeTTL, groupWindow: f.groupWindow, audit: audit, rules: names, registerer: prometheus.NewRegistry()},
+			dedupeTTL: f.dedupeTTL, groupWindow: f.groupWindow, audit: audit, rules: names, registerer: prometheus.NewRegistry(), expect: &f.expect},
 			func() (aws.Config, error) { return loadAWSConfig(ctx) })
 		if err != nil {
 			return err

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/rootwatch/rootwatch/notify"
 )
 
 // setting is one configuration knob: a flag and an environment variable
@@ -47,10 +49,12 @@ var settings = []setting{
 	{Env: "ROOTWATCH_WATCH_MAX_PAIRS", Flag: "watch-max-pairs", Default: "2000", Command: "run", Usage: "log-flow watchdog: most (account, region) pairs tracked (and metric series); objects of further pairs are counted and ignored"},
 	{Env: "ROOTWATCH_GAP_FILL", Flag: "gap-fill", Default: "true", Command: "run", Usage: "log-flow watchdog: when a gap closes, read the pair's objects of the gap from the trail bucket (S3 listing, needs s3:ListBucket) and alert what the queue missed, through the dedupe ledger; false disables"},
 	{Env: "ROOTWATCH_STDOUT_ALERTS", Flag: "stdout-alerts", Default: "true", Command: "run, backfill --alert", Usage: "print every detection handed to delivery as a JSON line on stdout (audit trail)"},
-	{Env: "ROOTWATCH_ROUTES", Flag: "routes", Command: "run, notify test, backfill --alert", Usage: "routing file (YAML): which levels/rules go to which sinks, account names"},
+	{Env: "ROOTWATCH_ROUTES", Flag: "routes", Command: "run, notify test, backfill --alert, rules list", Usage: "routing file (YAML): which levels/rules go to which sinks, account names, exclusions of known-good automation"},
 	{Env: "ROOTWATCH_PAGE_MIN_LEVEL", Flag: "page-min-level", Default: "high", Command: "run, notify test, backfill --alert", Usage: "without a routes file: the lowest level that pages (PagerDuty); every level posts to Slack"},
 	{Env: "ROOTWATCH_ACCOUNTS", Flag: "accounts", Command: "run, notify test, backfill --alert", Usage: "account names shown in alerts: 111122223333=prod-payments,444455556666=sandbox"},
-	{Env: "ROOTWATCH_DEDUPE_TABLE", Flag: "dedupe-table", Command: "run, backfill --alert", Usage: "DynamoDB table for the shared dedupe ledger (several replicas); empty = in-memory"},
+	{Env: "ROOTWATCH_DEDUPE_TABLE", Flag: "dedupe-table", Command: "run, backfill --alert, expect", Usage: "DynamoDB table for the shared dedupe ledger (several replicas), the watchdog's state and the declarations of planned root use; empty = in-memory"},
+	{Env: "ROOTWATCH_EXPECTATIONS", Flag: "expectations", Command: "run, backfill --alert, expect", Usage: "YAML file of declarations of planned root use (rootwatch expect), read again when it changes; only without ROOTWATCH_DEDUPE_TABLE, which holds them otherwise"},
+	{Env: "ROOTWATCH_EXPECTED_PAGE_RULES", Flag: "expected-page-rules", Default: strings.Join(notify.DefaultExpectedPageRules, ","), Command: "run, backfill --alert", Usage: "rules that still page when a declaration of planned root use covers them (comma-separated; none = no rule)"},
 	{Env: "ROOTWATCH_DEDUPE_TTL", Flag: "dedupe-ttl", Default: "24h", Command: "run, backfill --alert", Usage: "how long a delivered (rule, event) is remembered"},
 	{Env: "ROOTWATCH_GROUP_WINDOW", Flag: "group-window", Default: "10m", Command: "run, backfill --alert", Usage: "burst grouping window (same account and access key or source IP)"},
 	{Env: "ROOTWATCH_BACKFILL_ON_START", Flag: "backfill-on-start", Default: "0s", Command: "run", Usage: "at start, read this much CloudTrail LookupEvents history (e.g. 1h; 0 = off) in the background and alert what the service missed while down, through the dedupe ledger (set ROOTWATCH_DEDUPE_TABLE, or a restart re-alerts)"},

@@ -28,6 +28,7 @@ type dispatchSettings struct {
 	audit       io.Writer // the stdout JSON-lines sink; nil: none
 	rules       []string
 	registerer  prometheus.Registerer
+	expect      *expectFlags // planned root use; nil: none
 }
 
 // buildDispatcher checks the alerting settings, then loads the AWS
@@ -56,6 +57,11 @@ func buildDispatcher(log *zap.Logger, s dispatchSettings, awsConfig func() (aws.
 		ledger, err = dedupe.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), s.dedupeTable)
 		if err != nil {
 			return nil, aws.Config{}, usageErr("ROOTWATCH_DEDUPE_TABLE: %v", err)
+		}
+	}
+	if s.expect != nil {
+		if ncfg.Policy, err = s.expect.policy(log, s, awsCfg); err != nil {
+			return nil, aws.Config{}, err
 		}
 	}
 	ncfg.Sinks = sinks

@@ -144,6 +144,7 @@ type runFlags struct {
 	logFormat      string
 	notify         notifyFlags
 	watch          watchFlags
+	expect         expectFlags
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -194,6 +195,7 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	fs.StringSliceVar(&f.backfillRegion, "backfill-regions", nil, settingUsage("backfill-regions"))
 	f.notify.add(c)
 	f.watch.add(c)
+	f.expect.add(c)
 	return c
 }
 
@@ -288,7 +290,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		audit = e.stdout
 	}
 	disp, awsCfg, err := buildDispatcher(log, dispatchSettings{notify: &f.notify, dedupeTable: f.dedupeTable,
-		dedupeTTL: f.dedupeTTL, groupWindow: f.groupWindow, audit: audit, rules: ruleNames, registerer: reg},
+		dedupeTTL: f.dedupeTTL, groupWindow: f.groupWindow, audit: audit, rules: ruleNames, registerer: reg, expect: &f.expect},
 		func() (aws.Config, error) { return loadAWSConfig(ctx) })
 	if err != nil {
 		return err

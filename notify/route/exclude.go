@@ -292,3 +292,12 @@ func (c *Config) compileExclusions(rules []string) ([]Exclusion, error) {
 	}
 	return out, nil
 }
+
+// Exclusions checks the file's exclusions alone (without sinks; rule names
+// when rules is not nil) and returns them: what `rules list` shows.
+func (c *Config) Exclusions(rules []string) ([]Exclusion, error) {
+	if c == nil {
+		return nil, nil
+	}
+	return c.compileExclusions(rules)
+}
