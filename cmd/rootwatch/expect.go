@@ -259,4 +259,3 @@ func expectErr(err error) error {
 	}
 	return &exitError{code: exitPartial, err: err}
 }
-
