@@ -9,9 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/notify/expect"
@@ -100,16 +97,8 @@ func TestExpectCLIFile(t *testing.T) {
 func TestExpectCLIDynamoDB(t *testing.T) {
 	srv := mototest.Require(t)
 	awsTestEnv(t, map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": srv.Endpoint, "AWS_ENDPOINT_URL_STS": srv.Endpoint})
-	api := dynamodb.NewFromConfig(srv.Config(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(srv.Endpoint) })
-	table := mototest.Name("dedupe")
-	if _, err := api.CreateTable(t.Context(), &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	api := srv.DynamoDB(t)
+	table := srv.DedupeTable(t, api)
 	store, err := expect.NewDynamoDB(api, table)
 	if err != nil {
 		t.Fatal(err)

@@ -21,17 +21,8 @@ func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
 func newTable(t *testing.T) (*dynamodb.Client, string) {
 	t.Helper()
 	srv := mototest.Require(t)
-	api := dynamodb.NewFromConfig(srv.Config(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(srv.Endpoint) })
-	table := mototest.Name("dedupe")
-	if _, err := api.CreateTable(t.Context(), &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return api, table
+	api := srv.DynamoDB(t)
+	return api, srv.DedupeTable(t, api)
 }
 
 // TestDynamoDBReplicas: on moto's DynamoDB, a declaration added through one

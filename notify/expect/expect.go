@@ -162,18 +162,7 @@ func (e *Expectation) Covers(d *detector.Detection) bool {
 	if len(e.Rules) > 0 && !slices.Contains(e.Rules, d.Rule) {
 		return false
 	}
-	if len(e.SourceCIDRs) > 0 {
-		// sourceIPAddress is an IP, or a service name for service calls.
-		ip, err := netip.ParseAddr(d.SourceIP)
-		if err != nil {
-			return false
-		}
-		ip = ip.Unmap()
-		if !slices.ContainsFunc(e.SourceCIDRs, func(p netip.Prefix) bool { return p.Contains(ip) }) {
-			return false
-		}
-	}
-	return true
+	return len(e.SourceCIDRs) == 0 || d.SourceIn(e.SourceCIDRs)
 }
 
 // ActiveAt reports whether t falls in [Start, Ends).

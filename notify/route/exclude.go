@@ -73,17 +73,7 @@ func (x *Exclusion) Matches(d *detector.Detection) bool {
 	if x.InvokedBy != nil && !slices.ContainsFunc(x.InvokedBy, func(p string) bool { return glob(p, d.InvokedBy) }) {
 		return false
 	}
-	if x.SourceCIDRs != nil {
-		ip, err := netip.ParseAddr(d.SourceIP)
-		if err != nil {
-			return false
-		}
-		ip = ip.Unmap()
-		if !slices.ContainsFunc(x.SourceCIDRs, func(p netip.Prefix) bool { return p.Contains(ip) }) {
-			return false
-		}
-	}
-	return true
+	return x.SourceCIDRs == nil || d.SourceIn(x.SourceCIDRs)
 }
 
 // Describe lists the criteria, for `rules list`.
