@@ -425,12 +425,12 @@ func (d *Dispatcher) Deliver(ctx context.Context, ds []detector.Detection) error
 		a := Alert{
 			Detection:   *det,
 			AccountName: d.router.AccountName(det.AccountID),
-			Group:       d.groups.assign(det, now),
 		}
 		sinks, deliver := d.applyPolicy(ctx, &a, d.Route(det)) // exclusions, planned root use
 		if !deliver {
-			continue
+			continue // excluded: no place in a burst either
 		}
+		a.Group = d.groups.assign(det, now)
 		for _, name := range sinks {
 			s := d.byName[name]
 			// Each sink gets its own copy: sinks run concurrently.

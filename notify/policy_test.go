@@ -270,3 +270,22 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[str
 	}
 	return 0
 }
+
+// TestExcludedDetectionOpensNoBurst: an excluded detection takes no place
+// in its session's burst, so the next detection of the session is the
+// burst's first message (not "event 2 of this root session" in a thread
+// that was never posted).
+func TestExcludedDetectionOpensNoBurst(t *testing.T) {
+	ctx := context.Background()
+	now := policyT0.Add(11 * time.Minute)
+	h := newPolicyHarness(t, exclusionRoutes, notify.Policy{}, now)
+	excluded := rootDet("root-console-login", detector.LevelHigh, "111122223333", "ev-1")
+	next := rootDet("root-api-call", detector.LevelHigh, "111122223333", "ev-2")
+	if err := h.d.Deliver(ctx, []detector.Detection{excluded, next}); err != nil {
+		t.Fatal(err)
+	}
+	slackPosts, _ := h.rec.posts()
+	if len(slackPosts) != 1 || strings.Contains(slackPosts[0], "of this root session") {
+		t.Fatalf("want one first-of-burst post, got %d: %v", len(slackPosts), slackPosts)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rootwatch/rootwatch/notify/dedupe"
 )
 
 // DynamoDBAPI is the part of *dynamodb.Client the DynamoDB store uses.
@@ -27,10 +29,11 @@ var _ DynamoDBAPI = (*dynamodb.Client)(nil)
 // watchdog keys with "watchdog#".
 const KeyPrefix = "expect#"
 
-// Attribute names of a declaration item (besides "pk" and "expires_at").
+// Attribute names of a declaration item; the key and TTL attributes are
+// the table's (package dedupe owns its schema).
 const (
-	attrPK        = "pk"
-	attrExpiresAt = "expires_at"
+	attrPK        = dedupe.AttrPK
+	attrExpiresAt = dedupe.AttrExpiresAt
 	attrAccount   = "account"
 	attrReason    = "reason"
 	attrBy        = "declared_by"
