@@ -203,6 +203,9 @@ func newExpectListCmd(e *env, f *expectCmdFlags) *cobra.Command {
 			fmt.Fprintln(tw, "ID\tACCOUNT\tSTATE\tSTART\tENDS\tSCOPE\tREASON\tBY")
 			for _, x := range list {
 				state := "active"
+				if now.Before(x.Start) {
+					state = "upcoming" // a hand-written start in the future
+				}
 				if !now.Before(x.Ends) {
 					if !all {
 						continue

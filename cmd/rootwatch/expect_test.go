@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/notify/expect"
@@ -78,6 +79,14 @@ func TestExpectCLIFile(t *testing.T) {
 	expectRoundTrip(t, map[string]string{"ROOTWATCH_EXPECTATIONS": path, "USER": "alice"}, "alice", expect.NewFile(path))
 	if data, err := os.ReadFile(path); err != nil || !strings.Contains(string(data), "ended_by: bob") {
 		t.Errorf("file: %s, %v", data, err)
+	}
+	// A hand-written declaration starting later is listed as upcoming.
+	later := time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
+	if err := os.WriteFile(path, []byte("expectations:\n  - {id: e-later, account: \"111122223333\", reason: SEC-7 drill, by: carol, start: "+later+", for: 1h}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, _ := runEnv(t, map[string]string{"ROOTWATCH_EXPECTATIONS": path}, "expect", "list"); !regexp.MustCompile(`e-later +111122223333 +upcoming`).MatchString(out) {
+		t.Errorf("upcoming declaration: %q", out)
 	}
 	// A broken file is refused with its line.
 	if err := os.WriteFile(path, []byte("expectations:\n  - {id: e-1, acount: x}\n"), 0o644); err != nil {
