@@ -36,11 +36,14 @@ func (f *expectFlags) add(c *cobra.Command) {
 func (f *expectFlags) policy(log *zap.Logger, s dispatchSettings, awsCfg aws.Config) (notify.Policy, error) {
 	var p notify.Policy
 	p.ExpectedPageRules = []string{}
+	// The defaults name built-in rules, absent with --no-builtin: only a
+	// value someone set must name loaded rules.
+	isDefault := slices.Equal(f.pageRules, notify.DefaultExpectedPageRules)
 	for _, r := range f.pageRules {
 		if r == "none" {
 			continue
 		}
-		if s.rules != nil && !slices.Contains(s.rules, r) {
+		if s.rules != nil && !slices.Contains(s.rules, r) && !isDefault {
 			return p, usageErr("ROOTWATCH_EXPECTED_PAGE_RULES: unknown rule %q", r)
 		}
 		p.ExpectedPageRules = append(p.ExpectedPageRules, r)

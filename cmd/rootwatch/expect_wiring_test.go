@@ -76,6 +76,9 @@ func TestExpectationsWiring(t *testing.T) {
 	if err := d.Deliver(ctx, det("root-console-login-no-mfa", "ev-3")); err != nil || pages.Load() != 1 {
 		t.Fatalf("with none, an expected critical paged: %d pages, %v", pages.Load(), err)
 	}
+	if _, err := build(notify.DefaultExpectedPageRules); err != nil {
+		t.Errorf("the default page rules must load without the built-in rules (--no-builtin): %v", err)
+	}
 	if _, err := build([]string{"root-consol-login"}); err == nil || !strings.Contains(err.Error(), `ROOTWATCH_EXPECTED_PAGE_RULES: unknown rule "root-consol-login"`) {
 		t.Errorf("unknown page rule: %v", err)
 	}
