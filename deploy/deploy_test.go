@@ -136,7 +136,7 @@ var taskRoleActions = map[string]string{
 	"cloudtrail:GetTrailStatus":    "ingest/trailhealth: logging on, delivery errors and times",
 	"cloudtrail:GetEventSelectors": "ingest/trailhealth: management events selected",
 	"cloudtrail:LookupEvents":      "ingest/lookup: the start-up backfill (ROOTWATCH_BACKFILL_ON_START); no resource-level permissions",
-	"dynamodb:Scan":                "ingest/watchdog: loading the log-flow watchdog's state items at start-up",
+	"dynamodb:Scan":                "ingest/watchdog: loading the log-flow watchdog's state items at start-up; notify/expect: reading the declarations of planned root use (expect#...)",
 	// ingest/posture: the root posture audit (ROOTWATCH_AUDIT_INTERVAL), read-only.
 	"iam:GetAccountSummary":              "ingest/posture: root MFA, root keys and certificates present",
 	"iam:GenerateCredentialReport":       "ingest/posture: the credential report (root keys' dates, root's last use)",

@@ -3,6 +3,8 @@ package detector
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -94,4 +96,16 @@ func (d *Detection) Key() string {
 		return d.Rule + "/" + d.EventID + "/resolved"
 	}
 	return d.Rule + "/" + d.EventID
+}
+
+// SourceIn reports whether SourceIP is an address in one of nets (an
+// IPv4-mapped IPv6 address counts as IPv4). A service name as SourceIP
+// ("cloudformation.amazonaws.com") is in no network.
+func (d *Detection) SourceIn(nets []netip.Prefix) bool {
+	ip, err := netip.ParseAddr(d.SourceIP)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	return slices.ContainsFunc(nets, func(p netip.Prefix) bool { return p.Contains(ip) })
 }

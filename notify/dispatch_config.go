@@ -150,6 +150,8 @@ type Config struct {
 	Logger *zap.Logger
 	// Registerer receives the metrics; nil keeps them unregistered.
 	Registerer prometheus.Registerer
+	// Policy holds exclusions' and planned root use's effect (policy.go).
+	Policy Policy
 
 	// Now is the clock (default time.Now).
 	Now func() time.Time

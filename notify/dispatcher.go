@@ -53,6 +53,7 @@ type Dispatcher struct {
 	rand    func() float64
 
 	recovery *recoveryHub
+	policy   *policy // policy.go
 }
 
 // NewDispatcher checks cfg and returns a Dispatcher.
@@ -148,6 +149,7 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 		return nil, fmt.Errorf("notify: %w", err)
 	}
 	d.router = router
+	d.policy = newPolicy(cfg.Policy, router, reg, d.log, d.now())
 	return d, nil
 }
 
@@ -193,9 +195,13 @@ func (d *Dispatcher) Deliver(ctx context.Context, ds []detector.Detection) error
 		a := Alert{
 			Detection:   *det,
 			AccountName: d.router.AccountName(det.AccountID),
-			Group:       d.groups.assign(det, now),
 		}
-		for _, name := range d.Route(det) {
+		sinks, deliver := d.applyPolicy(ctx, &a, d.Route(det)) // exclusions, planned root use
+		if !deliver {
+			continue // excluded: no place in a burst either
+		}
+		a.Group = d.groups.assign(det, now)
+		for _, name := range sinks {
 			s := d.byName[name]
 			// Each sink gets its own copy: sinks run concurrently.
 			ac := a

@@ -21,7 +21,12 @@ import (
 	"github.com/rootwatch/rootwatch/notify/route"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The Slack sink's thread memories are expirable LRUs (golang-lru v2.0.7),
+	// whose expiry goroutine never exits by design (the library has no Close);
+	// one per memory per Slack sink, built once per process in the service.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/hashicorp/golang-lru/v2/expirable.NewLRU[...].func1"))
+}
 
 // fakeClock is the injected clock; its Sleep records the delay and moves
 // the clock forward instead of waiting.

@@ -68,6 +68,7 @@ import (
 	"time"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/notify/expect"
 )
 
 // Alert is one detection on its way to a sink, with what routing and
@@ -80,6 +81,10 @@ type Alert struct {
 	// Group places the alert in a burst of alerts from one root session.
 	// It is never nil for alerts built by the Dispatcher.
 	Group *Group
+	// Expected is the declaration of planned root use covering the alert,
+	// if any (set by the Dispatcher's Policy): sinks show it; paging sinks
+	// do not get such alerts unless the rule pages anyway.
+	Expected *expect.Expectation
 	// Test marks an alert sent by `rootwatch notify test`: sinks must render
 	// it as clearly not a real detection.
 	Test bool

@@ -62,6 +62,10 @@ type View struct {
 	Resolved bool
 	// Test marks an alert of `rootwatch notify test`.
 	Test bool
+	// Expected, when not empty, is the declaration of planned root use that
+	// covers the alert ("SEC-123 close sandbox (declared by alice, ends at
+	// ...)"); the alert does not page (see Policy).
+	Expected untrusted.Text
 }
 
 // NewView builds the view of a. consoleBase is passed to ConsoleEventURL
@@ -73,6 +77,9 @@ func NewView(a *Alert, consoleBase string) *View {
 		v.Group = *a.Group
 	}
 	v.Test = a.Test
+	if a.Expected != nil {
+		v.Expected = untrusted.Text(a.Expected.String())
+	}
 	return v
 }
 

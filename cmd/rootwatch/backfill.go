@@ -40,6 +40,7 @@ type backfillFlags struct {
 	dedupeTTL      time.Duration
 	groupWindow    time.Duration
 	notify         notifyFlags
+	expect         expectFlags
 }
 
 func newBackfillCmd(e *env) *cobra.Command {
@@ -89,6 +90,7 @@ could not be evaluated or a detection could not be delivered, 2 for bad usage.`,
 	fs.DurationVar(&f.groupWindow, "group-window", notify.DefaultGroupWindow, settingUsage("group-window"))
 	f.notify.audit = true
 	f.notify.add(c)
+	f.expect.add(c)
 	return c
 }
 
@@ -132,7 +134,7 @@ func runBackfill(ctx context.Context, e *env, f *backfillFlags, logLevel, logFor
 			names = append(names, r.Name)
 		}
 		disp, cfg, err := buildDispatcher(log, dispatchSettings{notify: &f.notify, dedupeTable: f.dedupeTable,
-			dedupeTTL: f.dedupeTTL, groupWindow: f.groupWindow, stdout: e.stdout, rules: names, registerer: prometheus.NewRegistry()},
+			dedupeTTL: f.dedupeTTL, groupWindow: f.groupWindow, stdout: e.stdout, rules: names, registerer: prometheus.NewRegistry(), expect: &f.expect},
 			func() (aws.Config, error) { return loadAWSConfig(ctx) })
 		if err != nil {
 			return err

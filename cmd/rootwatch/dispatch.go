@@ -29,6 +29,7 @@ type dispatchSettings struct {
 	stdout      io.Writer // for the stdout audit sink (when ROOTWATCH_STDOUT_ALERTS)
 	rules       []string
 	registerer  prometheus.Registerer
+	expect      *expectFlags // planned root use; nil: none
 }
 
 // buildDispatcher checks the alerting settings, then loads the AWS
@@ -61,6 +62,11 @@ func buildDispatcher(log *zap.Logger, s dispatchSettings, awsConfig func() (aws.
 		ledger, err = dedupe.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), s.dedupeTable)
 		if err != nil {
 			return nil, aws.Config{}, usageErr("ROOTWATCH_DEDUPE_TABLE: %v", err)
+		}
+	}
+	if s.expect != nil {
+		if ncfg.Policy, err = s.expect.policy(log, s, awsCfg); err != nil {
+			return nil, aws.Config{}, err
 		}
 	}
 	ncfg.Sinks = sinks

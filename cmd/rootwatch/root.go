@@ -60,7 +60,7 @@ S3, alerts to Slack and PagerDuty) or offline (rootwatch scan: local files).`,
 		}
 		return nil
 	}
-	root.AddCommand(newScanCmd(e), newRulesCmd(e), newVersionCmd(e), newConfigCmd(e), newRunCmd(e), newNotifyCmd(e), newHealthcheckCmd(e), newBackfillCmd(e), newAuditCmd(e))
+	root.AddCommand(newScanCmd(e), newRulesCmd(e), newVersionCmd(e), newConfigCmd(e), newRunCmd(e), newNotifyCmd(e), newHealthcheckCmd(e), newBackfillCmd(e), newAuditCmd(e), newExpectCmd(e))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 	root.SetHelpCommand(&cobra.Command{Hidden: true})
 	return root

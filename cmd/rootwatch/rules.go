@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/rootwatch/rootwatch/detector/ruletest"
 	"github.com/rootwatch/rootwatch/detector/sigma"
 	"github.com/rootwatch/rootwatch/ingest"
+	"github.com/rootwatch/rootwatch/notify/route"
 )
 
 func newRulesCmd(e *env) *cobra.Command {
@@ -29,6 +31,7 @@ func newRulesCmd(e *env) *cobra.Command {
 func newRulesListCmd(e *env) *cobra.Command {
 	var dirs, protect []string
 	var noBuiltin bool
+	var routes string
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List the rules that would run: name, level, title, file, notes",
@@ -39,7 +42,11 @@ The pipeline alerts (rootwatch's own conditions, such as a queue it cannot
 read) follow, marked "(pipeline alert)": routes can name them like rules.
 
 NOTES shows a rule's escalation (rootwatch escalate) and, loudly, placeholders
-that ROOTWATCH_PROTECT does not define.`,
+that ROOTWATCH_PROTECT does not define.
+
+With a routes file (ROOTWATCH_ROUTES), its exclusions of known-good automation
+follow: the rules, what they match, the reason, the expiry and whether they
+are active (expired ones are ignored).`,
 		Example: `  rootwatch rules list
   rootwatch rules list --rules ./my-rules`,
 		Args: cobra.NoArgs,
@@ -53,16 +60,60 @@ that ROOTWATCH_PROTECT does not define.`,
 			for _, r := range rs {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Level, r.Title, r.File, ruleNote(r))
 			}
+			names := make([]string, 0, len(rs))
+			for _, r := range rs {
+				names = append(names, r.Name)
+			}
 			for _, p := range ingest.PipelineRules() {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Level, p.Title, "(pipeline alert)")
+				names = append(names, p.Name)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if routes == "" {
+				return nil
+			}
+			return listExclusions(e, routes, names)
 		},
 	}
 	c.Flags().StringSliceVar(&dirs, "rules", nil, settingUsage("rules"))
 	c.Flags().BoolVar(&noBuiltin, "no-builtin", false, settingUsage("no-builtin"))
 	c.Flags().StringSliceVar(&protect, "protect", nil, settingUsage("protect"))
+	c.Flags().StringVar(&routes, "routes", "", settingUsage("routes"))
 	return c
+}
+
+// listExclusions prints the routes file's exclusions of known-good
+// automation.
+func listExclusions(e *env, path string, rules []string) error {
+	rc, err := route.Load(path)
+	if err != nil {
+		return usageErr("ROOTWATCH_ROUTES: %v", err)
+	}
+	xs, err := rc.Exclusions(rules)
+	if err != nil {
+		return usageErr("ROOTWATCH_ROUTES: %v", err)
+	}
+	fmt.Fprintf(e.stdout, "\nEXCLUSIONS of known-good automation (%s): not delivered, logged and counted\n", path)
+	if len(xs) == 0 {
+		fmt.Fprintln(e.stdout, "none")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULES\tMATCHES\tREASON\tEXPIRES\tSTATE\tWHERE")
+	now := time.Now()
+	for _, x := range xs {
+		expires, state := "never", "active"
+		if !x.Expires.IsZero() {
+			expires = x.Expires.UTC().Format(time.RFC3339)
+		}
+		if x.ExpiredAt(now) {
+			state = "EXPIRED (ignored)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", strings.Join(x.Rules, ","), x.Describe(), x.Reason, expires, state, x.Where())
+	}
+	return tw.Flush()
 }
 
 // ruleNote describes what a rule's level and reach depend on: its

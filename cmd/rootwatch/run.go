@@ -77,7 +77,10 @@ func (f *notifyFlags) add(c *cobra.Command) {
 func (f *notifyFlags) sinkSettings(d notify.SinkDef) notify.Settings {
 	out := notify.Settings{}
 	for _, st := range d.Settings {
-		out[st.Env] = f.values[st.Env]()
+		out[st.Env] = st.Default
+		if v := f.values[st.Env]; v != nil {
+			out[st.Env] = v()
+		}
 	}
 	return out
 }
@@ -168,6 +171,7 @@ type runFlags struct {
 	notify         notifyFlags
 	watch          watchFlags
 	audit          auditService
+	expect         expectFlags
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -219,6 +223,7 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	f.notify.add(c)
 	f.watch.add(c)
 	f.audit.add(c)
+	f.expect.add(c)
 	return c
 }
 
@@ -312,7 +317,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	disp, awsCfg, err := buildDispatcher(log, dispatchSettings{notify: &f.notify, dedupeTable: f.dedupeTable,
-		dedupeTTL: f.dedupeTTL, groupWindow: f.groupWindow, stdout: e.stdout, rules: ruleNames, registerer: reg},
+		dedupeTTL: f.dedupeTTL, groupWindow: f.groupWindow, stdout: e.stdout, rules: ruleNames, registerer: reg, expect: &f.expect},
 		func() (aws.Config, error) { return loadAWSConfig(ctx) })
 	if err != nil {
 		return err

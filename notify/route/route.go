@@ -71,6 +71,7 @@ type Config struct {
 	routes       []rawRoute
 	defaultSinks []pos // nil: no default_sinks key
 	hasDefault   bool
+	exclusions   []rawExclusion // see exclude.go
 }
 
 type pos struct {
@@ -231,7 +232,7 @@ func (c *Config) list(n *yaml.Node, what string) ([]pos, error) {
 }
 
 func (c *Config) parseTop(root *yaml.Node) error {
-	kv, err := c.mapping(root, "routes file", "accounts", "routes", "default_sinks")
+	kv, err := c.mapping(root, "routes file", "accounts", "routes", "default_sinks", "exclusions")
 	if err != nil {
 		return err
 	}
@@ -258,6 +259,10 @@ func (c *Config) parseTop(root *yaml.Node) error {
 					return err
 				}
 				c.routes = append(c.routes, r)
+			}
+		case "exclusions":
+			if err := c.parseExclusions(v); err != nil {
+				return err
 			}
 		case "default_sinks":
 			ds, err := c.list(v, "default_sinks")

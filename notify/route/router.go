@@ -51,6 +51,7 @@ type Router struct {
 	defaults   []string // nil: built-in defaults
 	pageMin    detector.Level
 	high, rest []string // built-in defaults: at or above pageMin, below
+	exclusions []Exclusion
 }
 
 type route struct {
@@ -154,6 +155,11 @@ func (c *Config) Compile(opts Options) (*Router, error) {
 		}
 		r.routes = append(r.routes, nr)
 	}
+	exclusions, err := c.compileExclusions(opts.Rules)
+	if err != nil {
+		return nil, err
+	}
+	r.exclusions = exclusions
 	if c.hasDefault {
 		ds, err := checkSinks(c.defaultSinks, "default_sinks")
 		if err != nil {

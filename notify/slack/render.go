@@ -111,6 +111,9 @@ func (r *renderer) Render(a *notify.Alert) Message {
 		ctx += fmt.Sprintf(" · event %d of this root session", v.Group.Seq+1)
 	}
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(ctx)))
+	if v.Expected != "" { // planned root use (notify.Policy): no page
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn("🗓️ expected: "+code(v.Expected))))
+	}
 
 	text := r.fallback(v)
 	return Message{
