@@ -6,8 +6,8 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/detector/fields"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
 )
 
 // FlowObserver is told of every CloudTrail log object the pipeline read
@@ -110,7 +110,7 @@ func (c *eventClock) time() time.Time {
 
 // observeFlow tells the FlowObserver of an object read to the end.
 func (p *Pipeline) observeFlow(res result, st objectStats) {
-	if p.cfg.FlowObserver == nil || res.outcome != sqs.Ack || !st.opened || st.records == 0 {
+	if p.cfg.FlowObserver == nil || res.outcome != queue.Ack || !st.opened || st.records == 0 {
 		return
 	}
 	account, region, written, ok := s3object.KeyLocation(st.ref.Key)

@@ -40,7 +40,7 @@ type RetryHint interface {
 // delivery works again: it calls every function registered with
 // NotifyRecovered when a sink accepts an alert after failing. The
 // functions must not block. rootwatch run registers the consumers'
-// sqs.Consumer.Redrive, so that messages whose delivery failed are retried
+// queue.Consumer.Redrive, so that messages whose delivery failed are retried
 // as soon as the sink recovered rather than after their retry delays.
 type RecoveryNotifier interface {
 	NotifyRecovered(f func())

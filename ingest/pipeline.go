@@ -12,8 +12,8 @@ import (
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
 )
 
 // Opener opens one S3 object as a stream; *s3object.Opener implements it.
@@ -77,8 +77,8 @@ type Config struct {
 }
 
 // Pipeline turns one SQS message into detections and decides its outcome.
-// Its Process method is the sqs.ResultHandler of the service (Handle, the
-// plain sqs.Handler, gives the outcome alone). A Pipeline is safe for
+// Its Process method is the queue.ResultHandler of the service (Handle, the
+// plain queue.Handler, gives the outcome alone). A Pipeline is safe for
 // concurrent use.
 type Pipeline struct {
 	cfg      Config
@@ -139,12 +139,12 @@ const (
 // result is the outcome of one unit of work (an object or an inline
 // record), with the reason when it is not Ack.
 type result struct {
-	outcome sqs.Outcome
+	outcome queue.Outcome
 	reason  string
 }
 
 // failures collects what failed in one message's units of work, for the
-// sqs.Result: the errors (the dead-letter attribute), the longest
+// queue.Result: the errors (the dead-letter attribute), the longest
 // Retry-After hint of the failing sinks, and whether a delivery failed (the
 // retry then waits for a sink's recovery).
 type failures struct {
@@ -155,7 +155,7 @@ type failures struct {
 
 // note records the error behind a unit's result that is not Ack.
 func (f *failures) note(res result, err error) {
-	if res.outcome == sqs.Ack || err == nil {
+	if res.outcome == queue.Ack || err == nil {
 		return
 	}
 	f.errs = append(f.errs, err)
@@ -165,17 +165,17 @@ func (f *failures) note(res result, err error) {
 	}
 }
 
-var okResult = result{outcome: sqs.Ack}
+var okResult = result{outcome: queue.Ack}
 
 // worse returns the result that decides the message: any Retry wins (the
 // message comes back soon and everything is tried again), then Leave, then
 // Ack.
 func worse(a, b result) result {
-	rank := func(o sqs.Outcome) int {
+	rank := func(o queue.Outcome) int {
 		switch o {
-		case sqs.Retry:
+		case queue.Retry:
 			return 2
-		case sqs.Leave:
+		case queue.Leave:
 			return 1
 		default:
 			return 0
@@ -188,7 +188,7 @@ func worse(a, b result) result {
 }
 
 // Handle is Process returning the outcome alone.
-func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
+func (p *Pipeline) Handle(ctx context.Context, m queue.Message) queue.Outcome {
 	return p.Process(ctx, m).Outcome
 }
 
@@ -205,7 +205,7 @@ func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
 // allowed (Config.AllowedBuckets, AllowedAccounts) is refused before
 // anything is read: DeadLetter, with a warning naming the message and what
 // was refused.
-func (p *Pipeline) Process(ctx context.Context, m sqs.Message) sqs.Result {
+func (p *Pipeline) Process(ctx context.Context, m queue.Message) queue.Result {
 	start := p.now()
 	log := p.log.With(zap.String("msg_id", m.ID))
 	n, err := envelope.Parse(m.Body)
@@ -217,7 +217,7 @@ func (p *Pipeline) Process(ctx context.Context, m sqs.Message) sqs.Result {
 		p.m.messageFailed(reason)
 		log.Warn("unusable message; sending it to the dead-letter queue",
 			zap.String("reason", reason), zap.Error(err), zap.Int("receive_count", m.ReceiveCount))
-		return sqs.Result{Outcome: sqs.DeadLetter, Reason: reason, Err: err}
+		return queue.Result{Outcome: queue.DeadLetter, Reason: reason, Err: err}
 	}
 	log = log.With(zap.Stringer("format", n.Format))
 
@@ -231,7 +231,7 @@ func (p *Pipeline) Process(ctx context.Context, m sqs.Message) sqs.Result {
 		log.Info("test event acknowledged")
 		res = okResult
 	case p.refuse(log, m, n, &fail):
-		res = result{sqs.Leave, reasonNotAllowed}
+		res = result{queue.Leave, reasonNotAllowed}
 	case n.Format == envelope.FormatEventBridgeCloudTrail:
 		res = p.handleInline(ctx, log, m, n.Record, &fail)
 	case len(n.Objects) == 0:
@@ -241,23 +241,23 @@ func (p *Pipeline) Process(ctx context.Context, m sqs.Message) sqs.Result {
 		res = okResult
 		for _, ref := range n.Objects {
 			if ctx.Err() != nil {
-				res = worse(res, result{sqs.Retry, reasonCancelled})
+				res = worse(res, result{queue.Retry, reasonCancelled})
 				break
 			}
 			res = worse(res, p.handleObject(ctx, log, ref, &fail))
 		}
 	}
 	p.m.messageDone(p.now().Sub(start))
-	if res.outcome != sqs.Ack {
+	if res.outcome != queue.Ack {
 		p.m.messageFailed(res.reason)
 		log.Info("message not acknowledged", zap.Stringer("outcome", res.outcome), zap.String("reason", res.reason),
 			zap.Int("receive_count", m.ReceiveCount), zap.Int("objects", len(n.Objects)))
 	}
-	out := sqs.Result{Outcome: res.outcome, Reason: res.reason}
-	if res.outcome != sqs.Ack {
+	out := queue.Result{Outcome: res.outcome, Reason: res.reason}
+	if res.outcome != queue.Ack {
 		out.Err = errors.Join(fail.errs...)
 	}
-	if res.outcome == sqs.Retry {
+	if res.outcome == queue.Retry {
 		out.RetryAfter, out.AwaitRecovery = fail.retryAfter, fail.delivery
 	}
 	return out
@@ -296,12 +296,12 @@ const (
 // message is refused, since a body with one forged part may be forged
 // throughout. Everything in a body can be forged by whoever may send to
 // the queue; see Config.AllowedBuckets for what the check is worth.
-func (p *Pipeline) refuse(log *zap.Logger, m sqs.Message, n *envelope.Notification, fail *failures) bool {
+func (p *Pipeline) refuse(log *zap.Logger, m queue.Message, n *envelope.Notification, fail *failures) bool {
 	r, refused := p.check(n)
 	if !refused {
 		return false
 	}
-	fail.note(result{sqs.Leave, reasonNotAllowed}, r)
+	fail.note(result{queue.Leave, reasonNotAllowed}, r)
 	p.m.messageRefused(r.kind)
 	fields := []zap.Field{zap.String("reason", reasonNotAllowed), zap.String("refusal", r.kind),
 		zap.Int("receive_count", m.ReceiveCount)}
@@ -394,7 +394,7 @@ func validBucket(s string) bool {
 
 // handleInline evaluates the CloudTrail record an EventBridge event
 // carried.
-func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m sqs.Message, rec []byte, fail *failures) result {
+func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m queue.Message, rec []byte, fail *failures) result {
 	source := "eventbridge:" + m.ID
 	dets, err := p.cfg.Matcher.Match(rec, source, nil)
 	if err != nil {
@@ -404,7 +404,7 @@ func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m sqs.Mess
 		}
 		log.Warn("EventBridge record could not be evaluated; sending the message to the dead-letter queue",
 			zap.String("reason", reason), zap.Error(err))
-		res := result{sqs.Leave, reason}
+		res := result{queue.Leave, reason}
 		fail.note(res, err)
 		return res
 	}
@@ -421,11 +421,11 @@ func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m sqs.Mess
 
 func (p *Pipeline) deliveryFailed(ctx context.Context, log *zap.Logger, err error) result {
 	if ctx.Err() != nil {
-		return result{sqs.Retry, reasonCancelled}
+		return result{queue.Retry, reasonCancelled}
 	}
 	log.Warn("delivering detections failed; the message will be retried", zap.Error(err),
 		zap.Duration("retry_after_hint", RetryAfter(err)))
-	return result{sqs.Retry, reasonDelivery}
+	return result{queue.Retry, reasonDelivery}
 }
 
 // deliver hands detections to the Deliverer; nothing to deliver is a
@@ -484,12 +484,12 @@ func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref env
 		}
 	}
 	switch {
-	case res.outcome == sqs.Ack && st.records == 0:
+	case res.outcome == queue.Ack && st.records == 0:
 		// Nothing to retry, but a log object always holds records: an
 		// empty or whitespace-only object at a log key is worth a look.
 		p.m.objectWithoutRecords()
 		log.Warn("object held no CloudTrail record; acknowledged, but suspicious at a CloudTrail log key", fields...)
-	case res.outcome == sqs.Ack:
+	case res.outcome == queue.Ack:
 		log.Info("processed object", fields...)
 	case res.reason == reasonObjectRefused:
 		log.Warn("object refused as a likely decompression bomb; leaving it for the dead-letter queue", append(fields,
@@ -671,37 +671,37 @@ func (p *Pipeline) classify(ctx context.Context, log *zap.Logger, err error) res
 	case err == nil:
 		return okResult
 	case ctx.Err() != nil:
-		return result{sqs.Retry, reasonCancelled}
+		return result{queue.Retry, reasonCancelled}
 	case errors.Is(err, errDelivery):
 		// Before the context errors: a sink's per-call timeout wraps
 		// context.DeadlineExceeded, and it is a delivery failure (the
 		// message waits for the sink's recovery), not a cancellation.
-		return result{sqs.Retry, reasonDelivery}
+		return result{queue.Retry, reasonDelivery}
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		return result{sqs.Retry, reasonCancelled}
+		return result{queue.Retry, reasonCancelled}
 	case errors.Is(err, detector.ErrNotCloudTrail) || errors.Is(err, cloudtrail.ErrDigestFile):
 		// JSON, but not CloudTrail (a wrapper, lookup-events metadata
 		// only, a digest): never "no records, no detections".
-		return result{sqs.Leave, reasonNotCloudTrail}
+		return result{queue.Leave, reasonNotCloudTrail}
 	case errors.Is(err, errInvalidRecords):
-		return result{sqs.Leave, reasonInvalidRecord}
+		return result{queue.Leave, reasonInvalidRecord}
 	case errors.Is(err, cloudtrail.ErrCompressionRatio) || errors.Is(err, cloudtrail.ErrTooLarge):
 		// Refused after a bounded read: retrying would only inflate it
 		// again.
-		return result{sqs.Leave, reasonObjectRefused}
+		return result{queue.Leave, reasonObjectRefused}
 	case errors.As(err, &s3Err):
 		// S3 failed (opening, or reading mid-stream): S3's answer decides.
 		if s3object.IsPermanent(err) {
-			return result{sqs.Leave, reasonObjectPermanent}
+			return result{queue.Leave, reasonObjectPermanent}
 		}
-		return result{sqs.Retry, reasonObjectTransient}
+		return result{queue.Retry, reasonObjectTransient}
 	case errors.As(err, &ctErr) && isCorrupt(err):
 		// The bytes arrived but are not a valid CloudTrail object:
 		// corrupt or truncated gzip, invalid JSON, over the limits.
-		return result{sqs.Leave, reasonObjectPermanent}
+		return result{queue.Leave, reasonObjectPermanent}
 	default:
 		log.Debug("unclassified object error treated as transient", zap.Error(err))
-		return result{sqs.Retry, reasonObjectTransient}
+		return result{queue.Retry, reasonObjectTransient}
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -21,8 +21,8 @@ import (
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
 	"github.com/rootwatch/rootwatch/notify"
 	"github.com/rootwatch/rootwatch/notify/dedupe"
 	"github.com/rootwatch/rootwatch/notify/jsonl"
@@ -184,7 +184,7 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	fs.StringSliceVar(&f.allowAccounts, "allowed-accounts", nil, settingUsage("allowed-accounts"))
 	fs.DurationVar(&f.visibility, "visibility-timeout", 5*time.Minute, settingUsage("visibility-timeout"))
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 25*time.Second, settingUsage("shutdown-timeout"))
-	fs.DurationVar(&f.stallAfter, "stall-after", sqs.DefaultStallAfter, settingUsage("stall-after"))
+	fs.DurationVar(&f.stallAfter, "stall-after", queue.DefaultStallAfter, settingUsage("stall-after"))
 	f.trails.add(c)
 	fs.BoolVar(&f.stdoutAlerts, "stdout-alerts", true, settingUsage("stdout-alerts"))
 	fs.StringVar(&f.dedupeTable, "dedupe-table", "", settingUsage("dedupe-table"))
@@ -327,11 +327,11 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	}
 	defer fills.stop()
 
-	sqsc := awssqs.NewFromConfig(awsCfg)
-	sqsMetrics := sqs.NewMetrics(reg)
-	consumers := make([]*sqs.Consumer, 0, len(f.queueURLs))
+	sqsc := sqs.NewFromConfig(awsCfg)
+	sqsMetrics := queue.NewMetrics(reg)
+	consumers := make([]*queue.Consumer, 0, len(f.queueURLs))
 	for _, u := range f.queueURLs {
-		c, err := sqs.New(sqsc, sqs.Config{
+		c, err := queue.New(sqsc, queue.Config{
 			QueueURL:          u,
 			ResultHandler:     pipe.Process,
 			Workers:           f.workers,
@@ -378,7 +378,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	var ops *opsServer
 	if f.listen != "" {
 		ops, err = newOpsServer(f.listen, reg, func() error {
-			return sqs.Ready(time.Now(), time.Minute, consumers...)
+			return queue.Ready(time.Now(), time.Minute, consumers...)
 		}, log.Named("http"))
 		if err != nil {
 			return err
@@ -421,7 +421,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	}
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	waitWatchdog := startWatchdog(wdCtx, log.Named("watchdog"), wd)
-	runErr := sqs.RunAll(ctx, consumers...)
+	runErr := queue.RunAll(ctx, consumers...)
 	stopWatchdog()
 	waitWatchdog()
 	fills.stop()

@@ -23,7 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/slack-go/slack/slacktest"
 
 	"github.com/rootwatch/rootwatch/ingest/mototest"
@@ -198,7 +198,7 @@ const (
 // the Slack and PagerDuty stand-ins.
 type fixture struct {
 	srv    *mototest.Server
-	sqsc   *awssqs.Client
+	sqsc   *sqs.Client
 	q      *mototest.Queue
 	bucket string
 	size   int
@@ -594,7 +594,7 @@ func TestRunAllowedBucketsAndAccounts(t *testing.T) {
 			}
 			// Refused at once: moved to the dead-letter queue with the
 			// reason, never alerted, never retried.
-			out, err := f.sqsc.ReceiveMessage(t.Context(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(f.q.DLQ.URL),
+			out, err := f.sqsc.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(f.q.DLQ.URL),
 				MessageAttributeNames: []string{"All"}, WaitTimeSeconds: 5})
 			if err != nil {
 				t.Fatal(err)

@@ -23,9 +23,9 @@ import (
 	"github.com/rootwatch/rootwatch/ingest/backfill"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
 	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/ingest/s3scan"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
 	"github.com/rootwatch/rootwatch/ingest/watchdog"
 	"github.com/rootwatch/rootwatch/notify"
 )
@@ -173,7 +173,7 @@ func TestGapFillOnClosed(t *testing.T) {
 			notifyQueue := func(k string) {
 				body := fmt.Sprintf(`{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1","eventName":"ObjectCreated:Put",`+
 					`"s3":{"bucket":{"name":%q,"arn":"arn:aws:s3:::%s"},"object":{"key":%q,"size":100}}}]}`, bucket, bucket, k)
-				if out := pipe.Handle(ctx, sqs.Message{ID: k, Body: []byte(body), ReceiveCount: 1}); out != sqs.Ack {
+				if out := pipe.Handle(ctx, queue.Message{ID: k, Body: []byte(body), ReceiveCount: 1}); out != queue.Ack {
 					t.Fatalf("%s: outcome %v", k, out)
 				}
 			}

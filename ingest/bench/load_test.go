@@ -21,7 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -30,8 +30,8 @@ import (
 	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
@@ -176,10 +176,10 @@ func TestLoad(t *testing.T) {
 		doneAt   = map[string]time.Time{} // message id -> detections delivered, message acked
 		notAcked atomic.Int64
 	)
-	handler := func(ctx context.Context, m sqs.Message) sqs.Outcome {
+	handler := func(ctx context.Context, m queue.Message) queue.Outcome {
 		out := p.Handle(ctx, m)
 		done := time.Now()
-		if out != sqs.Ack {
+		if out != queue.Ack {
 			notAcked.Add(1)
 			return out
 		}
@@ -193,8 +193,8 @@ func TestLoad(t *testing.T) {
 		defer mu.Unlock()
 		return len(doneAt) + int(notAcked.Load())
 	}
-	c, err := sqs.New(sqsc, sqs.Config{QueueURL: q.URL, Handler: handler, Workers: workers,
-		VisibilityTimeout: 30 * time.Second, Logger: zap.NewNop(), Metrics: sqs.NewMetrics(reg)})
+	c, err := queue.New(sqsc, queue.Config{QueueURL: q.URL, Handler: handler, Workers: workers,
+		VisibilityTimeout: 30 * time.Second, Logger: zap.NewNop(), Metrics: queue.NewMetrics(reg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestLoad(t *testing.T) {
 				`"time":"2026-11-26T19:05:12Z","region":"us-east-1","resources":[],"detail":{"version":"0","bucket":{"name":%q},`+
 				`"object":{"key":%q,"size":0},"reason":"PutObject"}}`, i, bucket, keys[i%poolObjects])
 			t0 := time.Now()
-			out, err := sqsc.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(q.URL), MessageBody: aws.String(body)})
+			out, err := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.URL), MessageBody: aws.String(body)})
 			if err != nil {
 				sendErr.Store(err)
 				return
