@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/rootwatch/rootwatch/ingest"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 // BenchmarkPipelineHandle measures one message naming one 100-record

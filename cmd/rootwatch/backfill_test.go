@@ -16,12 +16,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/rootwatch/rootwatch/ingest/lookup/lookuptest"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 const lookupFixture = "../../ingest/lookup/testdata/events.json"
@@ -139,22 +137,6 @@ func TestBackfillUsage(t *testing.T) {
 	}
 }
 
-func createDedupeTable(t *testing.T, srv *mototest.Server) string {
-	t.Helper()
-	table := mototest.Name("dedupe")
-	ddb := dynamodb.NewFromConfig(srv.Config(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(srv.Endpoint) })
-	_, err := ddb.CreateTable(t.Context(), &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}},
-		BillingMode:          ddbtypes.BillingModePayPerRequest,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return table
-}
-
 // TestBackfillAlertUsesLedger: two `backfill --alert` runs sharing the
 // DynamoDB dedupe ledger (on moto): the second, over a larger window, pages
 // only the events the first did not.
@@ -165,7 +147,7 @@ func TestBackfillAlertUsesLedger(t *testing.T) {
 	pd := rec.pagerDutyServer(t)
 	awsTestEnv(t, map[string]string{"AWS_ENDPOINT_URL_CLOUDTRAIL": srv.URL, "AWS_ENDPOINT_URL_DYNAMODB": moto.Endpoint})
 	env := map[string]string{
-		"ROOTWATCH_DEDUPE_TABLE": createDedupeTable(t, moto),
+		"ROOTWATCH_DEDUPE_TABLE": mototest.LedgerTable(t, moto.DynamoDB(t, moto.Endpoint)),
 		"PAGERDUTY_ROUTING_KEY":  e2eRoutingKey, "PAGERDUTY_EVENTS_URL": pd.URL,
 		"ROOTWATCH_LOG_FORMAT": "json",
 	}

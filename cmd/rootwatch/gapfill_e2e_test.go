@@ -12,6 +12,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 // putRootLog writes a CloudTrail log object for (account, region) under
@@ -79,7 +81,7 @@ func TestRunGapFill(t *testing.T) {
 			svc := f.start(t, map[string]string{
 				"ROOTWATCH_STALE_AFTER":  "2s",
 				"ROOTWATCH_GAP_FILL":     tt.fill,
-				"ROOTWATCH_DEDUPE_TABLE": f.createDedupeTable(t),
+				"ROOTWATCH_DEDUPE_TABLE": mototest.LedgerTable(t, f.srv.DynamoDB(t, f.srv.Endpoint)),
 			})
 			within(t, svc, 20*time.Second, "/readyz ok", func() bool { c, _ := svc.get(t, "/readyz"); return c == http.StatusOK })
 

@@ -22,8 +22,8 @@ import (
 	"github.com/rootwatch/rootwatch/ingest/backfill"
 	"github.com/rootwatch/rootwatch/ingest/lookup"
 	"github.com/rootwatch/rootwatch/ingest/lookup/lookuptest"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 type recorder struct {

@@ -22,11 +22,11 @@ import (
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/backfill"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/ingest/s3scan"
 	"github.com/rootwatch/rootwatch/ingest/watchdog"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 	"github.com/rootwatch/rootwatch/notify"
 )
 

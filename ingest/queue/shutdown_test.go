@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/queue"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 // shutdownAPI is the moto client with the failure modes of a real stop:
