@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/rootwatch/rootwatch/ingest/lookup/lookuptest"
 	"github.com/rootwatch/rootwatch/internal/mototest"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
 const lookupFixture = "../../ingest/lookup/testdata/events.json"
@@ -261,17 +260,11 @@ func TestScanS3(t *testing.T) {
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := os.ReadFile("../../ingest/testdata/root_api_call.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tmpl := trailtest.Template("root_api_call")
 	put := func(key, id, at string) {
-		rec := strings.NewReplacer("EVENT_TIME", at, "EVENT_ID", id).Replace(strings.TrimSpace(string(tmpl)))
-		var b bytes.Buffer
-		zw := gzip.NewWriter(&b)
-		fmt.Fprintf(zw, `{"Records":[%s]}`, rec)
-		_ = zw.Close()
-		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(b.Bytes())}); err != nil {
+		rec := strings.NewReplacer("EVENT_TIME", at, "EVENT_ID", id).Replace(tmpl)
+		b := trailtest.LogObject(rec)
+		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(b)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/rootwatch/rootwatch/internal/mototest"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
 // putRootLog writes a CloudTrail log object for (account, region) under
@@ -21,16 +21,13 @@ import (
 // old), and returns its key and size. It sends no notification.
 func (f *fixture) putRootLog(t *testing.T, prefix, account, region, id string) (string, int) {
 	t.Helper()
-	tmpl, err := os.ReadFile("../../ingest/testdata/root_api_call.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tmpl := trailtest.Template("root_api_call")
 	now := time.Now().UTC()
 	logSeq++
 	key := fmt.Sprintf("%sAWSLogs/%s/CloudTrail/%s/%s/%s_CloudTrail_%s_%s_fill%08d.json.gz", prefix, account, region,
 		now.Format("2006/01/02"), account, region, now.Format("20060102T1504Z"), logSeq)
 	rec := strings.NewReplacer("EVENT_TIME", now.Add(-time.Minute).Format(time.RFC3339), "EVENT_ID", id,
-		"123456789012", account, `"awsRegion":"us-east-1"`, `"awsRegion":"`+region+`"`).Replace(strings.TrimSpace(string(tmpl)))
+		"123456789012", account, `"awsRegion":"us-east-1"`, `"awsRegion":"`+region+`"`).Replace(tmpl)
 	body := []byte(`{"Records":[` + rec + `]}`)
 	if _, err := f.srv.S3(t).PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(f.bucket), Key: aws.String(key),
 		Body: bytes.NewReader(body)}); err != nil {

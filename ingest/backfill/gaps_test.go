@@ -2,10 +2,8 @@ package backfill_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +25,7 @@ import (
 	"github.com/rootwatch/rootwatch/ingest/s3scan"
 	"github.com/rootwatch/rootwatch/ingest/watchdog"
 	"github.com/rootwatch/rootwatch/internal/mototest"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 	"github.com/rootwatch/rootwatch/notify"
 )
 
@@ -95,10 +94,7 @@ func (c *wdClock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func TestGapFillOnClosed(t *testing.T) {
 	srv := mototest.Require(t)
 	c := srv.S3(t)
-	tmpl, err := os.ReadFile("../testdata/root_api_call.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tmpl := trailtest.Template("root_api_call")
 	rs, err := rules.Builtin()
 	if err != nil {
 		t.Fatal(err)
@@ -128,12 +124,9 @@ func TestGapFillOnClosed(t *testing.T) {
 			}
 			put := func(region string, at time.Time, id string) string {
 				k := key(region, at, id)
-				rec := strings.NewReplacer("EVENT_TIME", at.Add(-4*time.Minute).Format(time.RFC3339), "EVENT_ID", id).Replace(strings.TrimSpace(string(tmpl)))
-				var b bytes.Buffer
-				zw := gzip.NewWriter(&b)
-				fmt.Fprintf(zw, `{"Records":[%s]}`, rec)
-				_ = zw.Close()
-				if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(b.Bytes())}); err != nil {
+				rec := strings.NewReplacer("EVENT_TIME", at.Add(-4*time.Minute).Format(time.RFC3339), "EVENT_ID", id).Replace(tmpl)
+				b := trailtest.LogObject(rec)
+				if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(b)}); err != nil {
 					t.Fatal(err)
 				}
 				return k

@@ -2,9 +2,7 @@ package backfill_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -20,6 +18,7 @@ import (
 	"github.com/rootwatch/rootwatch/ingest/backfill"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/internal/mototest"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
@@ -36,18 +35,12 @@ func TestS3GapFill(t *testing.T) {
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := os.ReadFile("../testdata/root_api_call.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tmpl := trailtest.Template("root_api_call")
 	put := func(key, id, at string, body []byte) {
 		if body == nil {
-			rec := strings.NewReplacer("EVENT_TIME", at, "EVENT_ID", id).Replace(strings.TrimSpace(string(tmpl)))
-			var b bytes.Buffer
-			zw := gzip.NewWriter(&b)
-			fmt.Fprintf(zw, `{"Records":[%s]}`, rec)
-			_ = zw.Close()
-			body = b.Bytes()
+			rec := strings.NewReplacer("EVENT_TIME", at, "EVENT_ID", id).Replace(tmpl)
+			b := trailtest.LogObject(rec)
+			body = b
 		}
 		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
 			t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -32,6 +31,7 @@ import (
 	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/internal/mototest"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
@@ -103,15 +103,6 @@ func cpuTime(t *testing.T) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func readTemplate(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
-}
-
 // TestLoad pushes objects through moto at a steady rate for
 // ROOTWATCH_LOAD (a duration) and reports throughput and the latency from
 // SendMessage to the message's detections delivered. Skipped unless
@@ -141,7 +132,7 @@ func TestLoad(t *testing.T) {
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	root, benign := readTemplate(t, "root_api_call.json"), readTemplate(t, "benign_call.json")
+	root, benign := trailtest.Template("root_api_call"), trailtest.Template("benign_call")
 	keys := make([]string, poolObjects)
 	var objBytes int
 	for i := range keys {
