@@ -12,14 +12,14 @@ import (
 	"time"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/ingest/evaluate"
 )
 
 // Matcher evaluates one CloudTrail record (raw JSON object bytes, which the
 // caller may reuse after Match returns) and appends what fired to dst.
-// Implementations are safe for concurrent use.
-type Matcher interface {
-	Match(rec []byte, source string, dst []detector.Detection) ([]detector.Detection, error)
-}
+// Implementations are safe for concurrent use. It is evaluate.Matcher:
+// the Pipeline reads every object with evaluate.Read.
+type Matcher = evaluate.Matcher
 
 // Deliverer hands detections to the alert sinks. It returns nil only when
 // every sink each detection is routed to accepted it; an error means the

@@ -12,6 +12,7 @@ import (
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
+	"github.com/rootwatch/rootwatch/ingest/evaluate"
 	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 )
@@ -532,18 +533,11 @@ type objectStats struct {
 	newest              time.Time          // newest eventTime (only with a FlowObserver)
 }
 
-// errInvalidRecords is returned by readObject when some records could not
-// be evaluated (the object is corrupt inside a record).
-var errInvalidRecords = errors.New("records could not be evaluated")
-
-// errDelivery marks a Deliverer failure in readObject's error.
-var errDelivery = errors.New("delivery failed")
-
-// readObject streams one object through the decoder and the Matcher,
-// delivering detections every DeliverBatch and at the end, also when the
-// object failed partway. cands are the spellings of its key, tried in
-// order while S3 says the object may not exist (see openAny). The error
-// is the first read or delivery failure.
+// readObject streams one object through evaluate.Read (the decoder and
+// the Matcher), delivering detections every DeliverBatch and at the end,
+// also when the object failed partway. cands are the spellings of its key,
+// tried in order while S3 says the object may not exist (see openAny). The
+// error is the first read or delivery failure.
 func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, cands []envelope.ObjectRef) (st objectStats, err error) {
 	rc, ref, err := p.openAny(ctx, log, cands)
 	if err != nil {
@@ -551,80 +545,28 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, cands []enve
 	}
 	st.opened, st.ref = true, ref
 	body := &countingReader{r: rc}
-	source := ref.String()
-	dec := cloudtrail.NewDecoder(body, cloudtrail.Options{
-		Source:               source,
-		MaxRecordBytes:       p.cfg.MaxRecordBytes,
-		MaxDecompressedBytes: p.cfg.MaxDecompressedBytes,
-		MaxCompressionRatio:  p.cfg.MaxCompressionRatio,
-	})
 	clock := p.newEventClock()
-	defer func() {
-		st.newest = clock.time()
-		// Close the body first: it aborts a read the decoder's read-ahead
-		// goroutine may be blocked in, which dec.Close waits for.
-		_ = rc.Close() // a read error, if any, is already in err
-		_ = dec.Close()
-		st.bytes = body.n
-	}()
-
-	var (
-		dets     []detector.Detection
-		readErr  error
-		invalid  int
-		firstBad error
-	)
-	flush := func() error {
-		if len(dets) == 0 {
-			return nil
-		}
-		if err := p.deliver(ctx, dets); err != nil {
-			return fmt.Errorf("%w: %w", errDelivery, err)
-		}
-		st.detections += len(dets)
-		dets = nil // the Deliverer may keep what it was given
-		return nil
+	cfg := evaluate.Config{
+		Matcher: p.cfg.Matcher,
+		Decoder: cloudtrail.Options{
+			Source:               ref.String(),
+			MaxRecordBytes:       p.cfg.MaxRecordBytes,
+			MaxDecompressedBytes: p.cfg.MaxDecompressedBytes,
+			MaxCompressionRatio:  p.cfg.MaxCompressionRatio,
+		},
+		Batch:  p.cfg.DeliverBatch,
+		Closer: rc,
+		Deliver: func(ctx context.Context, dets []detector.Detection) error {
+			p.observe(dets)
+			return p.cfg.Deliverer.Deliver(ctx, dets)
+		},
 	}
-	for {
-		rec, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			readErr = err
-			break
-		}
-		before := len(dets)
-		dets, err = p.match(clock, rec, source, dets)
-		if err != nil {
-			dets = dets[:before]
-			invalid++
-			if firstBad == nil {
-				firstBad = fmt.Errorf("record at byte %d: %w", dec.RecordOffset(), err)
-			}
-			continue
-		}
-		st.records++
-		p.observe(dets[before:])
-		if len(dets) >= p.cfg.DeliverBatch {
-			if err := flush(); err != nil {
-				// Further reading would only pile up detections that
-				// cannot be delivered: the whole message is retried.
-				return st, err
-			}
-		}
+	if clock != nil {
+		cfg.EventTime = clock.observeFn
 	}
-	// Deliver what was read, even when the object failed partway.
-	if err := flush(); err != nil {
-		return st, err
-	}
-	if readErr != nil {
-		return st, readErr
-	}
-	if invalid > 0 {
-		return st, fmt.Errorf("%w: %d of %d, first: %w", errInvalidRecords, invalid, st.records+invalid, firstBad)
-	}
-	return st, nil
+	es, err := evaluate.Read(ctx, body, cfg)
+	st.records, st.detections, st.bytes, st.newest = es.Records, es.Detections, body.n, clock.time()
+	return st, err
 }
 
 // openAny opens the first of cands that S3 has. It goes on to the next
@@ -672,7 +614,7 @@ func (p *Pipeline) classify(ctx context.Context, log *zap.Logger, err error) res
 		return okResult
 	case ctx.Err() != nil:
 		return result{queue.Retry, reasonCancelled}
-	case errors.Is(err, errDelivery):
+	case errors.Is(err, evaluate.ErrDelivery):
 		// Before the context errors: a sink's per-call timeout wraps
 		// context.DeadlineExceeded, and it is a delivery failure (the
 		// message waits for the sink's recovery), not a cancellation.
@@ -683,7 +625,7 @@ func (p *Pipeline) classify(ctx context.Context, log *zap.Logger, err error) res
 		// JSON, but not CloudTrail (a wrapper, lookup-events metadata
 		// only, a digest): never "no records, no detections".
 		return result{queue.Leave, reasonNotCloudTrail}
-	case errors.Is(err, errInvalidRecords):
+	case errors.Is(err, evaluate.ErrInvalidRecords):
 		return result{queue.Leave, reasonInvalidRecord}
 	case errors.Is(err, cloudtrail.ErrCompressionRatio) || errors.Is(err, cloudtrail.ErrTooLarge):
 		// Refused after a bounded read: retrying would only inflate it
