@@ -20,7 +20,9 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest"
+	"github.com/rootwatch/rootwatch/ingest/backfill"
 	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
+	"github.com/rootwatch/rootwatch/ingest/lookup"
 	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/notify"
@@ -294,7 +296,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		return err
 	}
 
-	fills := &gapFills{}
+	fills := &backfill.GapFills{}
 	wd, err := f.watch.newWatchdog(log.Named("watchdog"), disp, awsCfg, f.dedupeTable, reg, fills)
 	if err != nil {
 		return err
@@ -322,10 +324,12 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if err := fills.start(wd, f.watch.gapFill, log.Named("gapfill"), s3c, pipe, reg); err != nil {
-		return err
+	if wd != nil && f.watch.gapFill {
+		if err := fills.Start(backfill.GapFillConfig{API: s3c, Processor: pipe, Logger: log.Named("gapfill"), Registerer: reg}); err != nil {
+			return fmt.Errorf("gap fill: %w", err)
+		}
 	}
-	defer fills.stop()
+	defer fills.Stop()
 
 	sqsc := sqs.NewFromConfig(awsCfg)
 	sqsMetrics := queue.NewMetrics(reg)
@@ -416,15 +420,26 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	stopBackfill := func() {}
 	if f.backfillStart > 0 {
 		// In the background: readiness depends on SQS only.
-		stopBackfill = startBackfillOnStart(ctx, log, awsCfg, pipe, f.backfillStart, f.backfillRegion,
-			cloudtrail.Options{MaxDecompressedBytes: f.maxDecompBytes, MaxCompressionRatio: f.maxRatio}, f.dedupeTable != "")
+		blog := log.Named("backfill")
+		if f.dedupeTable == "" {
+			blog.Warn("ROOTWATCH_BACKFILL_ON_START without ROOTWATCH_DEDUPE_TABLE: the in-memory ledger forgets at restart, so events alerted before it are alerted again")
+		}
+		regions := f.backfillRegion
+		if len(regions) == 0 {
+			regions = []string{awsCfg.Region}
+		}
+		end := time.Now().UTC()
+		stopBackfill = backfill.StartLookup(ctx, backfill.LookupConfig{
+			Client: lookup.RegionalClients(awsCfg), Regions: regions, Start: end.Add(-f.backfillStart), End: end,
+			Decoder: cloudtrail.Options{MaxDecompressedBytes: f.maxDecompBytes, MaxCompressionRatio: f.maxRatio}, Logger: blog,
+		}, pipe)
 	}
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
-	waitWatchdog := startWatchdog(wdCtx, log.Named("watchdog"), wd)
+	waitWatchdog := wd.Start(wdCtx)
 	runErr := queue.RunAll(ctx, consumers...)
 	stopWatchdog()
 	waitWatchdog()
-	fills.stop()
+	fills.Stop()
 	stopBackfill()
 	stopTrails()
 

@@ -360,3 +360,45 @@ func (b *blockingProcessor) peakNow() int {
 	defer b.mu.Unlock()
 	return b.peak
 }
+
+// TestGapFills: the watchdog's hook is nil when gap fill is off; gaps
+// closed before Start are dropped, those after it are filled by the
+// GapFiller Start built; Stop before Start does nothing.
+func TestGapFills(t *testing.T) {
+	var off backfill.GapFills
+	if off.OnClosed(false) != nil {
+		t.Fatal("OnClosed(false) is not nil")
+	}
+	off.Stop()
+
+	srv := mototest.Require(t)
+	c := srv.S3(t)
+	bucket := mototest.Name("fills")
+	if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	var g backfill.GapFills
+	hook := g.OnClosed(true)
+	gap := watchdog.Gap{Pair: watchdog.Pair{Account: "111122223333", Region: "us-east-1"}, Episode: "log-gap/early",
+		Since: time.Now().Add(-time.Hour), Resumed: time.Now(), Bucket: bucket}
+	hook(t.Context(), gap) // before Start: dropped, no panic
+	done := make(chan string, 2)
+	if err := g.Start(backfill.GapFillConfig{API: c, Processor: &blockingProcessor{}, Logger: zaptest.NewLogger(t),
+		Done: func(g watchdog.Gap, result string, _ s3scan.Stats, _ error) { done <- g.Episode + " " + result }}); err != nil {
+		t.Fatal(err)
+	}
+	gap.Episode = "log-gap/late"
+	hook(t.Context(), gap)
+	select {
+	case got := <-done:
+		if got != "log-gap/late "+backfill.GapFillOK { // an empty window of the bucket
+			t.Fatalf("fill %q, want the late gap filled", got)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the gap closed after Start was not handled")
+	}
+	g.Stop()
+	if err := g.Start(backfill.GapFillConfig{}); err == nil {
+		t.Fatal("Start without API and Processor succeeded")
+	}
+}
