@@ -249,8 +249,8 @@ type Window struct {
 	Next       ingest.Deliverer
 	Start, End time.Time
 
-	mu      sync.Mutex
-	dropped int
+	mu            sync.Mutex
+	dropped, kept int
 }
 
 // Deliver hands the detections in the window to Next.
@@ -268,7 +268,20 @@ func (w *Window) Deliver(ctx context.Context, ds []detector.Detection) error {
 	if len(kept) == 0 {
 		return nil
 	}
-	return w.Next.Deliver(ctx, kept)
+	if err := w.Next.Deliver(ctx, kept); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.kept += len(kept)
+	w.mu.Unlock()
+	return nil
+}
+
+// Kept returns how many detections in the window Next accepted.
+func (w *Window) Kept() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.kept
 }
 
 // Dropped returns how many detections were outside the window.
