@@ -102,7 +102,7 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	case cfg.DeliverBatch < 0:
 		return nil, fmt.Errorf("ingest pipeline: DeliverBatch %d is negative", cfg.DeliverBatch)
 	}
-	buckets, err := allowSet("AllowedBuckets", cfg.AllowedBuckets, validBucket)
+	buckets, err := allowSet("AllowedBuckets", cfg.AllowedBuckets, s3object.IsBucketName)
 	if err != nil {
 		return nil, err
 	}
@@ -375,22 +375,6 @@ func allowSet(name string, list []string, valid func(string) bool) (map[string]b
 		set[v] = true
 	}
 	return set, nil
-}
-
-// validBucket reports whether s can be a bucket name: 3 to 255 bytes (AWS
-// allows 63; S3-compatible stores more) of lower- and upper-case letters,
-// digits, '.', '-' and '_'.
-func validBucket(s string) bool {
-	if len(s) < 3 || len(s) > 255 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // handleInline evaluates the CloudTrail record an EventBridge event

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -233,24 +232,17 @@ func (f *runFlags) validate() error {
 		}
 	}
 	for _, b := range f.allowBuckets {
-		if !bucketNameRE.MatchString(b) {
+		if !s3object.IsBucketName(b) {
 			return usageErr("ROOTWATCH_ALLOWED_BUCKETS: %q is not a bucket name (the name only, not an ARN or s3:// URL)", b)
 		}
 	}
 	for _, a := range f.allowAccounts {
-		if !accountIDRE.MatchString(a) {
+		if !s3object.IsAccountID(a) {
 			return usageErr("ROOTWATCH_ALLOWED_ACCOUNTS: %q is not a 12-digit account id", a)
 		}
 	}
 	return nil
 }
-
-var (
-	// bucketNameRE accepts AWS bucket names and the longer, mixed-case
-	// names of S3-compatible stores.
-	bucketNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{3,255}$`)
-	accountIDRE  = regexp.MustCompile(`^[0-9]{12}$`)
-)
 
 func runService(ctx context.Context, e *env, f *runFlags) error {
 	if err := f.validate(); err != nil {
