@@ -21,7 +21,6 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/detector/engine"
-	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
@@ -103,15 +102,7 @@ func s3Escape(key string) string {
 // newEngine returns the real detection engine with the built-in rules.
 func newEngine(t testing.TB) *engine.Engine {
 	t.Helper()
-	rs, err := rules.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return trailtest.BuiltinEngine(t)
 }
 
 // recordingDeliverer is a Deliverer that records what it is given. It can

@@ -15,8 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/rootwatch/rootwatch/detector/engine"
-	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/backfill"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
@@ -95,14 +93,7 @@ func TestGapFillOnClosed(t *testing.T) {
 	srv := mototest.Require(t)
 	c := srv.S3(t)
 	tmpl := trailtest.Template("root_api_call")
-	rs, err := rules.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := trailtest.BuiltinEngine(t)
 	tests := []struct {
 		name, prefix, layout string // layout: the part between AWSLogs/ and the account
 	}{

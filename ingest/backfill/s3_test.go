@@ -12,8 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/rootwatch/rootwatch/detector/engine"
-	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/backfill"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
@@ -55,14 +53,7 @@ func TestS3GapFill(t *testing.T) {
 	put(p+"us-west-2/2026/12/01/111122223333_CloudTrail_us-west-2_20261201T0200Z_f.json.gz", "other-region", "2026-12-01T01:57:00Z", nil)
 	put("AWSLogs/444455556666/CloudTrail/us-east-1/2026/12/01/444455556666_CloudTrail_us-east-1_20261201T0200Z_g.json.gz", "other-account", "2026-12-01T01:57:00Z", nil)
 
-	rs, err := rules.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := trailtest.BuiltinEngine(t)
 	rec := &recorder{}
 	pipe, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Deliverer: rec, Opener: s3object.NewOpener(c, 0)})
 	if err != nil {

@@ -25,8 +25,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rootwatch/rootwatch/detector"
-	"github.com/rootwatch/rootwatch/detector/engine"
-	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
@@ -145,14 +143,7 @@ func TestLoad(t *testing.T) {
 	}
 	q := mototest.CreateQueue(t, sqsc, "load", nil)
 
-	rs, err := rules.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := trailtest.BuiltinEngine(t)
 	del := &countingDeliverer{}
 	reg := prometheus.NewRegistry()
 	p, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Deliverer: del, Opener: s3object.NewOpener(s3c, 0),

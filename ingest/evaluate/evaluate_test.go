@@ -13,7 +13,6 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/detector/engine"
-	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
 	"github.com/rootwatch/rootwatch/ingest/evaluate"
 	"github.com/rootwatch/rootwatch/internal/trailtest"
@@ -21,14 +20,7 @@ import (
 
 func builtin(t *testing.T) *engine.Engine {
 	t.Helper()
-	rs, err := rules.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := trailtest.BuiltinEngine(t)
 	return eng
 }
 

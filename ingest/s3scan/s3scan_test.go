@@ -15,8 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/rootwatch/rootwatch/detector"
-	"github.com/rootwatch/rootwatch/detector/engine"
-	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
@@ -115,14 +113,7 @@ func (r *recorder) eventIDs() []string {
 
 func pipeline(t *testing.T, c *s3.Client, d ingest.Deliverer) *ingest.Pipeline {
 	t.Helper()
-	rs, err := rules.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := trailtest.BuiltinEngine(t)
 	p, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Deliverer: d, Opener: s3object.NewOpener(c, 1<<30)})
 	if err != nil {
 		t.Fatal(err)

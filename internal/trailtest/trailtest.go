@@ -15,7 +15,11 @@ import (
 	"compress/gzip"
 	"embed"
 	"strings"
+	"testing"
 	"time"
+
+	"github.com/rootwatch/rootwatch/detector/engine"
+	"github.com/rootwatch/rootwatch/detector/rules"
 )
 
 //go:embed testdata/*.json
@@ -50,4 +54,19 @@ func Gzip(b []byte) []byte {
 	_, _ = zw.Write(b) // a bytes.Buffer does not fail
 	_ = zw.Close()
 	return buf.Bytes()
+}
+
+// BuiltinEngine returns the built-in rules compiled, for tests that run
+// records through the rules as the service does.
+func BuiltinEngine(t testing.TB) *engine.Engine {
+	t.Helper()
+	rs, err := rules.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
 }
