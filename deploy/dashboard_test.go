@@ -16,7 +16,7 @@ import (
 
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/posture"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/trailhealth"
 	"github.com/rootwatch/rootwatch/ingest/watchdog"
 	"github.com/rootwatch/rootwatch/notify"
@@ -65,7 +65,7 @@ func serviceMetrics(t *testing.T) map[string]bool {
 	r := &recorder{reg: prometheus.NewRegistry()}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ingest.NewMetrics(r)
-	sqs.NewMetrics(r)
+	queue.NewMetrics(r)
 	notify.NewMetrics(r) // what notify.NewDispatcher registers with Config.Registerer
 	watchdog.NewMetrics(r)
 	trailhealth.NewMetrics(r)
@@ -122,7 +122,7 @@ func serviceMetrics(t *testing.T) map[string]bool {
 // notify.NewDispatcher (Config.Registerer), not called from cmd.
 var metricsConstructors = []string{
 	"collectors.NewGoCollector", "collectors.NewProcessCollector",
-	"ingest.NewMetrics", "posture.NewMetrics", "sqs.NewMetrics", "trailhealth.NewMetrics", "watchdog.NewMetrics",
+	"ingest.NewMetrics", "posture.NewMetrics", "queue.NewMetrics", "trailhealth.NewMetrics", "watchdog.NewMetrics",
 }
 
 var constructorRE = regexp.MustCompile(`\b(\w+\.New\w*Metrics|collectors\.New\w+Collector)\(`)

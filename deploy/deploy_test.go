@@ -116,14 +116,14 @@ func taskRoleStatements(t *testing.T, doc *yaml.Node) []statement {
 
 // taskRoleActions is every action the task role must grant, and why: the
 // AWS calls rootwatch makes (grep the code for the API interfaces:
-// ingest/sqs.API, ingest/s3object.API, ingest/trailhealth.API, notify/dedupe's DynamoDB API). An
+// ingest/queue.API, ingest/s3object.API, ingest/trailhealth.API, notify/dedupe's DynamoDB API). An
 // action the code does not use must not be granted; an action the code
 // uses must be listed here.
 var taskRoleActions = map[string]string{
-	"sqs:ReceiveMessage":           "ingest/sqs: the long poll",
-	"sqs:DeleteMessage":            "ingest/sqs: DeleteMessageBatch after a message is fully handled (authorized as sqs:DeleteMessage)",
-	"sqs:ChangeMessageVisibility":  "ingest/sqs: ChangeMessageVisibilityBatch for the heartbeat and retry releases",
-	"sqs:GetQueueAttributes":       "ingest/sqs: the start-up access check (CheckAccess), and reading the queue's RedrivePolicy",
+	"sqs:ReceiveMessage":           "ingest/queue: the long poll",
+	"sqs:DeleteMessage":            "ingest/queue: DeleteMessageBatch after a message is fully handled (authorized as sqs:DeleteMessage)",
+	"sqs:ChangeMessageVisibility":  "ingest/queue: ChangeMessageVisibilityBatch for the heartbeat and retry releases",
+	"sqs:GetQueueAttributes":       "ingest/queue: the start-up access check (CheckAccess), and reading the queue's RedrivePolicy",
 	"sqs:SendMessage":              "dead-letter queue only: a permanently failed message is sent there with its reason (issue 7 item 7)",
 	"sqs:GetQueueUrl":              "dead-letter queue only: its URL from the RedrivePolicy's ARN (issue 7 item 7)",
 	"s3:GetObject":                 "ingest/s3object: streaming the CloudTrail log objects",
@@ -407,7 +407,7 @@ func TestDockerignore(t *testing.T) {
 		{".git/HEAD", true},
 		{"cmd/rootwatch/rootwatch", true},
 		{"rootwatch", true},
-		{"ingest/sqs/sqs.test", true},
+		{"ingest/queue/queue.test", true},
 		{"ingest/cloudtrail/testdata/log-root.json.gz", true},
 		{"testdata/sample/AWSLogs/x.json.gz", true},
 		{".tools/node_modules/x", true},

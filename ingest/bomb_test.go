@@ -17,9 +17,9 @@ import (
 
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 // errReadTooFar is returned by bombReader past its cap: a pipeline that
@@ -112,12 +112,12 @@ func TestPipelineRefusesGzipBomb(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bombMsg := sqs.Message{ID: "bomb", Body: []byte(body(t, "eventbridge_s3.json", bucket, []string{bombKey}, []int{10 << 20})), ReceiveCount: 1}
-	okMsg := sqs.Message{ID: "ok", Body: []byte(body(t, "eventbridge_s3.json", bucket, []string{keyPlain}, []int{len(obj)})), ReceiveCount: 1}
+	bombMsg := queue.Message{ID: "bomb", Body: []byte(body(t, "eventbridge_s3.json", bucket, []string{bombKey}, []int{10 << 20})), ReceiveCount: 1}
+	okMsg := queue.Message{ID: "ok", Body: []byte(body(t, "eventbridge_s3.json", bucket, []string{keyPlain}, []int{len(obj)})), ReceiveCount: 1}
 
 	var (
 		wg     sync.WaitGroup
-		okOut  sqs.Outcome
+		okOut  queue.Outcome
 		okTime time.Duration
 	)
 	wg.Add(1)
@@ -132,7 +132,7 @@ func TestPipelineRefusesGzipBomb(t *testing.T) {
 	elapsed := time.Since(start)
 	wg.Wait()
 
-	if got != sqs.Leave {
+	if got != queue.Leave {
 		t.Errorf("bomb outcome = %s after %s and %d compressed bytes, want leave", got, elapsed, bomb.read)
 	}
 	if bomb.read >= 256<<10 {
@@ -141,7 +141,7 @@ func TestPipelineRefusesGzipBomb(t *testing.T) {
 	if elapsed > 5*time.Second {
 		t.Errorf("the bomb held the worker for %s", elapsed)
 	}
-	if okOut != sqs.Ack || okTime > 5*time.Second {
+	if okOut != queue.Ack || okTime > 5*time.Second {
 		t.Errorf("the other message: outcome %s after %s, want ack", okOut, okTime)
 	}
 	want := append(apiCalls("before-bomb"), apiCalls(ids...)...)
@@ -190,8 +190,8 @@ func TestPipelineObjectWithoutRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			msg := sqs.Message{ID: "e", Body: []byte(body(t, "eventbridge_s3.json", bucket, []string{keyPlain}, []int{len(tt.obj)}))}
-			if got := p.Handle(context.Background(), msg); got != sqs.Ack {
+			msg := queue.Message{ID: "e", Body: []byte(body(t, "eventbridge_s3.json", bucket, []string{keyPlain}, []int{len(tt.obj)}))}
+			if got := p.Handle(context.Background(), msg); got != queue.Ack {
 				t.Errorf("outcome = %s, want ack", got)
 			}
 			if v := metricValue(t, reg, "rootwatch_objects_without_records_total"); v != 1 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/rootwatch/rootwatch/ingest/envelope"
+	"github.com/rootwatch/rootwatch/ingest/evaluate"
 )
 
 // ObjectStats is what processing one object got through.
@@ -40,11 +41,11 @@ func (p *Pipeline) ProcessRecord(ctx context.Context, rec []byte, source string)
 	}
 	p.observe(dets)
 	if err := p.deliver(ctx, dets); err != nil {
-		return 0, fmt.Errorf("%w: %w", errDelivery, err)
+		return 0, fmt.Errorf("%w: %w", evaluate.ErrDelivery, err)
 	}
 	return len(dets), nil
 }
 
 // IsDeliveryError reports whether err from ProcessObject or ProcessRecord
 // is a failure of the Deliverer (as opposed to reading or evaluating).
-func IsDeliveryError(err error) bool { return errors.Is(err, errDelivery) }
+func IsDeliveryError(err error) bool { return errors.Is(err, evaluate.ErrDelivery) }

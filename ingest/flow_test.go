@@ -10,9 +10,9 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 // flowRecorder is a FlowObserver that records its calls.
@@ -78,7 +78,7 @@ func TestPipelineFlowObserver(t *testing.T) {
 			for _, o := range objects {
 				flow.calls = nil
 				b := body(t, "s3_event_s3enc.json", bucket, []string{o.key}, []int{len(o.body)})
-				p.Handle(context.Background(), sqs.Message{ID: "m", Body: []byte(b)})
+				p.Handle(context.Background(), queue.Message{ID: "m", Body: []byte(b)})
 				want := []string{}
 				if o.want != "" {
 					want = append(want, o.want)
@@ -115,11 +115,11 @@ func BenchmarkPipelineHandleFlow(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			msg := sqs.Message{ID: "bench", Body: []byte(body(b, "eventbridge_s3.json", "bench", []string{keyPlain}, nil))}
+			msg := queue.Message{ID: "bench", Body: []byte(body(b, "eventbridge_s3.json", "bench", []string{keyPlain}, nil))}
 			b.SetBytes(int64(len(obj)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if out := p.Handle(context.Background(), msg); out != sqs.Ack {
+				if out := p.Handle(context.Background(), msg); out != queue.Ack {
 					b.Fatalf("outcome %s", out)
 				}
 			}

@@ -2,7 +2,6 @@ package ingest_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -22,7 +21,7 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/detector/engine"
-	"github.com/rootwatch/rootwatch/detector/rules"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
 // Keys as CloudTrail writes them.
@@ -41,12 +40,7 @@ const (
 // nothing) with the given eventID.
 func record(t testing.TB, template, eventID string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", template+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.NewReplacer("EVENT_ID", eventID, "EVENT_TIME", time.Now().UTC().Format(time.RFC3339)).
-		Replace(strings.TrimSpace(string(b)))
+	return trailtest.Record(template, eventID, time.Now())
 }
 
 // logObject returns a gzipped {"Records":[...]} CloudTrail log object with
@@ -54,26 +48,17 @@ func record(t testing.TB, template, eventID string) string {
 // with event ids prefix-i, and returns those ids too.
 func logObject(t testing.TB, prefix string, n int, rootAt ...int) (obj []byte, rootIDs []string) {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write([]byte(`{"Records":[`))
+	recs := make([]string, n)
 	for i := range n {
-		if i > 0 {
-			zw.Write([]byte{','})
-		}
 		id := fmt.Sprintf("%s-%d", prefix, i)
 		tmpl := "benign_call"
 		if slices.Contains(rootAt, i) {
 			tmpl = "root_api_call"
 			rootIDs = append(rootIDs, id)
 		}
-		zw.Write([]byte(record(t, tmpl, id)))
+		recs[i] = record(t, tmpl, id)
 	}
-	zw.Write([]byte(`]}`))
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes(), rootIDs
+	return trailtest.LogObject(recs...), rootIDs
 }
 
 // apiCalls returns the detection keys root-api-call gives for ids.
@@ -117,15 +102,7 @@ func s3Escape(key string) string {
 // newEngine returns the real detection engine with the built-in rules.
 func newEngine(t testing.TB) *engine.Engine {
 	t.Helper()
-	rs, err := rules.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return trailtest.BuiltinEngine(t)
 }
 
 // recordingDeliverer is a Deliverer that records what it is given. It can

@@ -12,14 +12,14 @@ import (
 	"time"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/ingest/evaluate"
 )
 
 // Matcher evaluates one CloudTrail record (raw JSON object bytes, which the
 // caller may reuse after Match returns) and appends what fired to dst.
-// Implementations are safe for concurrent use.
-type Matcher interface {
-	Match(rec []byte, source string, dst []detector.Detection) ([]detector.Detection, error)
-}
+// Implementations are safe for concurrent use. It is evaluate.Matcher:
+// the Pipeline reads every object with evaluate.Read.
+type Matcher = evaluate.Matcher
 
 // Deliverer hands detections to the alert sinks. It returns nil only when
 // every sink each detection is routed to accepted it; an error means the
@@ -40,7 +40,7 @@ type RetryHint interface {
 // delivery works again: it calls every function registered with
 // NotifyRecovered when a sink accepts an alert after failing. The
 // functions must not block. rootwatch run registers the consumers'
-// sqs.Consumer.Redrive, so that messages whose delivery failed are retried
+// queue.Consumer.Redrive, so that messages whose delivery failed are retried
 // as soon as the sink recovered rather than after their retry delays.
 type RecoveryNotifier interface {
 	NotifyRecovered(f func())

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -19,9 +19,9 @@ import (
 
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 // logTail is the fixed part of a CloudTrail key after AWSLogs/.
@@ -41,29 +41,29 @@ var trickyKeys = []struct{ name, key string }{
 
 // receiveOne long-polls q for one message, skipping s3:TestEvents, and
 // deletes it from the queue (the test hands it to Pipeline.Handle itself).
-func receiveOne(t *testing.T, c *awssqs.Client, q *mototest.Queue) sqs.Message {
+func receiveOne(t *testing.T, c *sqs.Client, q *mototest.Queue) queue.Message {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		out, err := c.ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{
+		out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(q.URL), MaxNumberOfMessages: 1, WaitTimeSeconds: 2,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range out.Messages {
-			if _, err := c.DeleteMessage(context.Background(), &awssqs.DeleteMessageInput{
+			if _, err := c.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{
 				QueueUrl: aws.String(q.URL), ReceiptHandle: m.ReceiptHandle}); err != nil {
 				t.Fatal(err)
 			}
 			if n, err := envelope.Parse([]byte(aws.ToString(m.Body))); err == nil && n.Test {
 				continue
 			}
-			return sqs.Message{ID: aws.ToString(m.MessageId), Body: []byte(aws.ToString(m.Body)), ReceiveCount: 1}
+			return queue.Message{ID: aws.ToString(m.MessageId), Body: []byte(aws.ToString(m.Body)), ReceiveCount: 1}
 		}
 	}
 	t.Fatal("no message received within 60s")
-	return sqs.Message{}
+	return queue.Message{}
 }
 
 // keyPipeline is a Pipeline on moto's S3 that records detections and logs.
@@ -113,7 +113,7 @@ func TestObjectKeyForms(t *testing.T) {
 		for _, f := range formats {
 			t.Run(f.name+"/"+k.name, func(t *testing.T) {
 				p, del, _, reg := keyPipeline(t, srv)
-				var msg sqs.Message
+				var msg queue.Message
 				if f.body == "" {
 					putObject(t, s3c, notified, k.key, obj)
 					msg = receiveOne(t, sqsc, qS3)
@@ -121,7 +121,7 @@ func TestObjectKeyForms(t *testing.T) {
 					qBody.Send(t, sqsc, body(t, f.body, plain, []string{k.key}, []int{len(obj)}))
 					msg = receiveOne(t, sqsc, qBody)
 				}
-				if got := p.Handle(context.Background(), msg); got != sqs.Ack {
+				if got := p.Handle(context.Background(), msg); got != queue.Ack {
 					t.Errorf("outcome = %s, want ack (messages_failed_total: object_permanent %v, malformed %v)", got,
 						metricValue(t, reg, "rootwatch_messages_failed_total", "reason", "object_permanent"),
 						metricValue(t, reg, "rootwatch_messages_failed_total", "reason", "malformed"))
@@ -164,23 +164,23 @@ func TestObjectKeyFallback(t *testing.T) {
 		name     string
 		body     string
 		key      string
-		want     sqs.Outcome
+		want     queue.Outcome
 		wantIDs  []string
 		wantForm string // key_form of the "processed object" log entry
 		fallback bool   // found only under the other spelling
 	}{
-		{"EventBridge key URL-encoded", "eventbridge_s3_encoded.json", plusKey, sqs.Ack, ids, "decoded", true},
-		{"S3 event key not encoded", "s3_event_raw.json", plusKey2, sqs.Ack, ids2, "as_is", true},
-		{"S3 event through SNS, key not encoded", "sns_s3_event_raw.json", plusKey2, sqs.Ack, ids2, "as_is", true},
-		{"S3 event key not encoded, not decodable", "s3_event_raw.json", plusKey, sqs.Ack, ids, "as_is", false},
-		{"CloudTrail SNS key URL-encoded", "cloudtrail_sns_encoded.json", plusKey, sqs.Ack, ids, "decoded", true},
-		{"EventBridge as-is, both forms exist: as-is read", "eventbridge_s3.json", asIs, sqs.Ack, idsAsIs, "as_is", false},
-		{"EventBridge key URL-encoded with %2F", "eventbridge_s3_encoded_slash.json", plusKey, sqs.Ack, ids, "decoded", true},
-		{"EventBridge key URL-encoded, twin keys exist: the right twin read", "eventbridge_s3_encoded.json", asIs, sqs.Ack, idsAsIs, "decoded", true},
-		{"S3 event encoded, both forms exist: decoded read", "s3_event_s3enc.json", asIs, sqs.Ack, idsAsIs, "decoded", false},
-		{"S3 event raw, both forms exist: decoded read", "s3_event_raw.json", asIs, sqs.Ack, idsDecoded, "decoded", false},
-		{"EventBridge, missing in both forms", "eventbridge_s3.json", missing, sqs.Leave, nil, "", false},
-		{"S3 event, missing in both forms", "s3_event_s3enc.json", missing, sqs.Leave, nil, "", false},
+		{"EventBridge key URL-encoded", "eventbridge_s3_encoded.json", plusKey, queue.Ack, ids, "decoded", true},
+		{"S3 event key not encoded", "s3_event_raw.json", plusKey2, queue.Ack, ids2, "as_is", true},
+		{"S3 event through SNS, key not encoded", "sns_s3_event_raw.json", plusKey2, queue.Ack, ids2, "as_is", true},
+		{"S3 event key not encoded, not decodable", "s3_event_raw.json", plusKey, queue.Ack, ids, "as_is", false},
+		{"CloudTrail SNS key URL-encoded", "cloudtrail_sns_encoded.json", plusKey, queue.Ack, ids, "decoded", true},
+		{"EventBridge as-is, both forms exist: as-is read", "eventbridge_s3.json", asIs, queue.Ack, idsAsIs, "as_is", false},
+		{"EventBridge key URL-encoded with %2F", "eventbridge_s3_encoded_slash.json", plusKey, queue.Ack, ids, "decoded", true},
+		{"EventBridge key URL-encoded, twin keys exist: the right twin read", "eventbridge_s3_encoded.json", asIs, queue.Ack, idsAsIs, "decoded", true},
+		{"S3 event encoded, both forms exist: decoded read", "s3_event_s3enc.json", asIs, queue.Ack, idsAsIs, "decoded", false},
+		{"S3 event raw, both forms exist: decoded read", "s3_event_raw.json", asIs, queue.Ack, idsDecoded, "decoded", false},
+		{"EventBridge, missing in both forms", "eventbridge_s3.json", missing, queue.Leave, nil, "", false},
+		{"S3 event, missing in both forms", "s3_event_s3enc.json", missing, queue.Leave, nil, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,7 +192,7 @@ func TestObjectKeyFallback(t *testing.T) {
 			if got, want := del.keys(), apiCalls(tt.wantIDs...); !slices.Equal(got, want) {
 				t.Errorf("detections %v, want %v", got, want)
 			}
-			if tt.want != sqs.Ack {
+			if tt.want != queue.Ack {
 				if v := metricValue(t, reg, "rootwatch_messages_failed_total", "reason", "object_permanent"); v != 1 {
 					t.Errorf("messages_failed_total{object_permanent} = %v, want 1", v)
 				}
@@ -252,8 +252,8 @@ func TestObjectKeyFallbackTransient(t *testing.T) {
 	}
 	// EventBridge carries "slow+down" as it is: the as-is key is missing,
 	// the decoded one ("slow down") is throttled.
-	msg := sqs.Message{ID: "m", Body: []byte(body(t, "eventbridge_s3.json", bucket, []string{s3Escape(decodedKey)}, nil)), ReceiveCount: 1}
-	if got := p.Handle(context.Background(), msg); got != sqs.Retry {
+	msg := queue.Message{ID: "m", Body: []byte(body(t, "eventbridge_s3.json", bucket, []string{s3Escape(decodedKey)}, nil)), ReceiveCount: 1}
+	if got := p.Handle(context.Background(), msg); got != queue.Retry {
 		t.Errorf("outcome = %s, want retry", got)
 	}
 	if v := metricValue(t, reg, "rootwatch_messages_failed_total", "reason", "object_transient"); v != 1 {

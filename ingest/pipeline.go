@@ -12,8 +12,9 @@ import (
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
+	"github.com/rootwatch/rootwatch/ingest/evaluate"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
 )
 
 // Opener opens one S3 object as a stream; *s3object.Opener implements it.
@@ -77,8 +78,8 @@ type Config struct {
 }
 
 // Pipeline turns one SQS message into detections and decides its outcome.
-// Its Process method is the sqs.ResultHandler of the service (Handle, the
-// plain sqs.Handler, gives the outcome alone). A Pipeline is safe for
+// Its Process method is the queue.ResultHandler of the service (Handle, the
+// plain queue.Handler, gives the outcome alone). A Pipeline is safe for
 // concurrent use.
 type Pipeline struct {
 	cfg      Config
@@ -101,7 +102,7 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	case cfg.DeliverBatch < 0:
 		return nil, fmt.Errorf("ingest pipeline: DeliverBatch %d is negative", cfg.DeliverBatch)
 	}
-	buckets, err := allowSet("AllowedBuckets", cfg.AllowedBuckets, validBucket)
+	buckets, err := allowSet("AllowedBuckets", cfg.AllowedBuckets, s3object.IsBucketName)
 	if err != nil {
 		return nil, err
 	}
@@ -139,12 +140,12 @@ const (
 // result is the outcome of one unit of work (an object or an inline
 // record), with the reason when it is not Ack.
 type result struct {
-	outcome sqs.Outcome
+	outcome queue.Outcome
 	reason  string
 }
 
 // failures collects what failed in one message's units of work, for the
-// sqs.Result: the errors (the dead-letter attribute), the longest
+// queue.Result: the errors (the dead-letter attribute), the longest
 // Retry-After hint of the failing sinks, and whether a delivery failed (the
 // retry then waits for a sink's recovery).
 type failures struct {
@@ -155,7 +156,7 @@ type failures struct {
 
 // note records the error behind a unit's result that is not Ack.
 func (f *failures) note(res result, err error) {
-	if res.outcome == sqs.Ack || err == nil {
+	if res.outcome == queue.Ack || err == nil {
 		return
 	}
 	f.errs = append(f.errs, err)
@@ -165,17 +166,17 @@ func (f *failures) note(res result, err error) {
 	}
 }
 
-var okResult = result{outcome: sqs.Ack}
+var okResult = result{outcome: queue.Ack}
 
 // worse returns the result that decides the message: any Retry wins (the
 // message comes back soon and everything is tried again), then Leave, then
 // Ack.
 func worse(a, b result) result {
-	rank := func(o sqs.Outcome) int {
+	rank := func(o queue.Outcome) int {
 		switch o {
-		case sqs.Retry:
+		case queue.Retry:
 			return 2
-		case sqs.Leave:
+		case queue.Leave:
 			return 1
 		default:
 			return 0
@@ -188,7 +189,7 @@ func worse(a, b result) result {
 }
 
 // Handle is Process returning the outcome alone.
-func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
+func (p *Pipeline) Handle(ctx context.Context, m queue.Message) queue.Outcome {
 	return p.Process(ctx, m).Outcome
 }
 
@@ -205,7 +206,7 @@ func (p *Pipeline) Handle(ctx context.Context, m sqs.Message) sqs.Outcome {
 // allowed (Config.AllowedBuckets, AllowedAccounts) is refused before
 // anything is read: DeadLetter, with a warning naming the message and what
 // was refused.
-func (p *Pipeline) Process(ctx context.Context, m sqs.Message) sqs.Result {
+func (p *Pipeline) Process(ctx context.Context, m queue.Message) queue.Result {
 	start := p.now()
 	log := p.log.With(zap.String("msg_id", m.ID))
 	n, err := envelope.Parse(m.Body)
@@ -217,7 +218,7 @@ func (p *Pipeline) Process(ctx context.Context, m sqs.Message) sqs.Result {
 		p.m.messageFailed(reason)
 		log.Warn("unusable message; sending it to the dead-letter queue",
 			zap.String("reason", reason), zap.Error(err), zap.Int("receive_count", m.ReceiveCount))
-		return sqs.Result{Outcome: sqs.DeadLetter, Reason: reason, Err: err}
+		return queue.Result{Outcome: queue.DeadLetter, Reason: reason, Err: err}
 	}
 	log = log.With(zap.Stringer("format", n.Format))
 
@@ -231,7 +232,7 @@ func (p *Pipeline) Process(ctx context.Context, m sqs.Message) sqs.Result {
 		log.Info("test event acknowledged")
 		res = okResult
 	case p.refuse(log, m, n, &fail):
-		res = result{sqs.Leave, reasonNotAllowed}
+		res = result{queue.Leave, reasonNotAllowed}
 	case n.Format == envelope.FormatEventBridgeCloudTrail:
 		res = p.handleInline(ctx, log, m, n.Record, &fail)
 	case len(n.Objects) == 0:
@@ -241,23 +242,23 @@ func (p *Pipeline) Process(ctx context.Context, m sqs.Message) sqs.Result {
 		res = okResult
 		for _, ref := range n.Objects {
 			if ctx.Err() != nil {
-				res = worse(res, result{sqs.Retry, reasonCancelled})
+				res = worse(res, result{queue.Retry, reasonCancelled})
 				break
 			}
 			res = worse(res, p.handleObject(ctx, log, ref, &fail))
 		}
 	}
 	p.m.messageDone(p.now().Sub(start))
-	if res.outcome != sqs.Ack {
+	if res.outcome != queue.Ack {
 		p.m.messageFailed(res.reason)
 		log.Info("message not acknowledged", zap.Stringer("outcome", res.outcome), zap.String("reason", res.reason),
 			zap.Int("receive_count", m.ReceiveCount), zap.Int("objects", len(n.Objects)))
 	}
-	out := sqs.Result{Outcome: res.outcome, Reason: res.reason}
-	if res.outcome != sqs.Ack {
+	out := queue.Result{Outcome: res.outcome, Reason: res.reason}
+	if res.outcome != queue.Ack {
 		out.Err = errors.Join(fail.errs...)
 	}
-	if res.outcome == sqs.Retry {
+	if res.outcome == queue.Retry {
 		out.RetryAfter, out.AwaitRecovery = fail.retryAfter, fail.delivery
 	}
 	return out
@@ -296,12 +297,12 @@ const (
 // message is refused, since a body with one forged part may be forged
 // throughout. Everything in a body can be forged by whoever may send to
 // the queue; see Config.AllowedBuckets for what the check is worth.
-func (p *Pipeline) refuse(log *zap.Logger, m sqs.Message, n *envelope.Notification, fail *failures) bool {
+func (p *Pipeline) refuse(log *zap.Logger, m queue.Message, n *envelope.Notification, fail *failures) bool {
 	r, refused := p.check(n)
 	if !refused {
 		return false
 	}
-	fail.note(result{sqs.Leave, reasonNotAllowed}, r)
+	fail.note(result{queue.Leave, reasonNotAllowed}, r)
 	p.m.messageRefused(r.kind)
 	fields := []zap.Field{zap.String("reason", reasonNotAllowed), zap.String("refusal", r.kind),
 		zap.Int("receive_count", m.ReceiveCount)}
@@ -376,25 +377,9 @@ func allowSet(name string, list []string, valid func(string) bool) (map[string]b
 	return set, nil
 }
 
-// validBucket reports whether s can be a bucket name: 3 to 255 bytes (AWS
-// allows 63; S3-compatible stores more) of lower- and upper-case letters,
-// digits, '.', '-' and '_'.
-func validBucket(s string) bool {
-	if len(s) < 3 || len(s) > 255 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 // handleInline evaluates the CloudTrail record an EventBridge event
 // carried.
-func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m sqs.Message, rec []byte, fail *failures) result {
+func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m queue.Message, rec []byte, fail *failures) result {
 	source := "eventbridge:" + m.ID
 	dets, err := p.cfg.Matcher.Match(rec, source, nil)
 	if err != nil {
@@ -404,7 +389,7 @@ func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m sqs.Mess
 		}
 		log.Warn("EventBridge record could not be evaluated; sending the message to the dead-letter queue",
 			zap.String("reason", reason), zap.Error(err))
-		res := result{sqs.Leave, reason}
+		res := result{queue.Leave, reason}
 		fail.note(res, err)
 		return res
 	}
@@ -421,11 +406,11 @@ func (p *Pipeline) handleInline(ctx context.Context, log *zap.Logger, m sqs.Mess
 
 func (p *Pipeline) deliveryFailed(ctx context.Context, log *zap.Logger, err error) result {
 	if ctx.Err() != nil {
-		return result{sqs.Retry, reasonCancelled}
+		return result{queue.Retry, reasonCancelled}
 	}
 	log.Warn("delivering detections failed; the message will be retried", zap.Error(err),
 		zap.Duration("retry_after_hint", RetryAfter(err)))
-	return result{sqs.Retry, reasonDelivery}
+	return result{queue.Retry, reasonDelivery}
 }
 
 // deliver hands detections to the Deliverer; nothing to deliver is a
@@ -484,12 +469,12 @@ func (p *Pipeline) handleObject(ctx context.Context, msgLog *zap.Logger, ref env
 		}
 	}
 	switch {
-	case res.outcome == sqs.Ack && st.records == 0:
+	case res.outcome == queue.Ack && st.records == 0:
 		// Nothing to retry, but a log object always holds records: an
 		// empty or whitespace-only object at a log key is worth a look.
 		p.m.objectWithoutRecords()
 		log.Warn("object held no CloudTrail record; acknowledged, but suspicious at a CloudTrail log key", fields...)
-	case res.outcome == sqs.Ack:
+	case res.outcome == queue.Ack:
 		log.Info("processed object", fields...)
 	case res.reason == reasonObjectRefused:
 		log.Warn("object refused as a likely decompression bomb; leaving it for the dead-letter queue", append(fields,
@@ -532,18 +517,11 @@ type objectStats struct {
 	newest              time.Time          // newest eventTime (only with a FlowObserver)
 }
 
-// errInvalidRecords is returned by readObject when some records could not
-// be evaluated (the object is corrupt inside a record).
-var errInvalidRecords = errors.New("records could not be evaluated")
-
-// errDelivery marks a Deliverer failure in readObject's error.
-var errDelivery = errors.New("delivery failed")
-
-// readObject streams one object through the decoder and the Matcher,
-// delivering detections every DeliverBatch and at the end, also when the
-// object failed partway. cands are the spellings of its key, tried in
-// order while S3 says the object may not exist (see openAny). The error
-// is the first read or delivery failure.
+// readObject streams one object through evaluate.Read (the decoder and
+// the Matcher), delivering detections every DeliverBatch and at the end,
+// also when the object failed partway. cands are the spellings of its key,
+// tried in order while S3 says the object may not exist (see openAny). The
+// error is the first read or delivery failure.
 func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, cands []envelope.ObjectRef) (st objectStats, err error) {
 	rc, ref, err := p.openAny(ctx, log, cands)
 	if err != nil {
@@ -551,80 +529,28 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, cands []enve
 	}
 	st.opened, st.ref = true, ref
 	body := &countingReader{r: rc}
-	source := ref.String()
-	dec := cloudtrail.NewDecoder(body, cloudtrail.Options{
-		Source:               source,
-		MaxRecordBytes:       p.cfg.MaxRecordBytes,
-		MaxDecompressedBytes: p.cfg.MaxDecompressedBytes,
-		MaxCompressionRatio:  p.cfg.MaxCompressionRatio,
-	})
 	clock := p.newEventClock()
-	defer func() {
-		st.newest = clock.time()
-		// Close the body first: it aborts a read the decoder's read-ahead
-		// goroutine may be blocked in, which dec.Close waits for.
-		_ = rc.Close() // a read error, if any, is already in err
-		_ = dec.Close()
-		st.bytes = body.n
-	}()
-
-	var (
-		dets     []detector.Detection
-		readErr  error
-		invalid  int
-		firstBad error
-	)
-	flush := func() error {
-		if len(dets) == 0 {
-			return nil
-		}
-		if err := p.deliver(ctx, dets); err != nil {
-			return fmt.Errorf("%w: %w", errDelivery, err)
-		}
-		st.detections += len(dets)
-		dets = nil // the Deliverer may keep what it was given
-		return nil
+	cfg := evaluate.Config{
+		Matcher: p.cfg.Matcher,
+		Decoder: cloudtrail.Options{
+			Source:               ref.String(),
+			MaxRecordBytes:       p.cfg.MaxRecordBytes,
+			MaxDecompressedBytes: p.cfg.MaxDecompressedBytes,
+			MaxCompressionRatio:  p.cfg.MaxCompressionRatio,
+		},
+		Batch:  p.cfg.DeliverBatch,
+		Closer: rc,
+		Deliver: func(ctx context.Context, dets []detector.Detection) error {
+			p.observe(dets)
+			return p.cfg.Deliverer.Deliver(ctx, dets)
+		},
 	}
-	for {
-		rec, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			readErr = err
-			break
-		}
-		before := len(dets)
-		dets, err = p.match(clock, rec, source, dets)
-		if err != nil {
-			dets = dets[:before]
-			invalid++
-			if firstBad == nil {
-				firstBad = fmt.Errorf("record at byte %d: %w", dec.RecordOffset(), err)
-			}
-			continue
-		}
-		st.records++
-		p.observe(dets[before:])
-		if len(dets) >= p.cfg.DeliverBatch {
-			if err := flush(); err != nil {
-				// Further reading would only pile up detections that
-				// cannot be delivered: the whole message is retried.
-				return st, err
-			}
-		}
+	if clock != nil {
+		cfg.EventTime = clock.observeFn
 	}
-	// Deliver what was read, even when the object failed partway.
-	if err := flush(); err != nil {
-		return st, err
-	}
-	if readErr != nil {
-		return st, readErr
-	}
-	if invalid > 0 {
-		return st, fmt.Errorf("%w: %d of %d, first: %w", errInvalidRecords, invalid, st.records+invalid, firstBad)
-	}
-	return st, nil
+	es, err := evaluate.Read(ctx, body, cfg)
+	st.records, st.detections, st.bytes, st.newest = es.Records, es.Detections, body.n, clock.time()
+	return st, err
 }
 
 // openAny opens the first of cands that S3 has. It goes on to the next
@@ -671,37 +597,37 @@ func (p *Pipeline) classify(ctx context.Context, log *zap.Logger, err error) res
 	case err == nil:
 		return okResult
 	case ctx.Err() != nil:
-		return result{sqs.Retry, reasonCancelled}
-	case errors.Is(err, errDelivery):
+		return result{queue.Retry, reasonCancelled}
+	case errors.Is(err, evaluate.ErrDelivery):
 		// Before the context errors: a sink's per-call timeout wraps
 		// context.DeadlineExceeded, and it is a delivery failure (the
 		// message waits for the sink's recovery), not a cancellation.
-		return result{sqs.Retry, reasonDelivery}
+		return result{queue.Retry, reasonDelivery}
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		return result{sqs.Retry, reasonCancelled}
+		return result{queue.Retry, reasonCancelled}
 	case errors.Is(err, detector.ErrNotCloudTrail) || errors.Is(err, cloudtrail.ErrDigestFile):
 		// JSON, but not CloudTrail (a wrapper, lookup-events metadata
 		// only, a digest): never "no records, no detections".
-		return result{sqs.Leave, reasonNotCloudTrail}
-	case errors.Is(err, errInvalidRecords):
-		return result{sqs.Leave, reasonInvalidRecord}
+		return result{queue.Leave, reasonNotCloudTrail}
+	case errors.Is(err, evaluate.ErrInvalidRecords):
+		return result{queue.Leave, reasonInvalidRecord}
 	case errors.Is(err, cloudtrail.ErrCompressionRatio) || errors.Is(err, cloudtrail.ErrTooLarge):
 		// Refused after a bounded read: retrying would only inflate it
 		// again.
-		return result{sqs.Leave, reasonObjectRefused}
+		return result{queue.Leave, reasonObjectRefused}
 	case errors.As(err, &s3Err):
 		// S3 failed (opening, or reading mid-stream): S3's answer decides.
 		if s3object.IsPermanent(err) {
-			return result{sqs.Leave, reasonObjectPermanent}
+			return result{queue.Leave, reasonObjectPermanent}
 		}
-		return result{sqs.Retry, reasonObjectTransient}
+		return result{queue.Retry, reasonObjectTransient}
 	case errors.As(err, &ctErr) && isCorrupt(err):
 		// The bytes arrived but are not a valid CloudTrail object:
 		// corrupt or truncated gzip, invalid JSON, over the limits.
-		return result{sqs.Leave, reasonObjectPermanent}
+		return result{queue.Leave, reasonObjectPermanent}
 	default:
 		log.Debug("unclassified object error treated as transient", zap.Error(err))
-		return result{sqs.Retry, reasonObjectTransient}
+		return result{queue.Retry, reasonObjectTransient}
 	}
 }
 

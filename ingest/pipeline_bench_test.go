@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/rootwatch/rootwatch/ingest"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 // BenchmarkPipelineHandle measures one message naming one 100-record
@@ -25,12 +25,12 @@ func BenchmarkPipelineHandle(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	msg := sqs.Message{ID: "bench", Body: []byte(body(b, "eventbridge_s3.json", "bench", []string{keyPlain}, nil))}
+	msg := queue.Message{ID: "bench", Body: []byte(body(b, "eventbridge_s3.json", "bench", []string{keyPlain}, nil))}
 	ctx := context.Background()
 	b.SetBytes(int64(len(obj)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if out := p.Handle(ctx, msg); out != sqs.Ack {
+		if out := p.Handle(ctx, msg); out != queue.Ack {
 			b.Fatalf("outcome %s", out)
 		}
 	}

@@ -12,9 +12,9 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/rootwatch/rootwatch/ingest"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 // truncate returns the first frac of b.
@@ -54,46 +54,46 @@ func TestPipelineHandle(t *testing.T) {
 		body        string // file in testdata/bodies, or literal when it starts with "{"
 		keys        []string
 		failDeliver int // Deliver calls that fail first
-		want        sqs.Outcome
+		want        queue.Outcome
 		wantKeys    []string
 		wantBatches []int  // when not nil, the sizes of the successful Deliver calls
 		wantFailed  string // messages_failed_total reason, when not Ack
 	}{
 		{name: "S3 event in SNS, URL-encoded key with spaces", body: "sns_s3_event.json", keys: []string{keyWithSpaces},
-			want: sqs.Ack, wantKeys: apiCalls(idsA...)},
+			want: queue.Ack, wantKeys: apiCalls(idsA...)},
 		{name: "S3 event naming two objects, one of an org trail", body: "s3_event_multi.json", keys: []string{keyWithSpaces, keyOrgTrail},
-			want: sqs.Ack, wantKeys: apiCalls(append(slices.Clone(idsA), idsB...)...)},
+			want: queue.Ack, wantKeys: apiCalls(append(slices.Clone(idsA), idsB...)...)},
 		{name: "CloudTrail SNS notification with two keys", body: "cloudtrail_sns.json", keys: []string{keyOrgTrail, keyWithSpaces},
-			want: sqs.Ack, wantKeys: apiCalls(append(slices.Clone(idsA), idsB...)...)},
+			want: queue.Ack, wantKeys: apiCalls(append(slices.Clone(idsA), idsB...)...)},
 		{name: "EventBridge S3 Object Created, org trail", body: "eventbridge_s3.json", keys: []string{keyOrgTrail},
-			want: sqs.Ack, wantKeys: apiCalls(idsB...)},
+			want: queue.Ack, wantKeys: apiCalls(idsB...)},
 		{name: "EventBridge CloudTrail event evaluated inline", body: "eventbridge_cloudtrail.json",
-			want: sqs.Ack, wantKeys: []string{"root-console-login-no-mfa/" + inlineEventID, "root-console-login/" + inlineEventID}},
-		{name: "s3:TestEvent acknowledged", body: "s3_test_event.json", want: sqs.Ack},
+			want: queue.Ack, wantKeys: []string{"root-console-login-no-mfa/" + inlineEventID, "root-console-login/" + inlineEventID}},
+		{name: "s3:TestEvent acknowledged", body: "s3_test_event.json", want: queue.Ack},
 		{name: "digest and Insights keys skipped without reading", body: "s3_event_multi.json", keys: []string{keyDigest, keyInsights},
-			want: sqs.Ack},
+			want: queue.Ack},
 		{name: "250 detections delivered in batches of 100", body: "eventbridge_s3.json", keys: []string{keyPlain},
-			want: sqs.Ack, wantKeys: apiCalls(idsMany...), wantBatches: []int{100, 100, 50}},
-		{name: "unknown body format left for the DLQ", body: "unknown.json", want: sqs.Leave, wantFailed: "unknown_format"},
-		{name: "malformed body left for the DLQ", body: "malformed.txt", want: sqs.Leave, wantFailed: "malformed"},
+			want: queue.Ack, wantKeys: apiCalls(idsMany...), wantBatches: []int{100, 100, 50}},
+		{name: "unknown body format left for the DLQ", body: "unknown.json", want: queue.Leave, wantFailed: "unknown_format"},
+		{name: "malformed body left for the DLQ", body: "malformed.txt", want: queue.Leave, wantFailed: "malformed"},
 		{name: "missing object (NoSuchKey) left for the DLQ", body: "eventbridge_s3.json", keys: []string{keyPlain + ".missing.json.gz"},
-			want: sqs.Leave, wantFailed: "object_permanent"},
+			want: queue.Leave, wantFailed: "object_permanent"},
 		{name: "truncated gzip: readable records alerted, message left", body: "eventbridge_s3.json", keys: []string{keyPlain + ".corrupt.json.gz"},
-			want: sqs.Leave, wantKeys: apiCalls(idsBig...), wantFailed: "object_permanent"},
+			want: queue.Leave, wantKeys: apiCalls(idsBig...), wantFailed: "object_permanent"},
 		{name: "invalid record: the others alerted, message left", body: "eventbridge_s3.json", keys: []string{keyPlain + ".jsonl.json"},
-			want: sqs.Leave, wantKeys: apiCalls("jl-1", "jl-3"), wantFailed: "invalid_record"},
+			want: queue.Leave, wantKeys: apiCalls("jl-1", "jl-3"), wantFailed: "invalid_record"},
 		{name: "object that is not CloudTrail: the records alerted, message left", body: "eventbridge_s3.json", keys: []string{keyPlain + ".wrapper.json"},
-			want: sqs.Leave, wantKeys: apiCalls("wr-1"), wantFailed: "not_cloudtrail"},
+			want: queue.Leave, wantKeys: apiCalls("wr-1"), wantFailed: "not_cloudtrail"},
 		{name: "digest content at a log key left for the DLQ", body: "eventbridge_s3.json", keys: []string{keyPlain + ".digest.json"},
-			want: sqs.Leave, wantFailed: "not_cloudtrail"},
+			want: queue.Leave, wantFailed: "not_cloudtrail"},
 		{name: "lookup-events output read", body: "eventbridge_s3.json", keys: []string{keyPlain + ".lookup.json"},
-			want: sqs.Ack, wantKeys: apiCalls("lk-1")},
+			want: queue.Ack, wantKeys: apiCalls("lk-1")},
 		{name: "one object of two missing: the other alerted, message left", body: "s3_event_multi.json", keys: []string{keyWithSpaces, keyPlain + ".missing.json.gz"},
-			want: sqs.Leave, wantKeys: apiCalls(idsA...), wantFailed: "object_permanent"},
+			want: queue.Leave, wantKeys: apiCalls(idsA...), wantFailed: "object_permanent"},
 		{name: "delivery failure retried", body: "eventbridge_s3.json", keys: []string{keyWithSpaces}, failDeliver: 1,
-			want: sqs.Retry, wantFailed: "delivery"},
+			want: queue.Retry, wantFailed: "delivery"},
 		{name: "inline delivery failure retried", body: "eventbridge_cloudtrail.json", failDeliver: 1,
-			want: sqs.Retry, wantFailed: "delivery"},
+			want: queue.Retry, wantFailed: "delivery"},
 	}
 	client := mototest.FakeS3(t)
 	createBucket(t, client, bucket)
@@ -117,7 +117,7 @@ func TestPipelineHandle(t *testing.T) {
 			for i, k := range tt.keys {
 				sizes[i] = len(objects[k])
 			}
-			msg := sqs.Message{ID: "msg-1", Body: []byte(body(t, tt.body, bucket, tt.keys, sizes)), ReceiveCount: 1}
+			msg := queue.Message{ID: "msg-1", Body: []byte(body(t, tt.body, bucket, tt.keys, sizes)), ReceiveCount: 1}
 			got := p.Handle(context.Background(), msg)
 			if got != tt.want {
 				t.Errorf("outcome = %s, want %s", got, tt.want)
@@ -175,7 +175,7 @@ func TestPipelineMetrics(t *testing.T) {
 	b = strings.Replace(b, "]}", `,{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"`+bucket+
 		`"},"object":{"key":"`+keyInsights+`"}}},{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"`+bucket+
 		`"},"object":{"key":"some/other/key.txt"}}}]}`, 1)
-	if got := p.Handle(context.Background(), sqs.Message{ID: "m", Body: []byte(b)}); got != sqs.Ack {
+	if got := p.Handle(context.Background(), queue.Message{ID: "m", Body: []byte(b)}); got != queue.Ack {
 		t.Fatalf("outcome %s", got)
 	}
 	checks := []struct {
@@ -215,7 +215,7 @@ func TestPipelineCancelledIsRetried(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	b := body(t, "eventbridge_s3.json", "cancel", []string{keyPlain}, nil)
-	if got := p.Handle(ctx, sqs.Message{ID: "c", Body: []byte(b)}); got != sqs.Retry {
+	if got := p.Handle(ctx, queue.Message{ID: "c", Body: []byte(b)}); got != queue.Retry {
 		t.Fatalf("outcome %s, want retry", got)
 	}
 }
@@ -233,7 +233,7 @@ func TestPipelineObjectTooLarge(t *testing.T) {
 	}
 	b := body(t, "eventbridge_s3.json", "large", []string{keyPlain}, nil)
 	start := time.Now()
-	if got := p.Handle(context.Background(), sqs.Message{ID: "l", Body: []byte(b)}); got != sqs.Leave {
+	if got := p.Handle(context.Background(), queue.Message{ID: "l", Body: []byte(b)}); got != queue.Leave {
 		t.Fatalf("outcome %s after %s, want leave", got, time.Since(start))
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest/posture"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/trailhealth"
 	"github.com/rootwatch/rootwatch/ingest/watchdog"
 )
@@ -45,16 +45,16 @@ func PipelineRules() []PipelineRule {
 const maxReasonBytes = 1000
 
 // StallAlerts reports queue stalls as the rootwatch-queue-stalled pipeline
-// alert through a Deliverer; it implements sqs.StallReporter.
+// alert through a Deliverer; it implements queue.StallReporter.
 type StallAlerts struct {
 	Deliverer Deliverer
 }
 
-var _ sqs.StallReporter = StallAlerts{}
+var _ queue.StallReporter = StallAlerts{}
 
 // ReportStall delivers the alert for s, or its all-clear when s.Recovered
 // is set.
-func (a StallAlerts) ReportStall(ctx context.Context, s sqs.Stall) error {
+func (a StallAlerts) ReportStall(ctx context.Context, s queue.Stall) error {
 	d := StallDetection(s)
 	if err := a.Deliverer.Deliver(ctx, []detector.Detection{d}); err != nil {
 		return fmt.Errorf("deliver %s: %w", d.Key(), err)
@@ -67,7 +67,7 @@ func (a StallAlerts) ReportStall(ctx context.Context, s sqs.Stall) error {
 // queue: <reason>", event id the stall's episode (the same for its
 // all-clear, which has Resolved set), event time when the queue was last
 // read, and the account and region of the queue URL.
-func StallDetection(s sqs.Stall) detector.Detection {
+func StallDetection(s queue.Stall) detector.Detection {
 	reason := s.Reason
 	if len(reason) > maxReasonBytes {
 		reason = strings.ToValidUTF8(reason[:maxReasonBytes], "") + "…"

@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 	"github.com/rootwatch/rootwatch/notify"
 	"github.com/rootwatch/rootwatch/notify/pagerduty"
 )
@@ -72,7 +72,7 @@ func TestServicePermanentFailureDeadLetteredAtOnce(t *testing.T) {
 			if v := metricValue(t, s.reg, "rootwatch_detections_total"); v != float64(len(tt.wantKeys)) {
 				t.Errorf("detections_total = %v, want %d", v, len(tt.wantKeys))
 			}
-			out, err := sqsc.ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{
+			out, err := sqsc.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
 				QueueUrl: aws.String(q.DLQ.URL), MessageAttributeNames: []string{"All"},
 			})
 			if err != nil {

@@ -17,15 +17,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
@@ -41,7 +41,7 @@ type service struct {
 type serviceOptions struct {
 	visibility time.Duration
 	drain      time.Duration
-	api        sqs.API                           // default: the moto SQS client
+	api        queue.API                         // default: the moto SQS client
 	wrapOpener func(ingest.Opener) ingest.Opener // optional
 	deliverer  ingest.Deliverer                  // default: a recordingDeliverer
 	retryBase  time.Duration                     // default 1s
@@ -74,9 +74,9 @@ func startService(t *testing.T, srv *mototest.Server, queueURL string, o service
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := sqs.New(o.api, sqs.Config{QueueURL: queueURL, ResultHandler: p.Process, Workers: 4, WaitTime: time.Second,
+	c, err := queue.New(o.api, queue.Config{QueueURL: queueURL, ResultHandler: p.Process, Workers: 4, WaitTime: time.Second,
 		VisibilityTimeout: o.visibility, DrainTimeout: o.drain, RetryBase: o.retryBase, RetryMax: o.retryMax,
-		Logger: log, Metrics: sqs.NewMetrics(s.reg)})
+		Logger: log, Metrics: queue.NewMetrics(s.reg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,8 +265,8 @@ func TestServiceFailuresReachDeadLetterQueue(t *testing.T) {
 	}
 	var inDLQ []string
 	for len(inDLQ) < 3 {
-		out, err := sqsc.ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(q.DLQ.URL), MaxNumberOfMessages: 10,
-			MessageAttributeNames: []string{sqs.AttrMessageID}})
+		out, err := sqsc.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.DLQ.URL), MaxNumberOfMessages: 10,
+			MessageAttributeNames: []string{queue.AttrMessageID}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +275,7 @@ func TestServiceFailuresReachDeadLetterQueue(t *testing.T) {
 		}
 		for _, m := range out.Messages {
 			// The copy names the original message.
-			inDLQ = append(inDLQ, aws.ToString(m.MessageAttributes[sqs.AttrMessageID].StringValue))
+			inDLQ = append(inDLQ, aws.ToString(m.MessageAttributes[queue.AttrMessageID].StringValue))
 		}
 	}
 	slices.Sort(inDLQ)
@@ -289,27 +289,27 @@ func TestServiceFailuresReachDeadLetterQueue(t *testing.T) {
 // crashableAPI is the SQS client of a process that can die: once crashed,
 // every call fails, so the dying process neither deletes nor releases.
 type crashableAPI struct {
-	sqs.API
+	queue.API
 	crashed atomic.Bool
 }
 
 var errCrashed = errors.New("process crashed")
 
-func (c *crashableAPI) ReceiveMessage(ctx context.Context, in *awssqs.ReceiveMessageInput, o ...func(*awssqs.Options)) (*awssqs.ReceiveMessageOutput, error) {
+func (c *crashableAPI) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, o ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
 	if c.crashed.Load() {
 		return nil, errCrashed
 	}
 	return c.API.ReceiveMessage(ctx, in, o...)
 }
 
-func (c *crashableAPI) DeleteMessageBatch(ctx context.Context, in *awssqs.DeleteMessageBatchInput, o ...func(*awssqs.Options)) (*awssqs.DeleteMessageBatchOutput, error) {
+func (c *crashableAPI) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, o ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
 	if c.crashed.Load() {
 		return nil, errCrashed
 	}
 	return c.API.DeleteMessageBatch(ctx, in, o...)
 }
 
-func (c *crashableAPI) ChangeMessageVisibilityBatch(ctx context.Context, in *awssqs.ChangeMessageVisibilityBatchInput, o ...func(*awssqs.Options)) (*awssqs.ChangeMessageVisibilityBatchOutput, error) {
+func (c *crashableAPI) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, o ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
 	if c.crashed.Load() {
 		return nil, errCrashed
 	}

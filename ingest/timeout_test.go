@@ -12,9 +12,9 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 	"github.com/rootwatch/rootwatch/notify"
 	"github.com/rootwatch/rootwatch/notify/pagerduty"
 )
@@ -70,9 +70,9 @@ func TestPipelineSinkTimeoutIsDeliveryFailure(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			msg := sqs.Message{ID: "msg-timeout", Body: []byte(body(t, tt.body, bucket, tt.keys, []int{len(obj)})), ReceiveCount: 1}
+			msg := queue.Message{ID: "msg-timeout", Body: []byte(body(t, tt.body, bucket, tt.keys, []int{len(obj)})), ReceiveCount: 1}
 			res := p.Process(context.Background(), msg)
-			if res.Outcome != sqs.Retry || res.Reason != "delivery" || !res.AwaitRecovery {
+			if res.Outcome != queue.Retry || res.Reason != "delivery" || !res.AwaitRecovery {
 				t.Errorf("Process = {outcome %s, reason %q, await recovery %t, err %v}, want a retry for delivery awaiting the sink's recovery",
 					res.Outcome, res.Reason, res.AwaitRecovery, res.Err)
 			}

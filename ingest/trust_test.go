@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -20,9 +20,9 @@ import (
 
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 const (
@@ -85,48 +85,48 @@ func TestAllowedBucketsAndAccounts(t *testing.T) {
 		name              string
 		buckets, accounts []string
 		body              string
-		want              sqs.Outcome
+		want              queue.Outcome
 		wantKeys          []string
 		refusal           string // messages_refused_total reason and log field, when refused
 		field, value      string // a log field naming what was refused
 	}{
 		{name: "allowed bucket and key account", buckets: buckets, accounts: accounts,
-			body: body(t, "s3_event_s3enc.json", trail, []string{keyPlain}, nil), want: sqs.Ack, wantKeys: apiCalls(ids...)},
+			body: body(t, "s3_event_s3enc.json", trail, []string{keyPlain}, nil), want: queue.Ack, wantKeys: apiCalls(ids...)},
 		{name: "other bucket", buckets: buckets, accounts: accounts,
-			body: body(t, "s3_event_s3enc.json", other, []string{keyPlain}, nil), want: sqs.Leave,
+			body: body(t, "s3_event_s3enc.json", other, []string{keyPlain}, nil), want: queue.Leave,
 			refusal: "bucket_not_allowed", field: "bucket", value: other},
 		{name: "other bucket through SNS, digest key", buckets: buckets,
-			body: body(t, "sns_s3_event.json", other, []string{keyDigest}, nil), want: sqs.Leave,
+			body: body(t, "sns_s3_event.json", other, []string{keyDigest}, nil), want: queue.Leave,
 			refusal: "bucket_not_allowed", field: "bucket", value: other},
 		{name: "two objects, one in another bucket: nothing read", buckets: buckets,
 			body: twoBuckets(t, trail, keyPlain, other, keyOrgMember),
-			want: sqs.Leave, refusal: "bucket_not_allowed", field: "bucket", value: other},
+			want: queue.Leave, refusal: "bucket_not_allowed", field: "bucket", value: other},
 		{name: "EventBridge Object Created, key of another account", buckets: buckets, accounts: accounts,
-			body: body(t, "eventbridge_s3.json", trail, []string{keyOther}, nil), want: sqs.Leave,
+			body: body(t, "eventbridge_s3.json", trail, []string{keyOther}, nil), want: queue.Leave,
 			refusal: "account_not_allowed", field: "account", value: acctOther},
 		{name: "CloudTrail SNS, org-trail key of another account", buckets: buckets, accounts: accounts,
-			body: body(t, "cloudtrail_sns.json", trail, []string{keyOrgMember, keyOrgOther}, nil), want: sqs.Leave,
+			body: body(t, "cloudtrail_sns.json", trail, []string{keyOrgMember, keyOrgOther}, nil), want: queue.Leave,
 			refusal: "account_not_allowed", field: "account", value: acctOther},
 		{name: "CloudTrail SNS, org-trail key of a member account", buckets: buckets, accounts: accounts,
-			body: body(t, "cloudtrail_sns_one.json", trail, []string{keyOrgMember}, nil), want: sqs.Ack, wantKeys: apiCalls(ids...)},
+			body: body(t, "cloudtrail_sns_one.json", trail, []string{keyOrgMember}, nil), want: queue.Ack, wantKeys: apiCalls(ids...)},
 		{name: "only buckets set: any key account", buckets: buckets,
-			body: body(t, "eventbridge_s3.json", trail, []string{keyOther}, nil), want: sqs.Ack, wantKeys: apiCalls(ids...)},
+			body: body(t, "eventbridge_s3.json", trail, []string{keyOther}, nil), want: queue.Ack, wantKeys: apiCalls(ids...)},
 		{name: "nothing set: any bucket", body: body(t, "eventbridge_s3.json", other, []string{keyOther}, nil),
-			want: sqs.Ack, wantKeys: apiCalls(ids...)},
+			want: queue.Ack, wantKeys: apiCalls(ids...)},
 		{name: "inline record of an allowed account", buckets: buckets, accounts: accounts,
-			body: inlineBody(t, acctMain, acctMain), want: sqs.Ack, wantKeys: inline},
+			body: inlineBody(t, acctMain, acctMain), want: queue.Ack, wantKeys: inline},
 		{name: "inline record, event of another account", buckets: buckets, accounts: accounts,
-			body: inlineBody(t, acctOther, acctOther), want: sqs.Leave,
+			body: inlineBody(t, acctOther, acctOther), want: queue.Leave,
 			refusal: "account_not_allowed", field: "account", value: acctOther},
 		{name: "inline record, recipientAccountId of another account", buckets: buckets, accounts: accounts,
-			body: inlineBody(t, acctMain, acctOther), want: sqs.Leave,
+			body: inlineBody(t, acctMain, acctOther), want: queue.Leave,
 			refusal: "account_not_allowed", field: "account", value: acctOther},
 		{name: "inline record without any account", accounts: accounts,
-			body: inlineBody(t, "", ""), want: sqs.Leave, refusal: "account_unknown", field: "account", value: ""},
+			body: inlineBody(t, "", ""), want: queue.Leave, refusal: "account_unknown", field: "account", value: ""},
 		{name: "inline record, only buckets set", buckets: buckets,
-			body: inlineBody(t, acctOther, acctOther), want: sqs.Ack, wantKeys: inline},
+			body: inlineBody(t, acctOther, acctOther), want: queue.Ack, wantKeys: inline},
 		{name: "s3:TestEvent of another bucket is only acknowledged", buckets: buckets, accounts: accounts,
-			body: body(t, "s3_test_event.json", other, nil, nil), want: sqs.Ack},
+			body: body(t, "s3_test_event.json", other, nil, nil), want: queue.Ack},
 	}
 	eng := newEngine(t)
 	for _, tt := range tests {
@@ -142,7 +142,7 @@ func TestAllowedBucketsAndAccounts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := p.Handle(context.Background(), sqs.Message{ID: "msg-trust", Body: []byte(tt.body), ReceiveCount: 1})
+			got := p.Handle(context.Background(), queue.Message{ID: "msg-trust", Body: []byte(tt.body), ReceiveCount: 1})
 			if got != tt.want {
 				t.Errorf("outcome = %s, want %s", got, tt.want)
 			}
@@ -218,8 +218,8 @@ func TestRefusedMessageReachesDeadLetterQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := sqs.New(sqsc, sqs.Config{QueueURL: q.URL, ResultHandler: p.Process, Workers: 1, WaitTime: time.Second,
-		VisibilityTimeout: 2 * time.Second, RetryBase: time.Second, RetryMax: time.Second, Logger: log, Metrics: sqs.NewMetrics(reg)})
+	c, err := queue.New(sqsc, queue.Config{QueueURL: q.URL, ResultHandler: p.Process, Workers: 1, WaitTime: time.Second,
+		VisibilityTimeout: 2 * time.Second, RetryBase: time.Second, RetryMax: time.Second, Logger: log, Metrics: queue.NewMetrics(reg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestRefusedMessageReachesDeadLetterQueue(t *testing.T) {
 	if v := metricValue(t, reg, "rootwatch_messages_received_total"); v != 1 {
 		t.Errorf("messages_received_total = %v, want 1 (dead-lettered on the first receive)", v)
 	}
-	out, err := sqsc.ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{
+	out, err := sqsc.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
 		QueueUrl: aws.String(q.DLQ.URL), MessageAttributeNames: []string{"All"},
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rootwatch/rootwatch/ingest/posture"
+	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/ingest/trailhealth"
 )
 
@@ -114,7 +115,7 @@ func parseAuditAccounts(s string) (ids []string, names map[string]string, err er
 	for _, item := range splitList(s) {
 		id, name, _ := strings.Cut(item, "=")
 		id, name = strings.TrimSpace(id), strings.TrimSpace(name)
-		if !accountIDRE.MatchString(id) {
+		if !s3object.IsAccountID(id) {
 			return nil, nil, usageErr("ROOTWATCH_ACCOUNTS: %q is not a 12-digit account id", id)
 		}
 		ids = append(ids, id)

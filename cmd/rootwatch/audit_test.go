@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/posture"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 // TestAuditCommandOnMoto runs `rootwatch audit` against moto's account

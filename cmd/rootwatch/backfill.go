@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	cloudtrailapi "github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -166,7 +165,7 @@ func runBackfill(ctx context.Context, e *env, f *backfillFlags, logLevel, logFor
 	)
 	began := time.Now()
 	st, err := backfill.Lookup(ctx, backfill.LookupConfig{
-		Client:  cloudTrailClients(awsCfg),
+		Client:  lookup.RegionalClients(awsCfg),
 		Regions: regions, Start: start, End: end,
 		Decoder: cloudtrail.Options{MaxDecompressedBytes: f.maxDecompBytes, MaxCompressionRatio: f.maxRatio},
 		// Quiet: the summary line and the progress line say it all.
@@ -199,53 +198,6 @@ func runBackfill(ctx context.Context, e *env, f *backfillFlags, logLevel, logFor
 		return &exitError{code: exitPartial, err: fmt.Errorf("%d event(s) could not be evaluated", len(invalid))}
 	}
 	return nil
-}
-
-// cloudTrailClients returns a CloudTrail client per region, from the
-// standard AWS configuration (AWS_ENDPOINT_URL_CLOUDTRAIL included).
-func cloudTrailClients(cfg aws.Config) func(string) lookup.API {
-	return func(region string) lookup.API {
-		return cloudtrailapi.NewFromConfig(cfg, func(o *cloudtrailapi.Options) { o.Region = region })
-	}
-}
-
-// startBackfillOnStart runs the service's LookupEvents backfill of the last
-// d in the background, through the service's pipeline (rules, dedupe
-// ledger, sinks). The returned function cancels it and waits for it.
-func startBackfillOnStart(ctx context.Context, log *zap.Logger, awsCfg aws.Config, pipe *ingest.Pipeline, d time.Duration, regions []string, dec cloudtrail.Options, sharedLedger bool) (stop func()) {
-	if len(regions) == 0 {
-		regions = []string{awsCfg.Region}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	end := time.Now().UTC()
-	start := end.Add(-d)
-	log = log.Named("backfill")
-	if !sharedLedger {
-		log.Warn("ROOTWATCH_BACKFILL_ON_START without ROOTWATCH_DEDUPE_TABLE: the in-memory ledger forgets at restart, so events alerted before it are alerted again")
-	}
-	go func() {
-		defer close(done)
-		log.Info("backfill on start: reading LookupEvents", zap.Time("start", start), zap.Time("end", end), zap.Strings("regions", regions))
-		st, err := backfill.Lookup(ctx, backfill.LookupConfig{
-			Client: cloudTrailClients(awsCfg), Regions: regions, Start: start, End: end, Decoder: dec, Logger: log,
-			OnError: func(region, id string, err error) {
-				log.Warn("backfill on start: event not evaluated", zap.String("region", region), zap.String("event_id", id), zap.Error(err))
-			},
-		}, pipe)
-		fields := []zap.Field{zap.Int("pages", st.Pages), zap.Int("events", st.Events), zap.Int("detections", st.Detections),
-			zap.Int("invalid", st.Invalid), zap.Int("throttled", st.Throttled)}
-		switch {
-		case err != nil && ctx.Err() != nil:
-			log.Info("backfill on start interrupted by shutdown", fields...)
-			return
-		case err != nil:
-			log.Error("backfill on start incomplete", append(fields, zap.Error(err))...)
-			return
-		}
-		log.Info("backfill on start done", fields...)
-	}()
-	return func() { cancel(); <-done }
 }
 
 // progress shows one self-updating line on stderr when stderr is a

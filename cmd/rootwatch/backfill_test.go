@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,12 +14,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/rootwatch/rootwatch/ingest/lookup/lookuptest"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/internal/mototest"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
 const lookupFixture = "../../ingest/lookup/testdata/events.json"
@@ -139,22 +136,6 @@ func TestBackfillUsage(t *testing.T) {
 	}
 }
 
-func createDedupeTable(t *testing.T, srv *mototest.Server) string {
-	t.Helper()
-	table := mototest.Name("dedupe")
-	ddb := dynamodb.NewFromConfig(srv.Config(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(srv.Endpoint) })
-	_, err := ddb.CreateTable(t.Context(), &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}},
-		BillingMode:          ddbtypes.BillingModePayPerRequest,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return table
-}
-
 // TestBackfillAlertUsesLedger: two `backfill --alert` runs sharing the
 // DynamoDB dedupe ledger (on moto): the second, over a larger window, pages
 // only the events the first did not.
@@ -165,7 +146,7 @@ func TestBackfillAlertUsesLedger(t *testing.T) {
 	pd := rec.pagerDutyServer(t)
 	awsTestEnv(t, map[string]string{"AWS_ENDPOINT_URL_CLOUDTRAIL": srv.URL, "AWS_ENDPOINT_URL_DYNAMODB": moto.Endpoint})
 	env := map[string]string{
-		"ROOTWATCH_DEDUPE_TABLE": createDedupeTable(t, moto),
+		"ROOTWATCH_DEDUPE_TABLE": mototest.LedgerTable(t, moto.DynamoDB(t, moto.Endpoint)),
 		"PAGERDUTY_ROUTING_KEY":  e2eRoutingKey, "PAGERDUTY_EVENTS_URL": pd.URL,
 		"ROOTWATCH_LOG_FORMAT": "json",
 	}
@@ -279,17 +260,11 @@ func TestScanS3(t *testing.T) {
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := os.ReadFile("../../ingest/testdata/root_api_call.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tmpl := trailtest.Template("root_api_call")
 	put := func(key, id, at string) {
-		rec := strings.NewReplacer("EVENT_TIME", at, "EVENT_ID", id).Replace(strings.TrimSpace(string(tmpl)))
-		var b bytes.Buffer
-		zw := gzip.NewWriter(&b)
-		fmt.Fprintf(zw, `{"Records":[%s]}`, rec)
-		_ = zw.Close()
-		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(b.Bytes())}); err != nil {
+		rec := strings.NewReplacer("EVENT_TIME", at, "EVENT_ID", id).Replace(tmpl)
+		b := trailtest.LogObject(rec)
+		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(b)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // TestRunDeadLettersAtOnce: `rootwatch run` finds the queue's dead-letter
@@ -36,7 +36,7 @@ func TestRunDeadLettersAtOnce(t *testing.T) {
 		return vis == 1 && f.queueEmpty(t)
 	})
 	svc.shutdown(t)
-	out, err := f.sqsc.ReceiveMessage(t.Context(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(f.q.DLQ.URL),
+	out, err := f.sqsc.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(f.q.DLQ.URL),
 		MessageAttributeNames: []string{"All"}})
 	if err != nil {
 		t.Fatal(err)

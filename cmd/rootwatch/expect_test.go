@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 	"github.com/rootwatch/rootwatch/notify/expect"
 )
 
@@ -105,8 +105,8 @@ func TestExpectCLIFile(t *testing.T) {
 func TestExpectCLIDynamoDB(t *testing.T) {
 	srv := mototest.Require(t)
 	awsTestEnv(t, map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": srv.Endpoint, "AWS_ENDPOINT_URL_STS": srv.Endpoint})
-	api := srv.DynamoDB(t)
-	table := srv.DedupeTable(t, api)
+	api := srv.DynamoDB(t, srv.Endpoint)
+	table := mototest.LedgerTable(t, api)
 	store, err := expect.NewDynamoDB(api, table)
 	if err != nil {
 		t.Fatal(err)

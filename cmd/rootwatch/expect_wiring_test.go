@@ -42,7 +42,7 @@ func TestExpectationsWiring(t *testing.T) {
 	}
 	build := func(pageRules []string) (*notify.Dispatcher, error) {
 		d, _, err := buildDispatcher(zap.NewNop(), dispatchSettings{
-			notify:     &notifyFlags{pageMinLevel: "high", values: map[string]func() string{
+			notify: &notifyFlags{pageMinLevel: "high", values: map[string]func() string{
 				"PAGERDUTY_ROUTING_KEY": func() string { return "0123456789abcdef0123456789abcdef" },
 				"PAGERDUTY_EVENTS_URL":  func() string { return pd.URL },
 			}},

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +11,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/rootwatch/rootwatch/internal/mototest"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
 // putRootLog writes a CloudTrail log object for (account, region) under
@@ -19,16 +21,13 @@ import (
 // old), and returns its key and size. It sends no notification.
 func (f *fixture) putRootLog(t *testing.T, prefix, account, region, id string) (string, int) {
 	t.Helper()
-	tmpl, err := os.ReadFile("../../ingest/testdata/root_api_call.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tmpl := trailtest.Template("root_api_call")
 	now := time.Now().UTC()
 	logSeq++
 	key := fmt.Sprintf("%sAWSLogs/%s/CloudTrail/%s/%s/%s_CloudTrail_%s_%s_fill%08d.json.gz", prefix, account, region,
 		now.Format("2006/01/02"), account, region, now.Format("20060102T1504Z"), logSeq)
 	rec := strings.NewReplacer("EVENT_TIME", now.Add(-time.Minute).Format(time.RFC3339), "EVENT_ID", id,
-		"123456789012", account, `"awsRegion":"us-east-1"`, `"awsRegion":"`+region+`"`).Replace(strings.TrimSpace(string(tmpl)))
+		"123456789012", account, `"awsRegion":"us-east-1"`, `"awsRegion":"`+region+`"`).Replace(tmpl)
 	body := []byte(`{"Records":[` + rec + `]}`)
 	if _, err := f.srv.S3(t).PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(f.bucket), Key: aws.String(key),
 		Body: bytes.NewReader(body)}); err != nil {
@@ -79,7 +78,7 @@ func TestRunGapFill(t *testing.T) {
 			svc := f.start(t, map[string]string{
 				"ROOTWATCH_STALE_AFTER":  "2s",
 				"ROOTWATCH_GAP_FILL":     tt.fill,
-				"ROOTWATCH_DEDUPE_TABLE": f.createDedupeTable(t),
+				"ROOTWATCH_DEDUPE_TABLE": mototest.LedgerTable(t, f.srv.DynamoDB(t, f.srv.Endpoint)),
 			})
 			within(t, svc, 20*time.Second, "/readyz ok", func() bool { c, _ := svc.get(t, "/readyz"); return c == http.StatusOK })
 

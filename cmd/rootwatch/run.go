@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,7 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -20,9 +19,11 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest"
+	"github.com/rootwatch/rootwatch/ingest/backfill"
 	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
+	"github.com/rootwatch/rootwatch/ingest/lookup"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
 	"github.com/rootwatch/rootwatch/notify"
 	"github.com/rootwatch/rootwatch/notify/dedupe"
 	"github.com/rootwatch/rootwatch/notify/route"
@@ -212,7 +213,7 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	fs.StringSliceVar(&f.allowAccounts, "allowed-accounts", nil, settingUsage("allowed-accounts"))
 	fs.DurationVar(&f.visibility, "visibility-timeout", 5*time.Minute, settingUsage("visibility-timeout"))
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 25*time.Second, settingUsage("shutdown-timeout"))
-	fs.DurationVar(&f.stallAfter, "stall-after", sqs.DefaultStallAfter, settingUsage("stall-after"))
+	fs.DurationVar(&f.stallAfter, "stall-after", queue.DefaultStallAfter, settingUsage("stall-after"))
 	f.trails.add(c)
 	fs.StringVar(&f.dedupeTable, "dedupe-table", "", settingUsage("dedupe-table"))
 	fs.DurationVar(&f.dedupeTTL, "dedupe-ttl", dedupe.DefaultTTL, settingUsage("dedupe-ttl"))
@@ -264,24 +265,17 @@ func (f *runFlags) validate() error {
 		}
 	}
 	for _, b := range f.allowBuckets {
-		if !bucketNameRE.MatchString(b) {
+		if !s3object.IsBucketName(b) {
 			return usageErr("ROOTWATCH_ALLOWED_BUCKETS: %q is not a bucket name (the name only, not an ARN or s3:// URL)", b)
 		}
 	}
 	for _, a := range f.allowAccounts {
-		if !accountIDRE.MatchString(a) {
+		if !s3object.IsAccountID(a) {
 			return usageErr("ROOTWATCH_ALLOWED_ACCOUNTS: %q is not a 12-digit account id", a)
 		}
 	}
 	return nil
 }
-
-var (
-	// bucketNameRE accepts AWS bucket names and the longer, mixed-case
-	// names of S3-compatible stores.
-	bucketNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{3,255}$`)
-	accountIDRE  = regexp.MustCompile(`^[0-9]{12}$`)
-)
 
 func runService(ctx context.Context, e *env, f *runFlags) error {
 	if err := f.validate(); err != nil {
@@ -323,7 +317,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		return err
 	}
 
-	fills := &gapFills{}
+	fills := &backfill.GapFills{}
 	wd, err := f.watch.newWatchdog(log.Named("watchdog"), disp, awsCfg, f.dedupeTable, reg, fills)
 	if err != nil {
 		return err
@@ -351,16 +345,18 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if err := fills.start(wd, f.watch.gapFill, log.Named("gapfill"), s3c, pipe, reg); err != nil {
-		return err
+	if wd != nil && f.watch.gapFill {
+		if err := fills.Start(backfill.GapFillConfig{API: s3c, Processor: pipe, Logger: log.Named("gapfill"), Registerer: reg}); err != nil {
+			return fmt.Errorf("gap fill: %w", err)
+		}
 	}
-	defer fills.stop()
+	defer fills.Stop()
 
-	sqsc := awssqs.NewFromConfig(awsCfg)
-	sqsMetrics := sqs.NewMetrics(reg)
-	consumers := make([]*sqs.Consumer, 0, len(f.queueURLs))
+	sqsc := sqs.NewFromConfig(awsCfg)
+	sqsMetrics := queue.NewMetrics(reg)
+	consumers := make([]*queue.Consumer, 0, len(f.queueURLs))
 	for _, u := range f.queueURLs {
-		c, err := sqs.New(sqsc, sqs.Config{
+		c, err := queue.New(sqsc, queue.Config{
 			QueueURL:          u,
 			ResultHandler:     pipe.Process,
 			Workers:           f.workers,
@@ -407,7 +403,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	var ops *opsServer
 	if f.listen != "" {
 		ops, err = newOpsServer(f.listen, reg, func() error {
-			return sqs.Ready(time.Now(), time.Minute, consumers...)
+			return queue.Ready(time.Now(), time.Minute, consumers...)
 		}, log.Named("http"))
 		if err != nil {
 			return err
@@ -451,15 +447,26 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 	stopBackfill := func() {}
 	if f.backfillStart > 0 {
 		// In the background: readiness depends on SQS only.
-		stopBackfill = startBackfillOnStart(ctx, log, awsCfg, pipe, f.backfillStart, f.backfillRegion,
-			cloudtrail.Options{MaxDecompressedBytes: f.maxDecompBytes, MaxCompressionRatio: f.maxRatio}, f.dedupeTable != "")
+		blog := log.Named("backfill")
+		if f.dedupeTable == "" {
+			blog.Warn("ROOTWATCH_BACKFILL_ON_START without ROOTWATCH_DEDUPE_TABLE: the in-memory ledger forgets at restart, so events alerted before it are alerted again")
+		}
+		regions := f.backfillRegion
+		if len(regions) == 0 {
+			regions = []string{awsCfg.Region}
+		}
+		end := time.Now().UTC()
+		stopBackfill = backfill.StartLookup(ctx, backfill.LookupConfig{
+			Client: lookup.RegionalClients(awsCfg), Regions: regions, Start: end.Add(-f.backfillStart), End: end,
+			Decoder: cloudtrail.Options{MaxDecompressedBytes: f.maxDecompBytes, MaxCompressionRatio: f.maxRatio}, Logger: blog,
+		}, pipe)
 	}
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
-	waitWatchdog := startWatchdog(wdCtx, log.Named("watchdog"), wd)
-	runErr := sqs.RunAll(ctx, consumers...)
+	waitWatchdog := wd.Start(wdCtx)
+	runErr := queue.RunAll(ctx, consumers...)
 	stopWatchdog()
 	waitWatchdog()
-	fills.stop()
+	fills.Stop()
 	stopBackfill()
 	stopTrails()
 	stopAudit()

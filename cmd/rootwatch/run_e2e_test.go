@@ -20,13 +20,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/slack-go/slack/slacktest"
 
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
@@ -198,7 +196,7 @@ const (
 // the Slack and PagerDuty stand-ins.
 type fixture struct {
 	srv    *mototest.Server
-	sqsc   *awssqs.Client
+	sqsc   *sqs.Client
 	q      *mototest.Queue
 	bucket string
 	size   int
@@ -508,17 +506,7 @@ func TestRunReplicasShareDedupe(t *testing.T) {
 	f := newFixture(t, rec)
 	ddbProxy := f.srv.DynamoDBProxy(t)
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", ddbProxy.URL)
-	table := mototest.Name("dedupe")
-	ddb := dynamodb.NewFromConfig(f.srv.Config(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(f.srv.Endpoint) })
-	_, err := ddb.CreateTable(t.Context(), &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}},
-		BillingMode:          ddbtypes.BillingModePayPerRequest,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	table := mototest.LedgerTable(t, f.srv.DynamoDB(t, f.srv.Endpoint))
 	extra := map[string]string{"ROOTWATCH_DEDUPE_TABLE": table, "ROOTWATCH_WORKERS": "2"}
 	a, b := f.start(t, extra), f.start(t, extra)
 	for range 4 {
@@ -594,7 +582,7 @@ func TestRunAllowedBucketsAndAccounts(t *testing.T) {
 			}
 			// Refused at once: moved to the dead-letter queue with the
 			// reason, never alerted, never retried.
-			out, err := f.sqsc.ReceiveMessage(t.Context(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(f.q.DLQ.URL),
+			out, err := f.sqsc.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(f.q.DLQ.URL),
 				MessageAttributeNames: []string{"All"}, WaitTimeSeconds: 5})
 			if err != nil {
 				t.Fatal(err)

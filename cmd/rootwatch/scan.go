@@ -21,6 +21,7 @@ import (
 	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/detector/sigma"
 	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
+	"github.com/rootwatch/rootwatch/ingest/evaluate"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/notify/console"
 	"github.com/rootwatch/rootwatch/notify/untrusted"
@@ -312,70 +313,58 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 	}
 	opts := s.opts
 	opts.Source = path
-	dec := cloudtrail.NewDecoder(r, opts)
-	defer dec.Close()
-
-	var (
-		records int64
-		dets    []detector.Detection
-		bad     error
-		skipped bool
-	)
-	for ctx.Err() == nil {
-		rec, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		if errors.Is(err, cloudtrail.ErrDigestFile) {
-			// Digest files sit beside the logs in every synced trail
-			// bucket: say why this one gives no records, without failing
-			// the scan.
-			s.warn(fmt.Sprintf("%s: skipped: a CloudTrail digest file (hashes of log files, no events); scan the log files it lists", path))
-			skipped = true
-			break
-		}
-		if err != nil {
-			s.reportErr(err)
-			bad = err
-			break
-		}
-		dets, err = s.eng.Match(rec, path, dets[:0])
-		if err != nil {
+	st, err := evaluate.Read(ctx, r, evaluate.Config{
+		Matcher: s.eng,
+		Decoder: opts,
+		Deliver: s.deliver,
+		Invalid: func(offset int64, err error) {
 			// One malformed record, or an object that is not CloudTrail:
 			// report it, keep reading the rest.
-			s.reportErr(fmt.Errorf("%s: at byte %d: %w", path, dec.RecordOffset(), err))
-			if bad == nil {
-				bad = err
-			}
-			continue
-		}
-		records++
-		// An escalating rule runs for its escalated level; drop what is below.
-		dets = slices.DeleteFunc(dets, func(d detector.Detection) bool { return d.Level < s.minLevel })
-		for i := range dets {
-			s.print.Print(&dets[i])
-		}
-		if len(dets) > 0 {
-			s.mu.Lock()
-			if s.byLevel == nil {
-				s.byLevel = map[detector.Level]int{}
-			}
-			for i := range dets {
-				s.byLevel[dets[i].Level]++
-			}
-			s.total += len(dets)
-			s.mu.Unlock()
-		}
+			s.reportErr(fmt.Errorf("%s: at byte %d: %w", path, offset, err))
+		},
+	})
+	switch {
+	case err == nil, errors.Is(err, evaluate.ErrInvalidRecords), ctx.Err() != nil:
+		// Refused records are reported one by one above.
+	case errors.Is(err, cloudtrail.ErrDigestFile):
+		// Digest files sit beside the logs in every synced trail bucket:
+		// say why this one gives no records, without failing the scan.
+		s.warn(fmt.Sprintf("%s: skipped: a CloudTrail digest file (hashes of log files, no events); scan the log files it lists", path))
+	default:
+		s.reportErr(err)
 	}
-	if records == 0 && bad == nil && !skipped && ctx.Err() == nil {
+	if st.Records == 0 && err == nil && ctx.Err() == nil {
 		// Read to the end without a single record: say so, or an empty or
 		// whitespace-only file would pass as "no root activity".
-		s.warn(fmt.Sprintf("%s: warning: no CloudTrail record in this input (%d bytes)", path, dec.Offset()))
+		s.warn(fmt.Sprintf("%s: warning: no CloudTrail record in this input (%d bytes)", path, st.Bytes))
 	}
 	s.mu.Lock()
-	s.records += records
-	s.bytes += dec.Offset()
+	s.records += int64(st.Records)
+	s.bytes += st.Bytes
 	s.mu.Unlock()
+}
+
+// deliver prints the detections of one record at or above the minimum
+// level and counts them.
+func (s *scanner) deliver(_ context.Context, dets []detector.Detection) error {
+	// An escalating rule runs for its escalated level; drop what is below.
+	dets = slices.DeleteFunc(dets, func(d detector.Detection) bool { return d.Level < s.minLevel })
+	for i := range dets {
+		s.print.Print(&dets[i])
+	}
+	if len(dets) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byLevel == nil {
+		s.byLevel = map[detector.Level]int{}
+	}
+	for i := range dets {
+		s.byLevel[dets[i].Level]++
+	}
+	s.total += len(dets)
+	return nil
 }
 
 // warn prints a warning that does not change the exit status.

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/detector/engine"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/backfill"
@@ -82,9 +80,9 @@ func runScanS3(ctx context.Context, e *env, o *scanOptions, eng *engine.Engine, 
 	type target struct{ bucket, prefix string }
 	var targets []target
 	for _, a := range args {
-		b, pre, _ := strings.Cut(strings.TrimPrefix(a, "s3://"), "/")
-		if b == "" {
-			return usageErr("%q: no bucket (want s3://bucket[/prefix])", a)
+		b, pre, err := s3scan.ParseURL(a)
+		if err != nil {
+			return usageErr("%v", err)
 		}
 		targets = append(targets, target{b, pre})
 	}
@@ -96,8 +94,7 @@ func runScanS3(ctx context.Context, e *env, o *scanOptions, eng *engine.Engine, 
 		so.UsePathStyle = f.pathStyle
 		so.DisableLogOutputChecksumValidationSkipped = true
 	})
-	printed := &countingDeliverer{next: p}
-	window := &backfill.Window{Next: printed, Start: start, End: end}
+	window := &backfill.Window{Next: p, Start: start, End: end}
 	pipe, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Deliverer: window, Opener: s3object.NewOpener(s3c, f.maxObjectBytes),
 		MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio})
 	if err != nil {
@@ -131,11 +128,7 @@ func runScanS3(ctx context.Context, e *env, o *scanOptions, eng *engine.Engine, 
 					map[bool]string{true: " (listing)", false: ""}[sp.Listing], sp.Records, sp.Detections))
 			},
 		}, pipe)
-		total.Accounts += st.Accounts
-		total.Objects += st.Objects
-		total.Records += st.Records
-		total.Bytes += st.Bytes
-		total.Listed += st.Listed
+		total.Add(st)
 		if err != nil {
 			listErr = errors.Join(listErr, err)
 			reportErr(err.Error())
@@ -152,17 +145,6 @@ func runScanS3(ctx context.Context, e *env, o *scanOptions, eng *engine.Engine, 
 	}
 	summary := fmt.Sprintf("scanned %s to %s: %d account(s), %d object(s) of %d listed, %d records, %.1f MB in %s%s: %d detection(s) (%d outside the window left out), %d error(s)",
 		start.Format(time.RFC3339), end.Format(time.RFC3339), total.Accounts, total.Objects, total.Listed, total.Records,
-		float64(total.Bytes)/1e6, elapsed.Round(time.Millisecond), rate, printed.n.Load(), window.Dropped(), failed)
+		float64(total.Bytes)/1e6, elapsed.Round(time.Millisecond), rate, window.Kept(), window.Dropped(), failed)
 	return finishScan(ctx, e, o.format, summary, failed, "object(s) or listing(s)")
-}
-
-// countingDeliverer counts the detections it passes on.
-type countingDeliverer struct {
-	next ingest.Deliverer
-	n    atomic.Int64
-}
-
-func (c *countingDeliverer) Deliver(ctx context.Context, ds []detector.Detection) error {
-	c.n.Add(int64(len(ds)))
-	return c.next.Deliver(ctx, ds)
 }

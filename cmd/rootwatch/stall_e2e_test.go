@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 // get returns the status and body of GET http://listen/path ("" on error).

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -43,7 +42,7 @@ func (f *trailFlags) validate() error {
 	return nil
 }
 
-// start runs the trail health checker in a goroutine when trails are
+// start builds the trail health checker and starts it when trails are
 // configured; the returned func stops it and waits for it.
 func (f *trailFlags) start(ctx context.Context, awsCfg aws.Config, d trailhealth.Deliverer, reg prometheus.Registerer, log *zap.Logger) (func(), error) {
 	if len(f.trails) == 0 {
@@ -65,10 +64,5 @@ func (f *trailFlags) start(ctx context.Context, awsCfg aws.Config, d trailhealth
 	if err != nil {
 		return nil, usageErr("ROOTWATCH_TRAILS: %v", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { c.Run(ctx) })
-	log.Info("trail health checks started", zap.Strings("trails", f.trails), zap.Duration("interval", f.interval),
-		zap.Duration("max_delivery_age", f.maxDeliveryAge))
-	return func() { cancel(); wg.Wait() }, nil
+	return c.Start(ctx), nil
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/backfill"
-	"github.com/rootwatch/rootwatch/ingest/s3scan"
 	"github.com/rootwatch/rootwatch/ingest/watchdog"
 )
 
@@ -66,7 +63,7 @@ func (f *watchFlags) validate(allowedAccounts []string) error {
 // newWatchdog builds the log-flow watchdog (nil when ROOTWATCH_STALE_AFTER
 // is 0), its state in the dedupe table when one is configured; closed
 // gaps go to fills.
-func (f *watchFlags) newWatchdog(log *zap.Logger, d watchdog.Deliverer, awsCfg aws.Config, table string, reg prometheus.Registerer, fills *gapFills) (*watchdog.Watchdog, error) {
+func (f *watchFlags) newWatchdog(log *zap.Logger, d watchdog.Deliverer, awsCfg aws.Config, table string, reg prometheus.Registerer, fills *backfill.GapFills) (*watchdog.Watchdog, error) {
 	if f.staleAfter == 0 {
 		return nil, nil
 	}
@@ -81,31 +78,12 @@ func (f *watchFlags) newWatchdog(log *zap.Logger, d watchdog.Deliverer, awsCfg a
 	w, err := watchdog.New(watchdog.Config{
 		StaleAfter: f.staleAfter, ExpectWindow: f.expectWindow, Expect: f.parsed, MaxPairs: f.maxPairs,
 		Deliverer: d, Store: store, Logger: log, Metrics: watchdog.NewMetrics(reg),
-		OnClosed: fills.hook(f.gapFill),
+		OnClosed: fills.OnClosed(f.gapFill),
 	})
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
 	return w, nil
-}
-
-// startWatchdog loads w's stored state and runs it until ctx ends; the
-// returned function waits for it to stop. A nil w does nothing.
-func startWatchdog(ctx context.Context, log *zap.Logger, w *watchdog.Watchdog) (wait func()) {
-	if w == nil {
-		return func() {}
-	}
-	if err := w.Load(ctx); err != nil {
-		// Fail open: the state is rebuilt from traffic.
-		log.Warn("could not load the log-flow watchdog state; rebuilding it from traffic", zap.Error(err))
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.Run(ctx)
-	}()
-	log.Info("log-flow watchdog started", zap.Stringer("watchdog", w))
-	return func() { <-done }
 }
 
 // flowObserver returns w as the pipeline's FlowObserver, nil when w is.
@@ -114,44 +92,4 @@ func flowObserver(w *watchdog.Watchdog) ingest.FlowObserver {
 		return nil
 	}
 	return w
-}
-
-// gapFills hands the watchdog's closed gaps to a backfill.GapFiller, which
-// needs the pipeline, built after the watchdog (its FlowObserver).
-type gapFills struct {
-	f *backfill.GapFiller
-}
-
-// hook is the watchdog's OnClosed: nil when on is false.
-func (g *gapFills) hook(on bool) func(context.Context, watchdog.Gap) {
-	if !on {
-		return nil
-	}
-	return func(ctx context.Context, gap watchdog.Gap) {
-		if g.f != nil {
-			g.f.Closed(ctx, gap)
-		}
-	}
-}
-
-// start builds the GapFiller on the pipeline (call it before the watchdog
-// runs). It does nothing without a watchdog or with ROOTWATCH_GAP_FILL
-// false.
-func (g *gapFills) start(w *watchdog.Watchdog, on bool, log *zap.Logger, api s3scan.ListAPI, proc s3scan.Processor, reg prometheus.Registerer) error {
-	if w == nil || !on {
-		return nil
-	}
-	f, err := backfill.NewGapFiller(backfill.GapFillConfig{API: api, Processor: proc, Logger: log, Registerer: reg})
-	if err != nil {
-		return fmt.Errorf("gap fill: %w", err)
-	}
-	g.f = f
-	return nil
-}
-
-// stop cancels the fills under way and waits for them.
-func (g *gapFills) stop() {
-	if g.f != nil {
-		g.f.Stop()
-	}
 }

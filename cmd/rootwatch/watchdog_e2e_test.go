@@ -11,31 +11,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 const gapRule = "rootwatch-log-gap"
-
-// createDedupeTable creates a table shaped like the stack's dedupe table.
-func (f *fixture) createDedupeTable(t *testing.T) string {
-	t.Helper()
-	table := mototest.Name("dedupe")
-	ddb := dynamodb.NewFromConfig(f.srv.Config(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(f.srv.Endpoint) })
-	_, err := ddb.CreateTable(t.Context(), &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}},
-		BillingMode:          ddbtypes.BillingModePayPerRequest,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return table
-}
 
 var logSeq int
 
@@ -103,7 +84,7 @@ func TestRunLogGap(t *testing.T) {
 	extra := map[string]string{
 		"ROOTWATCH_STALE_AFTER":  "2s",
 		"ROOTWATCH_EXPECT":       acctB + ":" + regionB,
-		"ROOTWATCH_DEDUPE_TABLE": f.createDedupeTable(t),
+		"ROOTWATCH_DEDUPE_TABLE": mototest.LedgerTable(t, f.srv.DynamoDB(t, f.srv.Endpoint)),
 		// A long poll of the stopped first process may still take the
 		// resumed log's message at moto: it comes back after this.
 		"ROOTWATCH_VISIBILITY_TIMEOUT": "10s",

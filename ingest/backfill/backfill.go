@@ -249,8 +249,8 @@ type Window struct {
 	Next       ingest.Deliverer
 	Start, End time.Time
 
-	mu      sync.Mutex
-	dropped int
+	mu            sync.Mutex
+	dropped, kept int
 }
 
 // Deliver hands the detections in the window to Next.
@@ -268,7 +268,20 @@ func (w *Window) Deliver(ctx context.Context, ds []detector.Detection) error {
 	if len(kept) == 0 {
 		return nil
 	}
-	return w.Next.Deliver(ctx, kept)
+	if err := w.Next.Deliver(ctx, kept); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.kept += len(kept)
+	w.mu.Unlock()
+	return nil
+}
+
+// Kept returns how many detections in the window Next accepted.
+func (w *Window) Kept() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.kept
 }
 
 // Dropped returns how many detections were outside the window.
@@ -276,4 +289,39 @@ func (w *Window) Dropped() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.dropped
+}
+
+// StartLookup runs a LookupEvents backfill (Lookup) in the background, as
+// the service does at start-up (ROOTWATCH_BACKFILL_ON_START), logging its
+// start and its summary to cfg.Logger, and each event that could not be
+// evaluated when cfg.OnError is nil. The returned function cancels it and
+// waits for it.
+func StartLookup(ctx context.Context, cfg LookupConfig, p RecordProcessor) (stop func()) {
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.OnError == nil {
+		cfg.OnError = func(region, id string, err error) {
+			log.Warn("backfill on start: event not evaluated", zap.String("region", region), zap.String("event_id", id), zap.Error(err))
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		log.Info("backfill on start: reading LookupEvents", zap.Time("start", cfg.Start), zap.Time("end", cfg.End), zap.Strings("regions", cfg.Regions))
+		st, err := Lookup(ctx, cfg, p)
+		fields := []zap.Field{zap.Int("pages", st.Pages), zap.Int("events", st.Events), zap.Int("detections", st.Detections),
+			zap.Int("invalid", st.Invalid), zap.Int("throttled", st.Throttled)}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			log.Info("backfill on start interrupted by shutdown", fields...)
+		case err != nil:
+			log.Error("backfill on start incomplete", append(fields, zap.Error(err))...)
+		default:
+			log.Info("backfill on start done", fields...)
+		}
+	}()
+	return func() { cancel(); <-done }
 }

@@ -16,14 +16,13 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rootwatch/rootwatch/detector"
-	"github.com/rootwatch/rootwatch/detector/engine"
-	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/backfill"
 	"github.com/rootwatch/rootwatch/ingest/lookup"
 	"github.com/rootwatch/rootwatch/ingest/lookup/lookuptest"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
+	"github.com/rootwatch/rootwatch/internal/mototest"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
 type recorder struct {
@@ -55,14 +54,7 @@ func (r *recorder) keys() []string {
 
 func pipeline(t *testing.T, d ingest.Deliverer) *ingest.Pipeline {
 	t.Helper()
-	rs, err := rules.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := trailtest.BuiltinEngine(t)
 	p, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Deliverer: d, Opener: s3object.NewOpener(mototest.FakeS3(t), 0)})
 	if err != nil {
 		t.Fatal(err)

@@ -209,3 +209,43 @@ func (f *GapFiller) Stop() {
 	f.cancel()
 	f.wg.Wait()
 }
+
+// GapFills hands the watchdog's closed gaps to a GapFiller that is built
+// after the watchdog: the GapFiller reads through the pipeline, and the
+// pipeline is built with the watchdog as its FlowObserver. Give OnClosed
+// to watchdog.Config, then Start once the pipeline exists (before the
+// watchdog runs). The zero value is ready to use.
+type GapFills struct {
+	f *GapFiller
+}
+
+// OnClosed is the watchdog's Config.OnClosed: nil when on is false (gap
+// fill disabled); gaps closed before Start are not filled.
+func (g *GapFills) OnClosed(on bool) func(context.Context, watchdog.Gap) {
+	if !on {
+		return nil
+	}
+	return func(ctx context.Context, gap watchdog.Gap) {
+		if g.f != nil {
+			g.f.Closed(ctx, gap)
+		}
+	}
+}
+
+// Start builds the GapFiller (see NewGapFiller).
+func (g *GapFills) Start(cfg GapFillConfig) error {
+	f, err := NewGapFiller(cfg)
+	if err != nil {
+		return err
+	}
+	g.f = f
+	return nil
+}
+
+// Stop cancels the fills under way and waits for them; it does nothing
+// before Start.
+func (g *GapFills) Stop() {
+	if g.f != nil {
+		g.f.Stop()
+	}
+}

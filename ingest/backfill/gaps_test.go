@@ -2,10 +2,8 @@ package backfill_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,16 +15,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/rootwatch/rootwatch/detector/engine"
-	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/backfill"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/ingest/s3scan"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
 	"github.com/rootwatch/rootwatch/ingest/watchdog"
+	"github.com/rootwatch/rootwatch/internal/mototest"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 	"github.com/rootwatch/rootwatch/notify"
 )
 
@@ -95,18 +92,8 @@ func (c *wdClock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func TestGapFillOnClosed(t *testing.T) {
 	srv := mototest.Require(t)
 	c := srv.S3(t)
-	tmpl, err := os.ReadFile("../testdata/root_api_call.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := rules.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tmpl := trailtest.Template("root_api_call")
+	eng := trailtest.BuiltinEngine(t)
 	tests := []struct {
 		name, prefix, layout string // layout: the part between AWSLogs/ and the account
 	}{
@@ -128,12 +115,9 @@ func TestGapFillOnClosed(t *testing.T) {
 			}
 			put := func(region string, at time.Time, id string) string {
 				k := key(region, at, id)
-				rec := strings.NewReplacer("EVENT_TIME", at.Add(-4*time.Minute).Format(time.RFC3339), "EVENT_ID", id).Replace(strings.TrimSpace(string(tmpl)))
-				var b bytes.Buffer
-				zw := gzip.NewWriter(&b)
-				fmt.Fprintf(zw, `{"Records":[%s]}`, rec)
-				_ = zw.Close()
-				if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(b.Bytes())}); err != nil {
+				rec := strings.NewReplacer("EVENT_TIME", at.Add(-4*time.Minute).Format(time.RFC3339), "EVENT_ID", id).Replace(tmpl)
+				b := trailtest.LogObject(rec)
+				if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(b)}); err != nil {
 					t.Fatal(err)
 				}
 				return k
@@ -173,7 +157,7 @@ func TestGapFillOnClosed(t *testing.T) {
 			notifyQueue := func(k string) {
 				body := fmt.Sprintf(`{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1","eventName":"ObjectCreated:Put",`+
 					`"s3":{"bucket":{"name":%q,"arn":"arn:aws:s3:::%s"},"object":{"key":%q,"size":100}}}]}`, bucket, bucket, k)
-				if out := pipe.Handle(ctx, sqs.Message{ID: k, Body: []byte(body), ReceiveCount: 1}); out != sqs.Ack {
+				if out := pipe.Handle(ctx, queue.Message{ID: k, Body: []byte(body), ReceiveCount: 1}); out != queue.Ack {
 					t.Fatalf("%s: outcome %v", k, out)
 				}
 			}
@@ -366,4 +350,46 @@ func (b *blockingProcessor) peakNow() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.peak
+}
+
+// TestGapFills: the watchdog's hook is nil when gap fill is off; gaps
+// closed before Start are dropped, those after it are filled by the
+// GapFiller Start built; Stop before Start does nothing.
+func TestGapFills(t *testing.T) {
+	var off backfill.GapFills
+	if off.OnClosed(false) != nil {
+		t.Fatal("OnClosed(false) is not nil")
+	}
+	off.Stop()
+
+	srv := mototest.Require(t)
+	c := srv.S3(t)
+	bucket := mototest.Name("fills")
+	if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	var g backfill.GapFills
+	hook := g.OnClosed(true)
+	gap := watchdog.Gap{Pair: watchdog.Pair{Account: "111122223333", Region: "us-east-1"}, Episode: "log-gap/early",
+		Since: time.Now().Add(-time.Hour), Resumed: time.Now(), Bucket: bucket}
+	hook(t.Context(), gap) // before Start: dropped, no panic
+	done := make(chan string, 2)
+	if err := g.Start(backfill.GapFillConfig{API: c, Processor: &blockingProcessor{}, Logger: zaptest.NewLogger(t),
+		Done: func(g watchdog.Gap, result string, _ s3scan.Stats, _ error) { done <- g.Episode + " " + result }}); err != nil {
+		t.Fatal(err)
+	}
+	gap.Episode = "log-gap/late"
+	hook(t.Context(), gap)
+	select {
+	case got := <-done:
+		if got != "log-gap/late "+backfill.GapFillOK { // an empty window of the bucket
+			t.Fatalf("fill %q, want the late gap filled", got)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the gap closed after Start was not handled")
+	}
+	g.Stop()
+	if err := g.Start(backfill.GapFillConfig{}); err == nil {
+		t.Fatal("Start without API and Processor succeeded")
+	}
 }

@@ -2,9 +2,7 @@ package backfill_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -14,12 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/rootwatch/rootwatch/detector/engine"
-	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/backfill"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
+	"github.com/rootwatch/rootwatch/internal/mototest"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
@@ -36,18 +33,12 @@ func TestS3GapFill(t *testing.T) {
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := os.ReadFile("../testdata/root_api_call.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tmpl := trailtest.Template("root_api_call")
 	put := func(key, id, at string, body []byte) {
 		if body == nil {
-			rec := strings.NewReplacer("EVENT_TIME", at, "EVENT_ID", id).Replace(strings.TrimSpace(string(tmpl)))
-			var b bytes.Buffer
-			zw := gzip.NewWriter(&b)
-			fmt.Fprintf(zw, `{"Records":[%s]}`, rec)
-			_ = zw.Close()
-			body = b.Bytes()
+			rec := strings.NewReplacer("EVENT_TIME", at, "EVENT_ID", id).Replace(tmpl)
+			b := trailtest.LogObject(rec)
+			body = b
 		}
 		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
 			t.Fatal(err)
@@ -62,14 +53,7 @@ func TestS3GapFill(t *testing.T) {
 	put(p+"us-west-2/2026/12/01/111122223333_CloudTrail_us-west-2_20261201T0200Z_f.json.gz", "other-region", "2026-12-01T01:57:00Z", nil)
 	put("AWSLogs/444455556666/CloudTrail/us-east-1/2026/12/01/444455556666_CloudTrail_us-east-1_20261201T0200Z_g.json.gz", "other-account", "2026-12-01T01:57:00Z", nil)
 
-	rs, err := rules.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := trailtest.BuiltinEngine(t)
 	rec := &recorder{}
 	pipe, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Deliverer: rec, Opener: s3object.NewOpener(c, 0)})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -21,17 +20,16 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/rootwatch/rootwatch/detector"
-	"github.com/rootwatch/rootwatch/detector/engine"
-	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/ingest"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/internal/mototest"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
@@ -103,15 +101,6 @@ func cpuTime(t *testing.T) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func readTemplate(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
-}
-
 // TestLoad pushes objects through moto at a steady rate for
 // ROOTWATCH_LOAD (a duration) and reports throughput and the latency from
 // SendMessage to the message's detections delivered. Skipped unless
@@ -141,7 +130,7 @@ func TestLoad(t *testing.T) {
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	root, benign := readTemplate(t, "root_api_call.json"), readTemplate(t, "benign_call.json")
+	root, benign := trailtest.Template("root_api_call"), trailtest.Template("benign_call")
 	keys := make([]string, poolObjects)
 	var objBytes int
 	for i := range keys {
@@ -154,14 +143,7 @@ func TestLoad(t *testing.T) {
 	}
 	q := mototest.CreateQueue(t, sqsc, "load", nil)
 
-	rs, err := rules.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := trailtest.BuiltinEngine(t)
 	del := &countingDeliverer{}
 	reg := prometheus.NewRegistry()
 	p, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Deliverer: del, Opener: s3object.NewOpener(s3c, 0),
@@ -176,10 +158,10 @@ func TestLoad(t *testing.T) {
 		doneAt   = map[string]time.Time{} // message id -> detections delivered, message acked
 		notAcked atomic.Int64
 	)
-	handler := func(ctx context.Context, m sqs.Message) sqs.Outcome {
+	handler := func(ctx context.Context, m queue.Message) queue.Outcome {
 		out := p.Handle(ctx, m)
 		done := time.Now()
-		if out != sqs.Ack {
+		if out != queue.Ack {
 			notAcked.Add(1)
 			return out
 		}
@@ -193,8 +175,8 @@ func TestLoad(t *testing.T) {
 		defer mu.Unlock()
 		return len(doneAt) + int(notAcked.Load())
 	}
-	c, err := sqs.New(sqsc, sqs.Config{QueueURL: q.URL, Handler: handler, Workers: workers,
-		VisibilityTimeout: 30 * time.Second, Logger: zap.NewNop(), Metrics: sqs.NewMetrics(reg)})
+	c, err := queue.New(sqsc, queue.Config{QueueURL: q.URL, Handler: handler, Workers: workers,
+		VisibilityTimeout: 30 * time.Second, Logger: zap.NewNop(), Metrics: queue.NewMetrics(reg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +207,7 @@ func TestLoad(t *testing.T) {
 				`"time":"2026-11-26T19:05:12Z","region":"us-east-1","resources":[],"detail":{"version":"0","bucket":{"name":%q},`+
 				`"object":{"key":%q,"size":0},"reason":"PutObject"}}`, i, bucket, keys[i%poolObjects])
 			t0 := time.Now()
-			out, err := sqsc.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(q.URL), MessageBody: aws.String(body)})
+			out, err := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.URL), MessageBody: aws.String(body)})
 			if err != nil {
 				sendErr.Store(err)
 				return

@@ -4,98 +4,19 @@ import (
 	"bytes"
 	stdgzip "compress/gzip"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/rootwatch/rootwatch/internal/benchlog"
 )
 
-// The benchmarks read a 50,000-record gzipped CloudTrail object made by the
-// shared deterministic generator (../shared/tools/gen, about 8.5 MB
-// compressed, 81 MB of JSON), cached under the temp directory.
-const (
-	genDir     = "../../../shared/tools/gen" // shared/ sits beside the project root
-	benchFile  = "rootwatch-cloudtrail-bench-50k-seed1.json.gz"
-	benchCount = 50000
+// The benchmarks read benchlog's 50,000-record object.
+var (
+	loadBench  = benchlog.Load
+	startCPU   = benchlog.StartCPU
+	benchCount = benchlog.Count
 )
-
-var benchData struct {
-	once  sync.Once
-	gz    []byte
-	plain []byte
-	err   error
-}
-
-func loadBench(b *testing.B) (gzipped, plain []byte) {
-	b.Helper()
-	benchData.once.Do(func() {
-		dir := filepath.Join(os.TempDir(), "rootwatch-cloudtrail-bench")
-		path := filepath.Join(dir, benchFile)
-		if _, err := os.Stat(path); err != nil {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				benchData.err = err
-				return
-			}
-			cmd := exec.Command("go", "run", ".", "-records", "50000", "-seed", "1", "-root-rate", "0.0005",
-				"-out", dir, "-name", benchFile)
-			cmd.Dir = genDir
-			if out, err := cmd.CombinedOutput(); err != nil {
-				benchData.err = &os.PathError{Op: "generate", Path: path, Err: errorString(string(out) + err.Error())}
-				return
-			}
-		}
-		gzipped, err := os.ReadFile(path)
-		if err != nil {
-			benchData.err = err
-			return
-		}
-		zr, err := gzip.NewReader(bytes.NewReader(gzipped))
-		if err != nil {
-			benchData.err = err
-			return
-		}
-		plain, err := io.ReadAll(zr)
-		if err != nil {
-			benchData.err = err
-			return
-		}
-		benchData.gz, benchData.plain = gzipped, plain
-	})
-	if benchData.err != nil {
-		b.Skipf("benchmark data unavailable (needs %s): %v", genDir, benchData.err)
-	}
-	return benchData.gz, benchData.plain
-}
-
-// cpuClock reports, when stopped, the benchmark's throughput per CPU-second
-// of the whole process ("MB/cpu-s"): on a shared machine wall-clock MB/s
-// mostly measure the neighbours.
-type cpuClock struct {
-	b     *testing.B
-	start time.Duration
-	bytes int64
-}
-
-func startCPU(b *testing.B, bytes int64) *cpuClock {
-	b.SetBytes(bytes)
-	b.ReportAllocs()
-	b.ResetTimer()
-	return &cpuClock{b: b, start: cpuTime(), bytes: bytes}
-}
-
-func (c *cpuClock) stop() {
-	if used := cpuTime() - c.start; used > 0 {
-		c.b.ReportMetric(float64(c.bytes)*float64(c.b.N)/1e6/used.Seconds(), "MB/cpu-s")
-	}
-}
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
 
 // decodeBench decodes in once per iteration and reports records/s.
 func decodeBench(b *testing.B, in []byte, size int) {
@@ -115,7 +36,7 @@ func decodeBench(b *testing.B, in []byte, size int) {
 		}
 		d.Close()
 	}
-	clock.stop()
+	clock.Stop()
 	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
 	if records != b.N*benchCount {
 		b.Fatalf("decoded %d records, want %d", records, b.N*benchCount)
@@ -172,7 +93,7 @@ func BenchmarkGunzipOnly(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	clock.stop()
+	clock.Stop()
 }
 
 // BenchmarkGunzipStdlib is the same with compress/gzip.
@@ -188,7 +109,7 @@ func BenchmarkGunzipStdlib(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	clock.stop()
+	clock.Stop()
 }
 
 // BenchmarkSplitReference is a baseline for BenchmarkDecodePlain: the
@@ -203,7 +124,7 @@ func BenchmarkSplitReference(b *testing.B) {
 			b.Fatalf("split %d records, want %d", n, benchCount)
 		}
 	}
-	clock.stop()
+	clock.Stop()
 }
 
 func referenceSplit(data []byte) int {

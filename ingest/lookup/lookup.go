@@ -312,3 +312,12 @@ func backoff(base, maxD time.Duration, attempt int) time.Duration {
 	d = min(d, maxD)
 	return base/2 + rand.N(d-base/2+1)
 }
+
+// RegionalClients returns a function giving the CloudTrail client of a
+// region, from cfg (the standard AWS configuration, so that
+// AWS_ENDPOINT_URL_CLOUDTRAIL applies).
+func RegionalClients(cfg aws.Config) func(region string) API {
+	return func(region string) API {
+		return cloudtrail.NewFromConfig(cfg, func(o *cloudtrail.Options) { o.Region = region })
+	}
+}

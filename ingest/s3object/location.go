@@ -49,6 +49,22 @@ func KeyFileTime(key string) (time.Time, bool) {
 // IsAccountID reports whether s is a 12-digit AWS account id.
 func IsAccountID(s string) bool { return isDigits(s, 12) }
 
+// IsBucketName reports whether s can be a bucket name: 3 to 255 bytes
+// (AWS allows 63; S3-compatible stores more) of lower- and upper-case
+// letters, digits, '.', '-' and '_'.
+func IsBucketName(s string) bool {
+	if len(s) < 3 || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // IsOrgID reports whether s looks like an AWS Organizations id (o-…), the
 // extra level of an organization trail's keys.
 func IsOrgID(s string) bool { return isOrgID(s) }

@@ -1,6 +1,7 @@
 package s3object
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -25,6 +26,30 @@ func TestKeyLocation(t *testing.T) {
 		a, r, w, ok := KeyLocation(tt.key)
 		if a != tt.account || r != tt.region || !w.Equal(tt.written) || ok != tt.ok {
 			t.Errorf("KeyLocation(%q) = %q, %q, %v, %v; want %q, %q, %v, %v", tt.key, a, r, w, ok, tt.account, tt.region, tt.written, tt.ok)
+		}
+	}
+}
+
+func TestIsBucketName(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"my-trail-bucket", true},
+		{"a.b_c-D9", true},
+		{"abc", true},
+		{"ab", false},
+		{strings.Repeat("a", 255), true},
+		{strings.Repeat("a", 256), false},
+		{"arn:aws:s3:::bucket", false},
+		{"s3://bucket", false},
+		{"bucket/prefix", false},
+		{"bück", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := IsBucketName(tt.in); got != tt.want {
+			t.Errorf("IsBucketName(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }

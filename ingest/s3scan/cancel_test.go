@@ -21,6 +21,7 @@ import (
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
 	"github.com/rootwatch/rootwatch/ingest/s3scan"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
 // fakeBucket lists n log objects of one account, region and day, in pages
@@ -74,14 +75,7 @@ func (d *failingDeliverer) Deliver(context.Context, []detector.Detection) error 
 // listing and the other workers) and is returned; no goroutine is left.
 func TestScanStopsOnDeliveryFailure(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	rs, err := rules.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := trailtest.BuiltinEngine(t)
 	b := &fakeBucket{n: 500, rec: rootRecord(t, "e", ts("2026-11-29T10:00:00Z"))}
 	d := &failingDeliverer{}
 	d.after.Store(20)

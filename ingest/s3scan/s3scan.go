@@ -98,6 +98,33 @@ type Stats struct {
 	Bytes      int64 // compressed bytes read
 }
 
+// Add adds o's counts to s (the totals of several scans).
+func (s *Stats) Add(o Stats) {
+	s.Accounts += o.Accounts
+	s.Partitions += o.Partitions
+	s.Listed += o.Listed
+	s.Selected += o.Selected
+	s.Objects += o.Objects
+	s.Failed += o.Failed
+	s.Records += o.Records
+	s.Detections += o.Detections
+	s.Bytes += o.Bytes
+}
+
+// ParseURL splits s3://BUCKET[/PREFIX] into the bucket and the key prefix
+// (a trail's bucket and its S3 key prefix).
+func ParseURL(u string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(u, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("%q: not an s3:// URL", u)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	if bucket == "" {
+		return "", "", fmt.Errorf("%q: no bucket (want s3://bucket[/prefix])", u)
+	}
+	return bucket, prefix, nil
+}
+
 // Progress is reported after each object.
 type Progress struct {
 	Stats

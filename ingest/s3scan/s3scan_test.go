@@ -2,7 +2,6 @@ package s3scan_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"os"
@@ -16,13 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/rootwatch/rootwatch/detector"
-	"github.com/rootwatch/rootwatch/detector/engine"
-	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/envelope"
-	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/ingest/s3object"
 	"github.com/rootwatch/rootwatch/ingest/s3scan"
+	"github.com/rootwatch/rootwatch/internal/mototest"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
@@ -30,21 +28,7 @@ func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
 // rootRecord is a root API call at t, with event id id.
 func rootRecord(t *testing.T, id string, at time.Time) string {
 	t.Helper()
-	b, err := os.ReadFile("../testdata/root_api_call.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.ReplaceAll(string(bytes.TrimSpace(b)), "EVENT_TIME", at.UTC().Format(time.RFC3339))
-	return strings.ReplaceAll(s, "EVENT_ID", id)
-}
-
-func gz(t *testing.T, s string) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	_, _ = w.Write([]byte(s))
-	_ = w.Close()
-	return b.Bytes()
+	return trailtest.Record("root_api_call", id, at)
 }
 
 // object is one key of the fixture bucket and the event time of its one
@@ -90,7 +74,7 @@ func bucket(t *testing.T, c *s3.Client) string {
 		t.Fatal(err)
 	}
 	for i, o := range fixture {
-		body := gz(t, `{"Records":[`+rootRecord(t, fmt.Sprintf("evt-%c", 'a'+i), o.event)+`]}`)
+		body := trailtest.LogObject(rootRecord(t, fmt.Sprintf("evt-%c", 'a'+i), o.event))
 		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(name), Key: aws.String(o.key), Body: bytes.NewReader(body)}); err != nil {
 			t.Fatal(err)
 		}
@@ -129,14 +113,7 @@ func (r *recorder) eventIDs() []string {
 
 func pipeline(t *testing.T, c *s3.Client, d ingest.Deliverer) *ingest.Pipeline {
 	t.Helper()
-	rs, err := rules.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := trailtest.BuiltinEngine(t)
 	p, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Deliverer: d, Opener: s3object.NewOpener(c, 1<<30)})
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +214,7 @@ func TestScanMotoThroughput(t *testing.T) {
 	for i := range 20 {
 		recs = append(recs, rootRecord(t, fmt.Sprintf("e-%d", i), day.Add(time.Minute)))
 	}
-	body := gz(t, `{"Records":[`+strings.Join(recs, ",")+`]}`)
+	body := trailtest.LogObject(recs...)
 	for i := range n {
 		key := fmt.Sprintf("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/29/111122223333_CloudTrail_us-east-1_20261129T%02d%02dZ_%d.json.gz", i/60, i%60, i)
 		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(name), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {

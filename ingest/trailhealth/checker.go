@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -588,4 +589,19 @@ func capText(s string) string {
 
 func sortFindings(fs []Finding) {
 	slices.SortFunc(fs, func(a, b Finding) int { return strings.Compare(a.Problem, b.Problem) })
+}
+
+// Start runs the Checker in a goroutine until ctx ends or the returned
+// function is called; that function stops it and waits for it.
+func (c *Checker) Start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { c.Run(ctx) })
+	trails := make([]string, len(c.trails))
+	for i, t := range c.trails {
+		trails[i] = t.id
+	}
+	c.log.Info("trail health checks started", zap.Strings("trails", trails), zap.Duration("interval", c.cfg.Interval),
+		zap.Duration("max_delivery_age", max(c.cfg.MaxDeliveryAge, 0)))
+	return func() { cancel(); wg.Wait() }
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 // TestDynamoDBStore: on moto's DynamoDB, in a table shaped like the dedupe
@@ -19,16 +19,8 @@ import (
 func TestDynamoDBStore(t *testing.T) {
 	srv := mototest.Require(t)
 	ctx := t.Context()
-	api := dynamodb.NewFromConfig(srv.Config(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(srv.Endpoint) })
-	table := mototest.Name("dedupe")
-	if _, err := api.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	api := srv.DynamoDB(t, srv.Endpoint)
+	table := mototest.LedgerTable(t, api)
 	// A dedupe ledger item.
 	if _, err := api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
 		"pk": &types.AttributeValueMemberS{Value: "slack#rootwatch-log-gap/log-gap/111122223333/us-east-1/1"},

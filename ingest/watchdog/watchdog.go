@@ -452,3 +452,23 @@ func (w *Watchdog) String() string {
 	return fmt.Sprintf("stale after %s, expect window %s, explicit %q, max pairs %d",
 		w.cfg.StaleAfter, w.cfg.ExpectWindow, w.cfg.Expect.String(), w.cfg.MaxPairs)
 }
+
+// Start loads the stored state (failing open: when it cannot be loaded,
+// the state is rebuilt from traffic, with a warning) and runs the watchdog
+// in a goroutine until ctx ends; the returned function waits for it to
+// stop. A nil *Watchdog does nothing.
+func (w *Watchdog) Start(ctx context.Context) (wait func()) {
+	if w == nil {
+		return func() {}
+	}
+	if err := w.Load(ctx); err != nil {
+		w.log.Warn("could not load the log-flow watchdog state; rebuilding it from traffic", zap.Error(err))
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Run(ctx)
+	}()
+	w.log.Info("log-flow watchdog started", zap.Stringer("watchdog", w))
+	return func() { <-done }
+}

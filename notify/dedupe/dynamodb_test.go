@@ -4,117 +4,42 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
-// startMoto starts moto_server on a free loopback port and returns the
-// base URL of a mototest.SerialProxy in front of it: moto evaluates a
-// ConditionExpression and writes without a lock, so concurrent claims
-// could both win on moto itself, which DynamoDB's atomic conditional
-// writes rule out. Without moto_server on PATH the test is skipped,
-// unless ROOTWATCH_REQUIRE_EMULATORS=1, when it fails.
-func startMoto(t *testing.T) string {
+func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
+
+// ledgerClient returns a DynamoDB client for the test binary's moto_server,
+// through a mototest.SerialProxy: moto evaluates a ConditionExpression and
+// writes without a lock, so concurrent claims could both win on moto
+// itself, which DynamoDB's atomic conditional writes rule out. Without
+// moto_server the test is skipped (see mototest.Require).
+func ledgerClient(t *testing.T) *dynamodb.Client {
 	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		if os.Getenv("ROOTWATCH_REQUIRE_EMULATORS") == "1" {
-			t.Fatalf("moto_server not on PATH and ROOTWATCH_REQUIRE_EMULATORS=1: %v", err)
-		}
-		t.Skip("moto_server not on PATH; skipping DynamoDB integration test (set ROOTWATCH_REQUIRE_EMULATORS=1 to fail instead)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	client := &http.Client{Timeout: 2 * time.Second}
-	// Readiness polling is test setup, not an assertion on timing.
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
-		select {
-		case err := <-exited:
-			t.Fatalf("moto_server exited before it was ready: %v", err)
-		default:
-		}
-		resp, err := client.Get(base + "/moto-api/")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return mototest.NewSerialProxy(t, base).URL
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("moto_server not ready after 60s")
-	return ""
+	srv := mototest.Require(t)
+	return srv.DynamoDB(t, srv.DynamoDBProxy(t).URL)
 }
 
-func dynamoClient(endpoint string) *dynamodb.Client {
-	return dynamodb.New(dynamodb.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
-}
-
-var tableSeq atomic.Int64
-
-// createTable creates a fresh ledger table as deploy/ describes it.
-func createTable(t *testing.T, c *dynamodb.Client) string {
-	t.Helper()
-	ctx := context.Background()
-	name := fmt.Sprintf("rootwatch-dedupe-%d", tableSeq.Add(1))
-	_, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(name),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(AttrPK), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(AttrPK), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-	})
-	if err != nil {
-		t.Fatalf("CreateTable: %v", err)
+// TestLedgerTableShape: the table mototest creates for every package's
+// tests has the ledger's key and TTL attributes.
+func TestLedgerTableShape(t *testing.T) {
+	if mototest.TablePK != AttrPK || mototest.TableTTL != AttrExpiresAt {
+		t.Fatalf("mototest table attributes %q/%q, ledger attributes %q/%q", mototest.TablePK, mototest.TableTTL, AttrPK, AttrExpiresAt)
 	}
-	_, err = c.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
-		TableName:               aws.String(name),
-		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(AttrExpiresAt), Enabled: aws.Bool(true)},
-	})
-	if err != nil {
-		t.Fatalf("UpdateTimeToLive: %v", err)
-	}
-	return name
 }
 
 func TestDynamoDBConformance(t *testing.T) {
-	client := dynamoClient(startMoto(t))
+	client := ledgerClient(t)
 	runConformance(t, func(t *testing.T, now func() time.Time) Ledger {
-		l, err := NewDynamoDB(client, createTable(t, client), WithDynamoDBClock(now))
+		l, err := NewDynamoDB(client, mototest.LedgerTable(t, client), WithDynamoDBClock(now))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,9 +61,9 @@ func (n noOldItem) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFn
 }
 
 func TestDynamoDBConformanceWithoutReturnedItem(t *testing.T) {
-	client := dynamoClient(startMoto(t))
+	client := ledgerClient(t)
 	runConformance(t, func(t *testing.T, now func() time.Time) Ledger {
-		l, err := NewDynamoDB(noOldItem{client}, createTable(t, client), WithDynamoDBClock(now))
+		l, err := NewDynamoDB(noOldItem{client}, mototest.LedgerTable(t, client), WithDynamoDBClock(now))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +72,7 @@ func TestDynamoDBConformanceWithoutReturnedItem(t *testing.T) {
 }
 
 func TestDynamoDBErrors(t *testing.T) {
-	client := dynamoClient(startMoto(t))
+	client := ledgerClient(t)
 	ctx := context.Background()
 	l, err := NewDynamoDB(client, "no-such-table")
 	if err != nil {
@@ -179,11 +104,11 @@ func TestDynamoDBErrors(t *testing.T) {
 // same entries at the same moment, many times over; each entry is Claimed
 // by exactly one of them, as DynamoDB's conditional writes guarantee. The
 // outcome must not depend on the machine's load: on moto reached directly
-// it did (two winners now and then under CPU load; startMoto now puts a
+// it did (two winners now and then under CPU load; ledgerClient now puts a
 // mototest.SerialProxy in front of moto).
 func TestDynamoDBClaimExclusiveUnderContention(t *testing.T) {
-	client := dynamoClient(startMoto(t))
-	table := createTable(t, client)
+	client := ledgerClient(t)
+	table := mototest.LedgerTable(t, client)
 	const replicas, rounds = 8, 40
 	ledgers := make([]*DynamoDB, replicas)
 	for i := range ledgers {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 	"github.com/rootwatch/rootwatch/notify"
 	"github.com/rootwatch/rootwatch/notify/dedupe"
 )
@@ -97,8 +98,8 @@ func detections(n int) []detector.Detection {
 // down while replica A handles a message; replica B gets the redelivered
 // message and sends PagerDuty only, once it is back.
 func TestReplicasAlertOnce(t *testing.T) {
-	client := dedupe.DynamoClient(dedupe.StartMoto(t))
-	table := dedupe.CreateTable(t, client)
+	client := dedupe.LedgerClient(t)
+	table := mototest.LedgerTable(t, client)
 	newLedger := func() dedupe.Ledger {
 		l, err := dedupe.NewDynamoDB(client, table)
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
@@ -21,8 +21,8 @@ func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
 func newTable(t *testing.T) (*dynamodb.Client, string) {
 	t.Helper()
 	srv := mototest.Require(t)
-	api := srv.DynamoDB(t)
-	return api, srv.DedupeTable(t, api)
+	api := srv.DynamoDB(t, srv.Endpoint)
+	return api, mototest.LedgerTable(t, api)
 }
 
 // TestDynamoDBReplicas: on moto's DynamoDB, a declaration added through one

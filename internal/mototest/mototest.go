@@ -8,7 +8,7 @@
 // and in each test `srv := mototest.Require(t)`, which skips the test when
 // moto_server is not on PATH, or fails it when ROOTWATCH_REQUIRE_EMULATORS=1.
 //
-// It is a helper for tests only (of ingest and of cmd/rootwatch); no
+// It is a helper for tests only (of ingest, notify and cmd/rootwatch); no
 // service code imports it.
 package mototest
 

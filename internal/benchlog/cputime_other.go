@@ -1,6 +1,6 @@
 //go:build !unix
 
-package cloudtrail
+package benchlog
 
 import "time"
 

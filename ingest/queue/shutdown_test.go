@@ -1,4 +1,4 @@
-package sqs_test
+package queue_test
 
 import (
 	"context"
@@ -8,24 +8,24 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/rootwatch/rootwatch/ingest/mototest"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/ingest/queue"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 // shutdownAPI is the moto client with the failure modes of a real stop:
 // a ReceiveMessage whose context is cancelled after SQS handed it messages
 // (handedOver), and slow visibility and delete calls (latency).
 type shutdownAPI struct {
-	sqs.API
+	queue.API
 	handedOver bool
 	latency    time.Duration
 	receiving  chan struct{} // closed when the first receive is in flight
 	once       sync.Once
 }
 
-func (a *shutdownAPI) ReceiveMessage(ctx context.Context, in *awssqs.ReceiveMessageInput, o ...func(*awssqs.Options)) (*awssqs.ReceiveMessageOutput, error) {
+func (a *shutdownAPI) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, o ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
 	if !a.handedOver {
 		return a.API.ReceiveMessage(ctx, in, o...)
 	}
@@ -41,19 +41,19 @@ func (a *shutdownAPI) ReceiveMessage(ctx context.Context, in *awssqs.ReceiveMess
 
 func (a *shutdownAPI) sleep() { time.Sleep(a.latency) }
 
-func (a *shutdownAPI) ChangeMessageVisibilityBatch(ctx context.Context, in *awssqs.ChangeMessageVisibilityBatchInput, o ...func(*awssqs.Options)) (*awssqs.ChangeMessageVisibilityBatchOutput, error) {
+func (a *shutdownAPI) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, o ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
 	a.sleep()
 	return a.API.ChangeMessageVisibilityBatch(ctx, in, o...)
 }
 
-func (a *shutdownAPI) DeleteMessageBatch(ctx context.Context, in *awssqs.DeleteMessageBatchInput, o ...func(*awssqs.Options)) (*awssqs.DeleteMessageBatchOutput, error) {
+func (a *shutdownAPI) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, o ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
 	a.sleep()
 	return a.API.DeleteMessageBatch(ctx, in, o...)
 }
 
 // waitVisible waits up to within for the queue to show want visible
 // messages and reports whether it did.
-func waitVisible(t *testing.T, q *mototest.Queue, c *awssqs.Client, want int, within time.Duration) bool {
+func waitVisible(t *testing.T, q *mototest.Queue, c *sqs.Client, want int, within time.Duration) bool {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -75,15 +75,15 @@ func waitVisible(t *testing.T, q *mototest.Queue, c *awssqs.Client, want int, wi
 func TestConsumerShutdown(t *testing.T) {
 	srv := mototest.Require(t)
 	client := srv.SQS(t)
-	blockUntilCancelled := func(ctx context.Context, _ sqs.Message) sqs.Outcome {
+	blockUntilCancelled := func(ctx context.Context, _ queue.Message) queue.Outcome {
 		<-ctx.Done()
-		return sqs.Retry
+		return queue.Retry
 	}
 	tests := []struct {
 		name    string
 		api     *shutdownAPI
 		budget  time.Duration
-		handler sqs.Handler
+		handler queue.Handler
 		// sendAfterStop sends the message once the stop began (with a
 		// receive in flight) rather than before the start.
 		sendAfterStop bool
@@ -93,7 +93,7 @@ func TestConsumerShutdown(t *testing.T) {
 		{name: "cancelled handler released at once", api: &shutdownAPI{}, budget: 2 * time.Second, wait: time.Second,
 			handler: blockUntilCancelled},
 		{name: "receive in flight at the stop", api: &shutdownAPI{handedOver: true, receiving: make(chan struct{})}, budget: 10 * time.Second,
-			wait: 5 * time.Second, handler: func(context.Context, sqs.Message) sqs.Outcome { return sqs.Retry }, sendAfterStop: true},
+			wait: 5 * time.Second, handler: func(context.Context, queue.Message) queue.Outcome { return queue.Retry }, sendAfterStop: true},
 		// Each visibility change or delete takes 1s: the 6s budget has to
 		// cover the drain and the release.
 		{name: "slow release and flush stay within the budget", api: &shutdownAPI{latency: time.Second}, budget: 6 * time.Second,
@@ -108,20 +108,20 @@ func TestConsumerShutdown(t *testing.T) {
 				q.Send(t, client, "in flight at the stop")
 			}
 			var handled atomic.Int32
-			rec := newRecorder(func(ctx context.Context, m sqs.Message, _ int) sqs.Outcome {
+			rec := newRecorder(func(ctx context.Context, m queue.Message, _ int) queue.Outcome {
 				handled.Add(1)
 				return tt.handler(ctx, m)
 			})
 			// A 30s visibility and a 30s retry delay: anything not released
 			// at once stays hidden far longer than the checks below wait.
-			_, stop := start(t, tt.api, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: tt.wait,
+			_, stop := start(t, tt.api, queue.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: tt.wait,
 				VisibilityTimeout: 30 * time.Second, RetryBase: 30 * time.Second, RetryMax: 30 * time.Second,
 				DrainTimeout: tt.budget})
 			if tt.sendAfterStop {
 				<-tt.api.receiving
 				time.Sleep(200 * time.Millisecond) // the long poll is waiting at SQS
 			} else {
-				rec.waitFor(t, "message in flight", func(ms []sqs.Message) bool { return len(ms) == 1 })
+				rec.waitFor(t, "message in flight", func(ms []queue.Message) bool { return len(ms) == 1 })
 			}
 			stopped := make(chan error, 1)
 			began := time.Now()
@@ -149,7 +149,7 @@ func TestConsumerShutdown(t *testing.T) {
 // the full timeout) until the next release (any other visibility) was
 // sent, or for hold at most, to reproduce a heartbeat racing a release.
 type holdingAPI struct {
-	sqs.API
+	queue.API
 	timeout   int32
 	hold      time.Duration
 	extending chan struct{} // closed when the first extension is in flight
@@ -158,7 +158,7 @@ type holdingAPI struct {
 	relOnce   sync.Once
 }
 
-func (a *holdingAPI) ChangeMessageVisibilityBatch(ctx context.Context, in *awssqs.ChangeMessageVisibilityBatchInput, o ...func(*awssqs.Options)) (*awssqs.ChangeMessageVisibilityBatchOutput, error) {
+func (a *holdingAPI) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, o ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
 	if len(in.Entries) > 0 && in.Entries[0].VisibilityTimeout == a.timeout {
 		first := false
 		a.extOnce.Do(func() { first = true; close(a.extending) })
@@ -186,20 +186,20 @@ func TestConsumerHeartbeatDoesNotUndoRelease(t *testing.T) {
 	id := q.Send(t, client, "released while its heartbeat is in flight")
 	api := &holdingAPI{API: client, timeout: 12, hold: 2 * time.Second, extending: make(chan struct{}), released: make(chan struct{})}
 	var releasedAt atomic.Int64
-	rec := newRecorder(func(ctx context.Context, _ sqs.Message, n int) sqs.Outcome {
+	rec := newRecorder(func(ctx context.Context, _ queue.Message, n int) queue.Outcome {
 		if n > 1 {
-			return sqs.Ack
+			return queue.Ack
 		}
 		select {
 		case <-api.extending:
 		case <-ctx.Done():
 		}
 		releasedAt.Store(time.Now().UnixNano())
-		return sqs.Retry
+		return queue.Retry
 	})
-	_, stop := start(t, api, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+	_, stop := start(t, api, queue.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
 		VisibilityTimeout: 12 * time.Second, RetryBase: time.Second, RetryMax: time.Second})
-	rec.waitFor(t, "redelivery", func(ms []sqs.Message) bool { return len(ms) == 2 })
+	rec.waitFor(t, "redelivery", func(ms []queue.Message) bool { return len(ms) == 2 })
 	gap := time.Since(time.Unix(0, releasedAt.Load()))
 	q.Wait(t, client, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
 	if err := stop(); err != nil {
@@ -222,32 +222,32 @@ func TestConsumerShutdownWithHungReceive(t *testing.T) {
 	srv := mototest.Require(t)
 	tests := []struct {
 		name    string
-		handler sqs.Handler
+		handler queue.Handler
 		// wantVisible: the message is visible again at once (released);
 		// else it is gone (deleted by the last flush).
 		wantVisible bool
 	}{
 		{name: "cancelled handler released", wantVisible: true,
-			handler: func(ctx context.Context, _ sqs.Message) sqs.Outcome { <-ctx.Done(); return sqs.Retry }},
+			handler: func(ctx context.Context, _ queue.Message) queue.Outcome { <-ctx.Done(); return queue.Retry }},
 		{name: "acked message deleted by the last flush", wantVisible: false,
-			handler: func(context.Context, sqs.Message) sqs.Outcome { return sqs.Ack }},
+			handler: func(context.Context, queue.Message) queue.Outcome { return queue.Ack }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			leakCheck(t)
 			admin := srv.SQS(t)
 			proxy := srv.NewFaultProxy(t)
-			client := awssqs.NewFromConfig(srv.Config(t), func(o *awssqs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
+			client := sqs.NewFromConfig(srv.Config(t), func(o *sqs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
 			q := mototest.CreateQueue(t, admin, "stophang", nil)
 			q.Send(t, admin, "in flight at the stop")
-			rec := newRecorder(func(ctx context.Context, m sqs.Message, _ int) sqs.Outcome { return tt.handler(ctx, m) })
+			rec := newRecorder(func(ctx context.Context, m queue.Message, _ int) queue.Outcome { return tt.handler(ctx, m) })
 			const budget = 6 * time.Second
 			// The hung receive would time out after 1s + 10s (APITimeout),
 			// past the budget. Deletes wait for the last flush.
-			_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+			_, stop := start(t, client, queue.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
 				VisibilityTimeout: 30 * time.Second, RetryBase: 30 * time.Second, RetryMax: 30 * time.Second,
 				FlushInterval: time.Hour, APITimeout: 10 * time.Second, ShutdownTimeout: budget, DrainTimeout: 3 * time.Second})
-			rec.waitFor(t, "message handled", func(ms []sqs.Message) bool { return len(ms) == 1 })
+			rec.waitFor(t, "message handled", func(ms []queue.Message) bool { return len(ms) == 1 })
 			proxy.Hang("ReceiveMessage")
 			eventually(t, 10*time.Second, "a receive held unanswered", func() bool { return proxy.Holding("ReceiveMessage") > 0 })
 

@@ -36,7 +36,7 @@
 // Consumer has its own Config.Workers slots; they do not share a pool, so
 // a backlog on one queue never starves another, and the process handles at
 // most the sum of the Workers of its Consumers at once.
-package sqs
+package queue
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package sqs_test
+package queue_test
 
 import (
 	"context"
@@ -9,23 +9,23 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/rootwatch/rootwatch/ingest/mototest"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/ingest/queue"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 // stallRecorder is a StallReporter that records every report; it fails
 // the first failFirst calls, as a sink outage would.
 type stallRecorder struct {
 	mu        sync.Mutex
-	reports   []sqs.Stall
+	reports   []queue.Stall
 	failFirst int
 	calls     int
 }
 
-func (r *stallRecorder) ReportStall(_ context.Context, s sqs.Stall) error {
+func (r *stallRecorder) ReportStall(_ context.Context, s queue.Stall) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
@@ -36,10 +36,10 @@ func (r *stallRecorder) ReportStall(_ context.Context, s sqs.Stall) error {
 	return nil
 }
 
-func (r *stallRecorder) snapshot() []sqs.Stall {
+func (r *stallRecorder) snapshot() []queue.Stall {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]sqs.Stall(nil), r.reports...)
+	return append([]queue.Stall(nil), r.reports...)
 }
 
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -78,13 +78,13 @@ func TestConsumerStall(t *testing.T) {
 			srv := mototest.Require(t)
 			leakCheck(t)
 			proxy := srv.NewFaultProxy(t)
-			client := awssqs.NewFromConfig(srv.Config(t), func(o *awssqs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
+			client := sqs.NewFromConfig(srv.Config(t), func(o *sqs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
 			q := mototest.CreateQueue(t, srv.SQS(t), "stall", nil)
 			reg := prometheus.NewRegistry()
 			rep := &stallRecorder{failFirst: tt.failFirst}
-			c, err := sqs.New(client, sqs.Config{QueueURL: q.URL, WaitTime: time.Second, StallAfter: tt.stallAfter,
-				Handler: func(context.Context, sqs.Message) sqs.Outcome { return sqs.Ack },
-				Metrics: sqs.NewMetrics(reg), StallReporter: rep})
+			c, err := queue.New(client, queue.Config{QueueURL: q.URL, WaitTime: time.Second, StallAfter: tt.stallAfter,
+				Handler: func(context.Context, queue.Message) queue.Outcome { return queue.Ack },
+				Metrics: queue.NewMetrics(reg), StallReporter: rep})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,8 +170,8 @@ func TestCheckAccess(t *testing.T) {
 			if tt.deny != "" {
 				proxy.Deny(tt.deny)
 			}
-			client := awssqs.NewFromConfig(srv.Config(t), func(o *awssqs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
-			c, err := sqs.New(client, sqs.Config{QueueURL: tt.url, Handler: func(context.Context, sqs.Message) sqs.Outcome { return sqs.Ack }})
+			client := sqs.NewFromConfig(srv.Config(t), func(o *sqs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
+			c, err := queue.New(client, queue.Config{QueueURL: tt.url, Handler: func(context.Context, queue.Message) queue.Outcome { return queue.Ack }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,13 +229,13 @@ func TestConsumerStallOnHungReceive(t *testing.T) {
 			srv := mototest.Require(t)
 			leakCheck(t)
 			proxy := srv.NewFaultProxy(t)
-			client := awssqs.NewFromConfig(srv.Config(t), func(o *awssqs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
+			client := sqs.NewFromConfig(srv.Config(t), func(o *sqs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
 			q := mototest.CreateQueue(t, srv.SQS(t), "hang", nil)
 			reg := prometheus.NewRegistry()
 			rep := &stallRecorder{}
-			c, err := sqs.New(client, sqs.Config{QueueURL: q.URL, WaitTime: time.Second, APITimeout: time.Second,
-				StallAfter: tt.stallAfter, Handler: func(context.Context, sqs.Message) sqs.Outcome { return sqs.Ack },
-				Metrics: sqs.NewMetrics(reg), StallReporter: rep})
+			c, err := queue.New(client, queue.Config{QueueURL: q.URL, WaitTime: time.Second, APITimeout: time.Second,
+				StallAfter: tt.stallAfter, Handler: func(context.Context, queue.Message) queue.Outcome { return queue.Ack },
+				Metrics: queue.NewMetrics(reg), StallReporter: rep})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -309,13 +309,13 @@ func TestConsumerQueueDeletedWhileRunning(t *testing.T) {
 			q := mototest.CreateQueue(t, client, "deleted", nil)
 			reg := prometheus.NewRegistry()
 			rep := &stallRecorder{}
-			cfg := sqs.Config{QueueURL: q.URL, WaitTime: time.Second, StallAfter: time.Hour,
-				Handler: func(context.Context, sqs.Message) sqs.Outcome { return sqs.Ack },
-				Metrics: sqs.NewMetrics(reg)}
+			cfg := queue.Config{QueueURL: q.URL, WaitTime: time.Second, StallAfter: time.Hour,
+				Handler: func(context.Context, queue.Message) queue.Outcome { return queue.Ack },
+				Metrics: queue.NewMetrics(reg)}
 			if tt.reporter {
 				cfg.StallReporter = rep
 			}
-			c, err := sqs.New(client, cfg)
+			c, err := queue.New(client, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -327,7 +327,7 @@ func TestConsumerQueueDeletedWhileRunning(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- c.Run(ctx) }()
 			eventually(t, 10*time.Second, "a successful receive", func() bool { return !c.LastReceive().IsZero() })
-			if _, err := client.DeleteQueue(t.Context(), &awssqs.DeleteQueueInput{QueueUrl: aws.String(q.URL)}); err != nil {
+			if _, err := client.DeleteQueue(t.Context(), &sqs.DeleteQueueInput{QueueUrl: aws.String(q.URL)}); err != nil {
 				t.Fatalf("delete queue: %v", err)
 			}
 			select {

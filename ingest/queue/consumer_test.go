@@ -1,4 +1,4 @@
-package sqs_test
+package queue_test
 
 import (
 	"context"
@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/rootwatch/rootwatch/ingest/mototest"
-	"github.com/rootwatch/rootwatch/ingest/sqs"
+	"github.com/rootwatch/rootwatch/ingest/queue"
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
@@ -40,29 +40,29 @@ func leakCheck(t *testing.T) {
 // outcome its decide function returns.
 type recorder struct {
 	mu     sync.Mutex
-	calls  []sqs.Message
-	decide func(ctx context.Context, m sqs.Message, n int) sqs.Outcome
+	calls  []queue.Message
+	decide func(ctx context.Context, m queue.Message, n int) queue.Outcome
 	cond   chan struct{} // closed and replaced on every call
 }
 
-func newRecorder(decide func(ctx context.Context, m sqs.Message, n int) sqs.Outcome) *recorder {
+func newRecorder(decide func(ctx context.Context, m queue.Message, n int) queue.Outcome) *recorder {
 	return &recorder{decide: decide, cond: make(chan struct{})}
 }
 
 // ackWhenReleased decides Ack once release is closed, or Retry if the
 // handler's context ends first (shutdown, drain deadline).
-func ackWhenReleased(release <-chan struct{}) func(context.Context, sqs.Message, int) sqs.Outcome {
-	return func(ctx context.Context, _ sqs.Message, _ int) sqs.Outcome {
+func ackWhenReleased(release <-chan struct{}) func(context.Context, queue.Message, int) queue.Outcome {
+	return func(ctx context.Context, _ queue.Message, _ int) queue.Outcome {
 		select {
 		case <-release:
-			return sqs.Ack
+			return queue.Ack
 		case <-ctx.Done():
-			return sqs.Retry
+			return queue.Retry
 		}
 	}
 }
 
-func (r *recorder) handle(ctx context.Context, m sqs.Message) sqs.Outcome {
+func (r *recorder) handle(ctx context.Context, m queue.Message) queue.Outcome {
 	r.mu.Lock()
 	n := 0
 	for _, c := range r.calls {
@@ -79,7 +79,7 @@ func (r *recorder) handle(ctx context.Context, m sqs.Message) sqs.Outcome {
 
 // waitFor waits until pred holds on the calls so far, failing the test
 // after a generous deadline.
-func (r *recorder) waitFor(t *testing.T, what string, pred func([]sqs.Message) bool) {
+func (r *recorder) waitFor(t *testing.T, what string, pred func([]queue.Message) bool) {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
@@ -97,20 +97,20 @@ func (r *recorder) waitFor(t *testing.T, what string, pred func([]sqs.Message) b
 	}
 }
 
-func (r *recorder) snapshot() []sqs.Message {
+func (r *recorder) snapshot() []queue.Message {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]sqs.Message(nil), r.calls...)
+	return append([]queue.Message(nil), r.calls...)
 }
 
 // start runs a Consumer in the background; stop cancels it and returns
 // Run's error.
-func start(t *testing.T, api sqs.API, cfg sqs.Config) (c *sqs.Consumer, stop func() error) {
+func start(t *testing.T, api queue.API, cfg queue.Config) (c *queue.Consumer, stop func() error) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = zaptest.NewLogger(t)
 	}
-	c, err := sqs.New(api, cfg)
+	c, err := queue.New(api, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -138,13 +138,13 @@ func TestConsumerAcksAndDeletes(t *testing.T) {
 		body := "message " + strconv.Itoa(i)
 		sent[q.Send(t, client, body)] = body
 	}
-	rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.Ack })
+	rec := newRecorder(func(context.Context, queue.Message, int) queue.Outcome { return queue.Ack })
 	reg := prometheus.NewRegistry()
-	metrics := sqs.NewMetrics(reg)
-	c, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, Workers: 4, WaitTime: time.Second,
+	metrics := queue.NewMetrics(reg)
+	c, stop := start(t, client, queue.Config{QueueURL: q.URL, Handler: rec.handle, Workers: 4, WaitTime: time.Second,
 		VisibilityTimeout: 30 * time.Second, Metrics: metrics})
 
-	rec.waitFor(t, "all messages handled", func(ms []sqs.Message) bool { return len(ms) >= n })
+	rec.waitFor(t, "all messages handled", func(ms []queue.Message) bool { return len(ms) >= n })
 	q.Wait(t, client, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -164,7 +164,7 @@ func TestConsumerAcksAndDeletes(t *testing.T) {
 	if c.LastReceive().IsZero() {
 		t.Error("LastReceive is zero after successful receives")
 	}
-	if err := sqs.Ready(time.Now(), time.Minute, c); err != nil {
+	if err := queue.Ready(time.Now(), time.Minute, c); err != nil {
 		t.Errorf("Ready: %v", err)
 	}
 	if got := metricSum(t, reg, "rootwatch_messages_deleted_total"); got != n {
@@ -207,12 +207,12 @@ func TestConsumerHeartbeatKeepsSlowMessageInvisible(t *testing.T) {
 	release := make(chan struct{})
 	slow := newRecorder(ackWhenReleased(release))
 	reg := prometheus.NewRegistry()
-	_, stopSlow := start(t, client, sqs.Config{QueueURL: q.URL, Handler: slow.handle, WaitTime: time.Second,
-		VisibilityTimeout: 2 * time.Second, Metrics: sqs.NewMetrics(reg)})
-	slow.waitFor(t, "slow message received", func(ms []sqs.Message) bool { return len(ms) == 1 })
+	_, stopSlow := start(t, client, queue.Config{QueueURL: q.URL, Handler: slow.handle, WaitTime: time.Second,
+		VisibilityTimeout: 2 * time.Second, Metrics: queue.NewMetrics(reg)})
+	slow.waitFor(t, "slow message received", func(ms []queue.Message) bool { return len(ms) == 1 })
 
-	other := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.Ack })
-	_, stopOther := start(t, client, sqs.Config{QueueURL: q.URL, Handler: other.handle, WaitTime: time.Second,
+	other := newRecorder(func(context.Context, queue.Message, int) queue.Outcome { return queue.Ack })
+	_, stopOther := start(t, client, queue.Config{QueueURL: q.URL, Handler: other.handle, WaitTime: time.Second,
 		VisibilityTimeout: 2 * time.Second})
 	// Hold the message for three visibility timeouts.
 	waitMetric(t, reg, "rootwatch_visibility_extensions_total", 4)
@@ -252,15 +252,15 @@ func TestConsumerRetryReleasesWithBackoff(t *testing.T) {
 	client := srv.SQS(t)
 	q := mototest.CreateQueue(t, client, "retry", nil)
 	id := q.Send(t, client, "flaky")
-	rec := newRecorder(func(_ context.Context, _ sqs.Message, n int) sqs.Outcome {
+	rec := newRecorder(func(_ context.Context, _ queue.Message, n int) queue.Outcome {
 		if n < 3 {
-			return sqs.Retry
+			return queue.Retry
 		}
-		return sqs.Ack
+		return queue.Ack
 	})
-	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+	_, stop := start(t, client, queue.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
 		VisibilityTimeout: 30 * time.Second, RetryBase: time.Second, RetryMax: 2 * time.Second})
-	rec.waitFor(t, "third delivery", func(ms []sqs.Message) bool { return len(ms) >= 3 })
+	rec.waitFor(t, "third delivery", func(ms []queue.Message) bool { return len(ms) >= 3 })
 	q.Wait(t, client, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -286,14 +286,14 @@ func TestConsumerDeadLetter(t *testing.T) {
 	tests := []struct {
 		name      string
 		dlq       bool
-		api       func(sqs.API) sqs.API
+		api       func(queue.API) queue.API
 		wantCalls int // handler calls before the check
 		wantInDLQ bool
 	}{
 		{name: "moved at once", dlq: true, wantCalls: 1, wantInDLQ: true},
 		{name: "no redrive policy: left", wantCalls: 2},
 		{name: "API without SendMessage: left for the redrive policy", dlq: true,
-			api: func(a sqs.API) sqs.API { return struct{ sqs.API }{a} }, wantCalls: 2, wantInDLQ: true},
+			api: func(a queue.API) queue.API { return struct{ queue.API }{a} }, wantCalls: 2, wantInDLQ: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -305,18 +305,18 @@ func TestConsumerDeadLetter(t *testing.T) {
 				q = mototest.CreateQueue(t, client, "dead", nil)
 			}
 			id := q.Send(t, client, "poison")
-			var api sqs.API = client
+			var api queue.API = client
 			if tt.api != nil {
 				api = tt.api(client)
 			}
-			rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.DeadLetter })
+			rec := newRecorder(func(context.Context, queue.Message, int) queue.Outcome { return queue.DeadLetter })
 			reg := prometheus.NewRegistry()
-			_, stop := start(t, api, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
-				VisibilityTimeout: 2 * time.Second, Metrics: sqs.NewMetrics(reg)})
+			_, stop := start(t, api, queue.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+				VisibilityTimeout: 2 * time.Second, Metrics: queue.NewMetrics(reg)})
 			if tt.wantInDLQ {
 				q.DLQ.Wait(t, client, "message in the DLQ", func(v, _ int) bool { return v == 1 })
 			} else {
-				rec.waitFor(t, "redelivery", func(ms []sqs.Message) bool { return len(ms) >= tt.wantCalls })
+				rec.waitFor(t, "redelivery", func(ms []queue.Message) bool { return len(ms) >= tt.wantCalls })
 			}
 			if err := stop(); err != nil {
 				t.Fatal(err)
@@ -327,7 +327,7 @@ func TestConsumerDeadLetter(t *testing.T) {
 			if !tt.wantInDLQ {
 				return
 			}
-			out, err := client.ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(q.DLQ.URL),
+			out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.DLQ.URL),
 				MessageAttributeNames: []string{"All"}})
 			if err != nil {
 				t.Fatal(err)
@@ -337,11 +337,11 @@ func TestConsumerDeadLetter(t *testing.T) {
 			}
 			attrs := out.Messages[0].MessageAttributes
 			if tt.wantCalls == 1 {
-				if got := aws.ToString(attrs[sqs.AttrMessageID].StringValue); got != id {
-					t.Errorf("%s = %q, want %s", sqs.AttrMessageID, got, id)
+				if got := aws.ToString(attrs[queue.AttrMessageID].StringValue); got != id {
+					t.Errorf("%s = %q, want %s", queue.AttrMessageID, got, id)
 				}
-				if got := aws.ToString(attrs[sqs.AttrReason].StringValue); got != "unspecified" {
-					t.Errorf("%s = %q, want unspecified (a plain Handler gives no reason)", sqs.AttrReason, got)
+				if got := aws.ToString(attrs[queue.AttrReason].StringValue); got != "unspecified" {
+					t.Errorf("%s = %q, want unspecified (a plain Handler gives no reason)", queue.AttrReason, got)
 				}
 				if v := metricSum(t, reg, "rootwatch_messages_dead_lettered_total"); v != 1 {
 					t.Errorf("messages_dead_lettered_total = %v, want 1", v)
@@ -370,9 +370,9 @@ func TestConsumerGracefulShutdownDrains(t *testing.T) {
 	rec := newRecorder(ackWhenReleased(release))
 	// Three workers, all busy: the receive loop waits for a free one, so
 	// the late message below cannot be received before shutdown begins.
-	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second, Workers: 3,
+	_, stop := start(t, client, queue.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second, Workers: 3,
 		VisibilityTimeout: 30 * time.Second, DrainTimeout: time.Minute})
-	rec.waitFor(t, "3 messages in flight", func(ms []sqs.Message) bool { return len(ms) == 3 })
+	rec.waitFor(t, "3 messages in flight", func(ms []queue.Message) bool { return len(ms) == 3 })
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
@@ -405,24 +405,24 @@ func TestConsumerShutdownDeadlineReleases(t *testing.T) {
 	client := srv.SQS(t)
 	q := mototest.CreateQueue(t, client, "deadline", nil)
 	id := q.Send(t, client, "stuck")
-	rec := newRecorder(func(ctx context.Context, _ sqs.Message, n int) sqs.Outcome {
+	rec := newRecorder(func(ctx context.Context, _ queue.Message, n int) queue.Outcome {
 		if n > 1 {
-			return sqs.Ack
+			return queue.Ack
 		}
 		<-ctx.Done()
-		return sqs.Retry
+		return queue.Retry
 	})
-	_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+	_, stop := start(t, client, queue.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
 		VisibilityTimeout: 30 * time.Second, DrainTimeout: 200 * time.Millisecond, RetryBase: time.Second, RetryMax: time.Second})
-	rec.waitFor(t, "message in flight", func(ms []sqs.Message) bool { return len(ms) == 1 })
+	rec.waitFor(t, "message in flight", func(ms []queue.Message) bool { return len(ms) == 1 })
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	// Released with a 1 s visibility: a new consumer gets it well before
 	// the 30 s visibility of the first receive would lapse.
-	_, stop2 := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+	_, stop2 := start(t, client, queue.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
 		VisibilityTimeout: 30 * time.Second})
-	rec.waitFor(t, "redelivery", func(ms []sqs.Message) bool { return len(ms) == 2 })
+	rec.waitFor(t, "redelivery", func(ms []queue.Message) bool { return len(ms) == 2 })
 	q.Wait(t, client, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
 	if err := stop2(); err != nil {
 		t.Fatal(err)
@@ -437,8 +437,8 @@ func TestConsumerMissingQueue(t *testing.T) {
 	srv := mototest.Require(t)
 	leakCheck(t)
 	client := srv.SQS(t)
-	c, err := sqs.New(client, sqs.Config{QueueURL: srv.Endpoint + "/123456789012/" + mototest.Name("missing"),
-		Handler: func(context.Context, sqs.Message) sqs.Outcome { return sqs.Ack }, WaitTime: time.Second,
+	c, err := queue.New(client, queue.Config{QueueURL: srv.Endpoint + "/123456789012/" + mototest.Name("missing"),
+		Handler: func(context.Context, queue.Message) queue.Outcome { return queue.Ack }, WaitTime: time.Second,
 		Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -446,7 +446,7 @@ func TestConsumerMissingQueue(t *testing.T) {
 	if err := c.Run(context.Background()); err == nil {
 		t.Fatal("Run on a missing queue returned nil")
 	}
-	if err := sqs.Ready(time.Now(), time.Minute, c); err == nil {
+	if err := queue.Ready(time.Now(), time.Minute, c); err == nil {
 		t.Error("Ready reports a consumer that never polled as ready")
 	}
 }
@@ -461,27 +461,27 @@ func TestConsumerSaturatedReadyAndHandlerTimeout(t *testing.T) {
 	q := mototest.CreateQueue(t, client, "saturated", nil)
 	id := q.Send(t, client, "stalls")
 	proceed := make(chan struct{})
-	rec := newRecorder(func(ctx context.Context, _ sqs.Message, n int) sqs.Outcome {
+	rec := newRecorder(func(ctx context.Context, _ queue.Message, n int) queue.Outcome {
 		if n > 1 {
-			return sqs.Ack
+			return queue.Ack
 		}
 		<-proceed
 		<-ctx.Done()
-		return sqs.Retry
+		return queue.Retry
 	})
-	c, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, Workers: 1, WaitTime: time.Second,
+	c, stop := start(t, client, queue.Config{QueueURL: q.URL, Handler: rec.handle, Workers: 1, WaitTime: time.Second,
 		VisibilityTimeout: 30 * time.Second, HandlerTimeout: 3 * time.Second, RetryBase: time.Second, RetryMax: time.Second})
-	rec.waitFor(t, "message in flight", func(ms []sqs.Message) bool { return len(ms) == 1 })
+	rec.waitFor(t, "message in flight", func(ms []queue.Message) bool { return len(ms) == 1 })
 	// The only worker is busy: the loop waits for it instead of polling.
 	deadline := time.Now().Add(30 * time.Second)
-	for sqs.Ready(time.Now().Add(time.Hour), time.Minute, c) != nil {
+	for queue.Ready(time.Now().Add(time.Hour), time.Minute, c) != nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("saturated consumer not ready: %v", sqs.Ready(time.Now().Add(time.Hour), time.Minute, c))
+			t.Fatalf("saturated consumer not ready: %v", queue.Ready(time.Now().Add(time.Hour), time.Minute, c))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	close(proceed)
-	rec.waitFor(t, "redelivery after the handler timeout", func(ms []sqs.Message) bool { return len(ms) == 2 })
+	rec.waitFor(t, "redelivery after the handler timeout", func(ms []queue.Message) bool { return len(ms) == 2 })
 	q.Wait(t, client, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -489,7 +489,7 @@ func TestConsumerSaturatedReadyAndHandlerTimeout(t *testing.T) {
 	if got := rec.snapshot(); got[1].ID != id || got[1].ReceiveCount != 2 {
 		t.Errorf("second delivery: %s count %d", got[1].ID, got[1].ReceiveCount)
 	}
-	if err := sqs.Ready(time.Now().Add(time.Hour), time.Minute, c); err == nil {
+	if err := queue.Ready(time.Now().Add(time.Hour), time.Minute, c); err == nil {
 		t.Error("a stopped consumer that last polled an hour ago is ready")
 	}
 }
@@ -498,12 +498,12 @@ func TestConsumerSaturatedReadyAndHandlerTimeout(t *testing.T) {
 // all visibility extensions with invalid ones, so that SQS (moto) answers
 // with per-entry Failed results and a nil error.
 type corruptingAPI struct {
-	sqs.API
+	queue.API
 	badDeletes atomic.Int32 // delete calls still to corrupt
 	badExtends atomic.Bool
 }
 
-func (c *corruptingAPI) DeleteMessageBatch(ctx context.Context, in *awssqs.DeleteMessageBatchInput, o ...func(*awssqs.Options)) (*awssqs.DeleteMessageBatchOutput, error) {
+func (c *corruptingAPI) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, o ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
 	if c.badDeletes.Add(-1) >= 0 {
 		for i := range in.Entries {
 			in.Entries[i].ReceiptHandle = aws.String("invalid-" + aws.ToString(in.Entries[i].ReceiptHandle))
@@ -512,7 +512,7 @@ func (c *corruptingAPI) DeleteMessageBatch(ctx context.Context, in *awssqs.Delet
 	return c.API.DeleteMessageBatch(ctx, in, o...)
 }
 
-func (c *corruptingAPI) ChangeMessageVisibilityBatch(ctx context.Context, in *awssqs.ChangeMessageVisibilityBatchInput, o ...func(*awssqs.Options)) (*awssqs.ChangeMessageVisibilityBatchOutput, error) {
+func (c *corruptingAPI) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, o ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
 	if c.badExtends.Load() {
 		for i := range in.Entries {
 			in.Entries[i].ReceiptHandle = aws.String("invalid-" + aws.ToString(in.Entries[i].ReceiptHandle))
@@ -531,11 +531,11 @@ func TestConsumerFailedDeleteEntryRedelivers(t *testing.T) {
 	id := q.Send(t, client, "delete me twice")
 	api := &corruptingAPI{API: client}
 	api.badDeletes.Store(1)
-	rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.Ack })
+	rec := newRecorder(func(context.Context, queue.Message, int) queue.Outcome { return queue.Ack })
 	reg := prometheus.NewRegistry()
-	_, stop := start(t, api, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
-		VisibilityTimeout: 2 * time.Second, Metrics: sqs.NewMetrics(reg)})
-	rec.waitFor(t, "second delivery", func(ms []sqs.Message) bool { return len(ms) == 2 })
+	_, stop := start(t, api, queue.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+		VisibilityTimeout: 2 * time.Second, Metrics: queue.NewMetrics(reg)})
+	rec.waitFor(t, "second delivery", func(ms []queue.Message) bool { return len(ms) == 2 })
 	q.Wait(t, client, "queue empty", func(v, f int) bool { return v == 0 && f == 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -565,9 +565,9 @@ func TestConsumerRedeliveryWhileInFlightUsesNewestHandle(t *testing.T) {
 	release := make(chan struct{})
 	rec := newRecorder(ackWhenReleased(release))
 	reg := prometheus.NewRegistry()
-	c, stop := start(t, api, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
-		VisibilityTimeout: 2 * time.Second, Metrics: sqs.NewMetrics(reg)})
-	rec.waitFor(t, "first delivery", func(ms []sqs.Message) bool { return len(ms) == 1 })
+	c, stop := start(t, api, queue.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+		VisibilityTimeout: 2 * time.Second, Metrics: queue.NewMetrics(reg)})
+	rec.waitFor(t, "first delivery", func(ms []queue.Message) bool { return len(ms) == 1 })
 	// The visibility lapses and the same consumer receives the message again.
 	waitMetric(t, reg, "rootwatch_messages_received_total", 2)
 	close(release)
@@ -593,10 +593,10 @@ func TestRunAllKeepsHealthyQueues(t *testing.T) {
 	leakCheck(t)
 	client := srv.SQS(t)
 	good := mototest.CreateQueue(t, client, "good", nil)
-	rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.Ack })
+	rec := newRecorder(func(context.Context, queue.Message, int) queue.Outcome { return queue.Ack })
 	log := zaptest.NewLogger(t)
-	mk := func(url string) *sqs.Consumer {
-		c, err := sqs.New(client, sqs.Config{QueueURL: url, Handler: rec.handle, WaitTime: time.Second, Logger: log})
+	mk := func(url string) *queue.Consumer {
+		c, err := queue.New(client, queue.Config{QueueURL: url, Handler: rec.handle, WaitTime: time.Second, Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -606,16 +606,16 @@ func TestRunAllKeepsHealthyQueues(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- sqs.RunAll(ctx, healthy, missing) }()
+	go func() { done <- queue.RunAll(ctx, healthy, missing) }()
 	id := good.Send(t, client, "still consumed")
-	rec.waitFor(t, "message on the healthy queue", func(ms []sqs.Message) bool { return len(ms) == 1 })
-	if err := sqs.Ready(time.Now(), time.Minute, healthy); err != nil {
+	rec.waitFor(t, "message on the healthy queue", func(ms []queue.Message) bool { return len(ms) == 1 })
+	if err := queue.Ready(time.Now(), time.Minute, healthy); err != nil {
 		t.Errorf("healthy consumer not ready: %v", err)
 	}
 	// Wait until the missing queue's consumer has failed its receive.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		err := sqs.Ready(time.Now(), time.Minute, healthy, missing)
+		err := queue.Ready(time.Now(), time.Minute, healthy, missing)
 		if err != nil && strings.Contains(err.Error(), "polling fails") {
 			break
 		}
@@ -653,13 +653,13 @@ func TestConsumerDeadLetterLookupRetried(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			leakCheck(t)
 			proxy := srv.NewFaultProxy(t)
-			client := awssqs.NewFromConfig(srv.Config(t), func(o *awssqs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
+			client := sqs.NewFromConfig(srv.Config(t), func(o *sqs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
 			q := mototest.CreateQueueWithDLQ(t, admin, "dlqlookup", 16)
 			proxy.Deny(tt.deny)
-			rec := newRecorder(func(context.Context, sqs.Message, int) sqs.Outcome { return sqs.DeadLetter })
+			rec := newRecorder(func(context.Context, queue.Message, int) queue.Outcome { return queue.DeadLetter })
 			reg := prometheus.NewRegistry()
-			_, stop := start(t, client, sqs.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
-				VisibilityTimeout: 2 * time.Second, Metrics: sqs.NewMetrics(reg)})
+			_, stop := start(t, client, queue.Config{QueueURL: q.URL, Handler: rec.handle, WaitTime: time.Second,
+				VisibilityTimeout: 2 * time.Second, Metrics: queue.NewMetrics(reg)})
 			deadline := time.Now().Add(30 * time.Second)
 			for proxy.Seen(tt.deny) == 0 {
 				if time.Now().After(deadline) {
@@ -669,7 +669,7 @@ func TestConsumerDeadLetterLookupRetried(t *testing.T) {
 			}
 			proxy.Allow()
 			q.Send(t, admin, "poison")
-			rec.waitFor(t, "message handled", func(ms []sqs.Message) bool { return len(ms) >= 1 })
+			rec.waitFor(t, "message handled", func(ms []queue.Message) bool { return len(ms) >= 1 })
 			q.DLQ.Wait(t, admin, "message in the DLQ", func(v, _ int) bool { return v == 1 })
 			if err := stop(); err != nil {
 				t.Fatal(err)
