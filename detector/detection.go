@@ -25,8 +25,15 @@ type Detection struct {
 	Rule string `json:"rule"`
 	// RuleID is the rule's Sigma id (a UUID).
 	RuleID string `json:"rule_id,omitempty"`
-	// Level is the rule's level.
+	// Level is the detection's level: the rule's level, raised by the
+	// rule's rootwatch escalation or by AssumeRoot attribution (see
+	// LevelReason).
 	Level Level `json:"level"`
+	// LevelReason says why Level is above the rule's level (the rule's
+	// escalation reason, e.g. that a long-lived root access key was used,
+	// or an assumed-root action outside its task policy's purpose). Empty
+	// when Level is the rule's level.
+	LevelReason string `json:"level_reason,omitempty"`
 	// Title is the rule's title.
 	Title string `json:"title"`
 
@@ -54,6 +61,18 @@ type Detection struct {
 	IdentityType string `json:"identity_type,omitempty"`
 	// AccessKeyID is userIdentity.accessKeyId (used to group a session's events).
 	AccessKeyID string `json:"access_key_id,omitempty"`
+	// CredentialKind says which credential signed the call:
+	// CredentialLongLivedKey ("long_lived_key", an AKIA access key),
+	// CredentialTemporarySession ("temporary_session", an ASIA key),
+	// CredentialNone ("none", no access key: sign-in events) or
+	// CredentialUnknown ("unknown", any other key prefix). Set on every
+	// rule detection; empty on pipeline alerts.
+	CredentialKind string `json:"credential_kind,omitempty"`
+	// CredentialSession says what a temporary session is when the record
+	// tells: SessionConsole ("console") or SessionAssumedRoot
+	// ("assumed_root", an sts:AssumeRoot session in a member account).
+	// Empty otherwise.
+	CredentialSession string `json:"credential_session,omitempty"`
 	// InvokedBy is userIdentity.invokedBy, when an AWS service acted.
 	InvokedBy string `json:"invoked_by,omitempty"`
 	// MFAUsed is additionalEventData.MFAUsed interpreted ("Yes" is true), or

@@ -46,6 +46,9 @@ func detectionFields(p *fastjson.Parser, rec []byte, source string) detector.Det
 	}
 	d.AccessKeyID = str("userIdentity", "accessKeyId")
 	d.InvokedBy = str("userIdentity", "invokedBy")
+	d.CredentialKind = detector.CredentialKindOf(d.AccessKeyID)
+	d.CredentialSession = detector.CredentialSessionOf(d.CredentialKind, d.IdentityType,
+		str("userIdentity", "sessionContext", "assumedRoot"), str("sessionCredentialFromConsole"), d.InvokedBy)
 	switch str("additionalEventData", "MFAUsed") {
 	case "Yes":
 		t := true
