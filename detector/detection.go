@@ -89,6 +89,22 @@ type Detection struct {
 	// requestParameters.targetPrincipal of sts:AssumeRoot.
 	Target string `json:"target,omitempty"`
 
+	// AssumedRoot, on a member account's root detection from an
+	// sts:AssumeRoot session (CredentialSession "assumed_root"), says who
+	// obtained the session, when, for which task policy, and whether the
+	// action is within that policy's purpose; or that the AssumeRoot event
+	// was not seen. Set by detector/attribution; nil on every other
+	// detection.
+	AssumedRoot *AssumedRootFacts `json:"assumed_root,omitempty"`
+	// LinkUpdate marks a late link: the same alert (Rule, EventID) as one
+	// already emitted without its AssumeRoot link, now with AssumedRoot
+	// linked and the level that follows from it. Its Key differs (see
+	// Key), so dedupe delivers it once and apart from the first alert;
+	// grouping puts it in the same session's burst (same account and
+	// access key), so sinks can show it as a note on the first alert
+	// (a Slack thread reply, an update to the incident).
+	LinkUpdate bool `json:"link_update,omitempty"`
+
 	// Source is where the record came from: a file path, "-" for stdin, or
 	// "s3://bucket/key".
 	Source string `json:"source"`
@@ -107,10 +123,14 @@ type Detection struct {
 // detections with the same key are the same alert, however they arrived.
 // The all-clear of a pipeline alert (Resolved) has its own key,
 // rule + "/" + event id + "/resolved", so it is delivered (and deduplicated)
-// apart from the alert it resolves.
+// apart from the alert it resolves; so has a late AssumeRoot link
+// (LinkUpdate), rule + "/" + event id + "/linked".
 func (d *Detection) Key() string {
 	if d.Resolved {
 		return d.Rule + "/" + d.EventID + "/resolved"
+	}
+	if d.LinkUpdate {
+		return d.Rule + "/" + d.EventID + "/linked"
 	}
 	return d.Rule + "/" + d.EventID
 }
