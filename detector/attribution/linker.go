@@ -139,11 +139,10 @@ func (l *Linker) issued(ctx context.Context, d *detector.Detection, ds []detecto
 // takeLate appends an update for every detection waiting for is.
 func (l *Linker) takeLate(ctx context.Context, is Issuance, ds []detector.Detection) []detector.Detection {
 	waiting, err := l.store.TakePending(ctx, is.AccessKeyID)
-	if err != nil {
+	if err != nil { // what could be read is still linked
 		l.m.storeError("take_pending")
-		l.log.Error("reading the alerts waiting for an AssumeRoot failed; they stay unlinked",
-			zap.String("access_key_id", is.AccessKeyID), zap.Error(err))
-		return ds
+		l.log.Error("reading the alerts waiting for an AssumeRoot failed; those not read stay unlinked",
+			zap.String("access_key_id", is.AccessKeyID), zap.Int("read", len(waiting)), zap.Error(err))
 	}
 	return l.updates(is, waiting, nil, ds)
 }
@@ -216,9 +215,8 @@ func (l *Linker) member(ctx context.Context, d *detector.Detection, ds []detecto
 		waiting, err := l.store.TakePending(ctx, d.AccessKeyID)
 		if err != nil {
 			l.m.storeError("take_pending")
-			l.log.Error("reading the alerts waiting for an AssumeRoot failed; they stay unlinked",
-				zap.String("access_key_id", d.AccessKeyID), zap.Error(err))
-			return ds
+			l.log.Error("reading the alerts waiting for an AssumeRoot failed; those not read stay unlinked",
+				zap.String("access_key_id", d.AccessKeyID), zap.Int("read", len(waiting)), zap.Error(err))
 		}
 		ds = l.updates(is, waiting, d, ds)
 	}
