@@ -198,7 +198,8 @@ func TestLinkAssumeRootFirst(t *testing.T) {
 // TestLinkAssumeRootLate: the session's events first (the S3 path, any
 // order): they go out at once, unlinked; the AssumeRoot then brings one
 // update per waiting alert, with its own key; a redelivered AssumeRoot
-// brings none.
+// brings the same updates again (same keys: the dedupe ledger delivers
+// them once), so a failed delivery loses none.
 func TestLinkAssumeRootLate(t *testing.T) {
 	e := builtin(t)
 	l := New(Config{})
@@ -236,8 +237,14 @@ func TestLinkAssumeRootLate(t *testing.T) {
 	if len(keys) != len(first) {
 		t.Errorf("%d distinct update keys, want %d", len(keys), len(first))
 	}
-	if again := l.Link(ctx, match(t, e, grantFile)); len(again) != 1 {
-		t.Errorf("redelivered AssumeRoot: %d detections, want the grant alone", len(again))
+	again := l.Link(ctx, match(t, e, grantFile))
+	if len(again) != len(out) {
+		t.Fatalf("redelivered AssumeRoot: %d detections, want %d", len(again), len(out))
+	}
+	for _, d := range again[1:] {
+		if !keys[d.Key()] {
+			t.Errorf("redelivery brought a new key %s", d.Key())
+		}
 	}
 	// A session whose AssumeRoot is never seen stays unlinked.
 	if d := l.Link(ctx, match(t, e, unseenFile)); d[0].AssumedRoot == nil || d[0].AssumedRoot.Note != NoteUnlinked {
@@ -324,10 +331,52 @@ func TestMemoryBounds(t *testing.T) {
 	if _, ok, _ := s.GetIssuance(ctx, "ASIA2"); ok {
 		t.Error("expired issuance returned")
 	}
-	if ps, _ := s.TakePending(ctx, "ASIA2"); len(ps) != MaxPendingPerKey {
-		t.Errorf("took %d", len(ps))
+	if ps, _ := s.Pending(ctx, "ASIA2"); len(ps) != MaxPendingPerKey || ps[1].EventID != "b" {
+		t.Errorf("read %d", len(ps))
 	}
-	if ps, _ := s.TakePending(ctx, "ASIA2"); len(ps) != 0 {
-		t.Errorf("took %d twice", len(ps))
+	now = now.Add(time.Hour) // the pending list expired too
+	if ps, _ := s.Pending(ctx, "ASIA2"); len(ps) != 0 || s.Len() != 1 {
+		t.Errorf("expired list: read %d, %d sessions held", len(ps), s.Len())
+	}
+}
+
+// racingStore stores the session's issuance (as another replica would)
+// right after the first unlinked detection is added.
+type racingStore struct {
+	*Memory
+	is   Issuance
+	done bool
+}
+
+func (s *racingStore) AddPending(ctx context.Context, key string, d detector.Detection, exp time.Time) error {
+	if err := s.Memory.AddPending(ctx, key, d, exp); err != nil {
+		return err
+	}
+	if !s.done {
+		s.done = true
+		return s.Memory.PutIssuance(ctx, s.is, exp)
+	}
+	return nil
+}
+
+// TestLinkRace: the AssumeRoot stored by another replica between this
+// replica's lookup and its add: the alert is linked before it goes out,
+// not left waiting.
+func TestLinkRace(t *testing.T) {
+	e := builtin(t)
+	rec, err := os.ReadFile(filepath.Join("testdata", grantFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, _, err := ParseIssuance(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := New(Config{Store: &racingStore{Memory: NewMemory(0, nil, nil), is: is}})
+	ds := l.Link(context.Background(), match(t, e, withinFile))
+	for _, d := range ds {
+		if d.AssumedRoot == nil || !d.AssumedRoot.Linked || d.LinkUpdate {
+			t.Errorf("%s: %v %+v", d.Rule, d.LinkUpdate, d.AssumedRoot)
+		}
 	}
 }

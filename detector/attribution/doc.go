@@ -41,7 +41,9 @@
 // detection: the same Rule and EventID, AssumedRoot linked, the level that
 // follows from the intent, and LinkUpdate set. Its Key ends in "/linked",
 // so the dedupe ledger delivers it exactly once and apart from the first
-// alert; grouping puts it in the same burst as the first alert (same
+// alert (the AssumeRoot record delivered again, after a failed delivery or
+// in a replay, emits the updates again: the waiting list stays until it
+// expires, so a retry loses nothing); grouping puts it in the same burst as the first alert (same
 // account and access key), so a sink can render it as a note on that
 // alert (a Slack thread reply under the session's message, an update of
 // the PagerDuty incident). The first alert is never delayed.

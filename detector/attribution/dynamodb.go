@@ -20,7 +20,6 @@ type DynamoDBAPI interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
-	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
 var _ DynamoDBAPI = (*dynamodb.Client)(nil)
@@ -151,19 +150,18 @@ func (d *DynamoDB) AddPending(ctx context.Context, accessKeyID string, det detec
 	return nil
 }
 
-// TakePending implements Store: the list is deleted and returned in one
-// call, so two replicas never both take it.
-func (d *DynamoDB) TakePending(ctx context.Context, accessKeyID string) ([]detector.Detection, error) {
-	out, err := d.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: aws.String(d.table), Key: key("pending", accessKeyID), ReturnValues: types.ReturnValueAllOld,
+// Pending implements Store (a consistent read).
+func (d *DynamoDB) Pending(ctx context.Context, accessKeyID string) ([]detector.Detection, error) {
+	out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(d.table), Key: key("pending", accessKeyID), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("take unlinked detections from %s: %w", d.table, err)
+		return nil, fmt.Errorf("read unlinked detections from %s: %w", d.table, err)
 	}
-	if out.Attributes == nil || !d.live(out.Attributes) {
+	if out.Item == nil || !d.live(out.Item) {
 		return nil, nil
 	}
-	l, _ := out.Attributes[attrPending].(*types.AttributeValueMemberL)
+	l, _ := out.Item[attrPending].(*types.AttributeValueMemberL)
 	if l == nil {
 		return nil, nil
 	}
@@ -180,7 +178,7 @@ func (d *DynamoDB) TakePending(ctx context.Context, accessKeyID string) ([]detec
 		ds = append(ds, p.D)
 	}
 	if bad > 0 {
-		return ds, fmt.Errorf("take unlinked detections from %s: %d of %d items are malformed", d.table, bad, len(l.Value))
+		return ds, fmt.Errorf("read unlinked detections from %s: %d of %d items are malformed", d.table, bad, len(l.Value))
 	}
 	return ds, nil
 }

@@ -133,35 +133,26 @@ func (l *Linker) issued(ctx context.Context, d *detector.Detection, ds []detecto
 		return ds
 	}
 	l.m.inc(func(m *Metrics) prometheus.Counter { return m.Issuances })
-	return l.takeLate(ctx, is, ds)
+	return l.lateLinks(ctx, is, ds)
 }
 
-// takeLate appends an update for every detection waiting for is.
-func (l *Linker) takeLate(ctx context.Context, is Issuance, ds []detector.Detection) []detector.Detection {
-	waiting, err := l.store.TakePending(ctx, is.AccessKeyID)
+// lateLinks appends an update for every detection waiting for is. The
+// waiting list is read, not removed (it expires): the AssumeRoot record
+// delivered again (an SQS retry after a failed delivery, a replay) emits
+// the updates again, and the dedupe ledger delivers each once.
+func (l *Linker) lateLinks(ctx context.Context, is Issuance, ds []detector.Detection) []detector.Detection {
+	waiting, err := l.store.Pending(ctx, is.AccessKeyID)
 	if err != nil { // what could be read is still linked
-		l.m.storeError("take_pending")
+		l.m.storeError("read_pending")
 		l.log.Error("reading the alerts waiting for an AssumeRoot failed; those not read stay unlinked",
 			zap.String("access_key_id", is.AccessKeyID), zap.Int("read", len(waiting)), zap.Error(err))
 	}
-	return l.updates(is, waiting, nil, ds)
-}
-
-// updates appends to ds a late-link update of every waiting detection
-// that is covers, once per Key. A waiting detection with the Key of self
-// (not nil) is linked in place instead: it has not been emitted yet.
-func (l *Linker) updates(is Issuance, waiting []detector.Detection, self *detector.Detection, ds []detector.Detection) []detector.Detection {
 	done := map[string]bool{}
 	for _, w := range waiting {
 		if done[w.Key()] || !is.covers(w.EventTime) {
 			continue
 		}
 		done[w.Key()] = true
-		if self != nil && w.Key() == self.Key() {
-			l.apply(self, is)
-			l.m.link("linked")
-			continue
-		}
 		up := w
 		l.apply(&up, is)
 		up.LinkUpdate = true
@@ -172,8 +163,7 @@ func (l *Linker) updates(is Issuance, waiting []detector.Detection, self *detect
 }
 
 // member links one assumed-root detection, or marks it unlinked and
-// remembers it for a late link. It returns ds, with updates appended when
-// it had to take a waiting list itself (see below).
+// remembers it for a late link. ds is returned as is.
 func (l *Linker) member(ctx context.Context, d *detector.Detection, ds []detector.Detection) []detector.Detection {
 	is, ok, err := l.store.GetIssuance(ctx, d.AccessKeyID)
 	if err != nil {
@@ -207,18 +197,12 @@ func (l *Linker) member(ctx context.Context, d *detector.Detection, ds []detecto
 			zap.String("access_key_id", d.AccessKeyID), zap.String("event_id", d.EventID), zap.Error(err))
 		return ds
 	}
-	// The AssumeRoot may have been stored (and its waiting list taken) by
-	// another replica between the lookup and the add: look again, and
-	// take the list if so, so that no alert waits forever. The update is
-	// emitted by whoever takes it.
-	if is, ok, err := l.store.GetIssuance(ctx, d.AccessKeyID); err == nil && ok {
-		waiting, err := l.store.TakePending(ctx, d.AccessKeyID)
-		if err != nil {
-			l.m.storeError("take_pending")
-			l.log.Error("reading the alerts waiting for an AssumeRoot failed; those not read stay unlinked",
-				zap.String("access_key_id", d.AccessKeyID), zap.Int("read", len(waiting)), zap.Error(err))
-		}
-		ds = l.updates(is, waiting, d, ds)
+	// The AssumeRoot may have been stored (and its waiting list read) by
+	// another replica between the lookup and the add: look again, so that
+	// this alert does not wait forever. Linked here, it goes out linked.
+	if is, ok, err := l.store.GetIssuance(ctx, d.AccessKeyID); err == nil && ok && is.covers(d.EventTime) {
+		l.apply(d, is)
+		l.m.link("linked")
 	}
 	return ds
 }

@@ -3,6 +3,7 @@ package attribution
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,10 +23,10 @@ type Store interface {
 	// the latest expiry given). It returns ErrPendingFull when the key
 	// already holds MaxPendingPerKey detections.
 	AddPending(ctx context.Context, accessKeyID string, d detector.Detection, expires time.Time) error
-	// TakePending returns and forgets the unlinked detections of
-	// accessKeyID (Record included). Two concurrent takes never both get
-	// the same detections.
-	TakePending(ctx context.Context, accessKeyID string) ([]detector.Detection, error)
+	// Pending returns the unlinked detections of accessKeyID (Record
+	// included), in the order added; they stay until they expire. On
+	// error, what could be read is returned with it.
+	Pending(ctx context.Context, accessKeyID string) ([]detector.Detection, error)
 }
 
 // ErrPendingFull is returned by AddPending when a session already has
@@ -166,21 +167,15 @@ func (m *Memory) AddPending(_ context.Context, accessKeyID string, d detector.De
 	return nil
 }
 
-// TakePending implements Store.
-func (m *Memory) TakePending(_ context.Context, accessKeyID string) ([]detector.Detection, error) {
+// Pending implements Store.
+func (m *Memory) Pending(_ context.Context, accessKeyID string) ([]detector.Detection, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e := m.entry(accessKeyID, false)
 	if e == nil {
 		return nil, nil
 	}
-	out := e.pending
-	e.pending, e.pendExp = nil, time.Time{}
-	e.touch()
-	if e.iss == nil {
-		delete(m.entries, accessKeyID)
-	}
-	return out, nil
+	return slices.Clone(e.pending), nil
 }
 
 // Len returns the number of sessions held (expired ones included until
