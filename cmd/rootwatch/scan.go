@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/detector/attribution"
 	"github.com/rootwatch/rootwatch/detector/engine"
 	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/detector/sigma"
@@ -163,7 +164,7 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 	}
 	inputs, digests, listErrs := listInputs(args)
 	s := &scanner{eng: eng, minLevel: minLevel, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio},
-		stderr: e.stderr}
+		stderr: e.stderr, linker: attribution.New(attribution.Config{})}
 	for _, le := range listErrs {
 		s.reportErr(le)
 	}
@@ -261,6 +262,7 @@ type scanner struct {
 	print    *printer
 	opts     cloudtrail.Options
 	stderr   io.Writer
+	linker   *attribution.Linker // AssumeRoot attribution, in memory for the scan
 
 	mu       sync.Mutex
 	records  int64
@@ -349,6 +351,7 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 			continue
 		}
 		records++
+		dets = s.linker.Link(ctx, dets) // issue 10: AssumeRoot attribution (late links appended)
 		// An escalating rule runs for its escalated level; drop what is below.
 		dets = slices.DeleteFunc(dets, func(d detector.Detection) bool { return d.Level < s.minLevel })
 		for i := range dets {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/detector/attribution"
 	"github.com/rootwatch/rootwatch/detector/engine"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/backfill"
@@ -99,7 +100,8 @@ func runScanS3(ctx context.Context, e *env, o *scanOptions, eng *engine.Engine, 
 	printed := &countingDeliverer{next: p}
 	window := &backfill.Window{Next: printed, Start: start, End: end}
 	pipe, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Deliverer: window, Opener: s3object.NewOpener(s3c, f.maxObjectBytes),
-		MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio})
+		MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio,
+		Linker: attribution.New(attribution.Config{})}) // issue 10: AssumeRoot attribution
 	if err != nil {
 		return usageErr("%v", err)
 	}
