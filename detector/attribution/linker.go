@@ -96,11 +96,14 @@ func (l *Linker) Link(ctx context.Context, ds []detector.Detection) []detector.D
 	// Updates are collected apart: ds is not grown while pointers into it
 	// are held.
 	var ups []detector.Detection
-	seen := map[string]bool{}
+	var seen map[string]bool // grant event ids; most batches have none
 	for i := range ds {
 		d := &ds[i]
 		if !isGrant(d) || seen[d.EventID] {
 			continue
+		}
+		if seen == nil {
+			seen = map[string]bool{}
 		}
 		seen[d.EventID] = true
 		ups = l.issued(ctx, d, ups)
