@@ -52,19 +52,19 @@ func CredentialKindOf(accessKeyID string) string {
 }
 
 // CredentialSessionOf says what a temporary session is, from the record's
-// fields: identityType is userIdentity.type, assumedRoot
-// userIdentity.sessionContext.assumedRoot, fromConsole the top-level
-// sessionCredentialFromConsole and invokedBy userIdentity.invokedBy. It
-// returns "" when kind is not CredentialTemporarySession or the record does
-// not tell.
-func CredentialSessionOf(kind, identityType, assumedRoot, fromConsole, invokedBy string) string {
+// fields: identityType is userIdentity.type, assumedRoot whether
+// userIdentity.sessionContext.assumedRoot is "true", fromConsole whether
+// the top-level sessionCredentialFromConsole is "true", and invokedBy
+// userIdentity.invokedBy. It returns "" when kind is not
+// CredentialTemporarySession or the record does not tell.
+func CredentialSessionOf(kind, identityType string, assumedRoot, fromConsole bool, invokedBy string) string {
 	if kind != CredentialTemporarySession {
 		return ""
 	}
 	switch {
-	case identityType == "Root" && strings.EqualFold(assumedRoot, "true"):
+	case identityType == "Root" && assumedRoot:
 		return SessionAssumedRoot
-	case strings.EqualFold(fromConsole, "true") || invokedBy == "signin.amazonaws.com":
+	case fromConsole || invokedBy == "signin.amazonaws.com":
 		return SessionConsole
 	}
 	return ""

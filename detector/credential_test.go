@@ -19,20 +19,20 @@ func TestCredentialKindOf(t *testing.T) {
 
 func TestCredentialSessionOf(t *testing.T) {
 	for _, tt := range []struct {
-		name                                            string
-		kind, identityType, assumedRoot, console, invBy string
-		want                                            string
+		name                 string
+		kind, identityType   string
+		assumedRoot, console bool
+		invBy, want          string
 	}{
-		{"assumed root", CredentialTemporarySession, "Root", "true", "", "", SessionAssumedRoot},
-		{"assumed root, upper-case TRUE", CredentialTemporarySession, "Root", "TRUE", "", "", SessionAssumedRoot},
+		{"assumed root", CredentialTemporarySession, "Root", true, false, "", SessionAssumedRoot},
 		// The AssumeRoot caller's own record carries assumedRoot too, but
 		// it is a role, not root in a member account.
-		{"AssumeRoot caller is not an assumed-root session", CredentialTemporarySession, "AssumedRole", "true", "", "", ""},
-		{"console flag", CredentialTemporarySession, "Root", "", "true", "", SessionConsole},
-		{"invoked by signin", CredentialTemporarySession, "Root", "", "", "signin.amazonaws.com", SessionConsole},
-		{"temporary, record does not tell", CredentialTemporarySession, "Root", "false", "false", "", ""},
-		{"long-lived key never has a session", CredentialLongLivedKey, "Root", "true", "true", "", ""},
-		{"no key", CredentialNone, "Root", "", "true", "", ""},
+		{"AssumeRoot caller is not an assumed-root session", CredentialTemporarySession, "AssumedRole", true, false, "", ""},
+		{"console flag", CredentialTemporarySession, "Root", false, true, "", SessionConsole},
+		{"invoked by signin", CredentialTemporarySession, "Root", false, false, "signin.amazonaws.com", SessionConsole},
+		{"temporary, record does not tell", CredentialTemporarySession, "Root", false, false, "", ""},
+		{"long-lived key never has a session", CredentialLongLivedKey, "Root", true, true, "", ""},
+		{"no key", CredentialNone, "Root", false, true, "", ""},
 	} {
 		if got := CredentialSessionOf(tt.kind, tt.identityType, tt.assumedRoot, tt.console, tt.invBy); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
