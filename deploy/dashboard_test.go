@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/rootwatch/rootwatch/detector/attribution"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/posture"
 	"github.com/rootwatch/rootwatch/ingest/queue"
@@ -70,6 +71,7 @@ func serviceMetrics(t *testing.T) map[string]bool {
 	watchdog.NewMetrics(r)
 	trailhealth.NewMetrics(r)
 	posture.NewMetrics(r)
+	attribution.NewMetrics(r)
 
 	names := map[string]bool{}
 	// A histogram's series are only its _bucket, _sum and _count: its bare
@@ -122,7 +124,7 @@ func serviceMetrics(t *testing.T) map[string]bool {
 // notify.NewDispatcher (Config.Registerer), not called from cmd.
 var metricsConstructors = []string{
 	"collectors.NewGoCollector", "collectors.NewProcessCollector",
-	"ingest.NewMetrics", "posture.NewMetrics", "queue.NewMetrics", "trailhealth.NewMetrics", "watchdog.NewMetrics",
+	"ingest.NewMetrics", "posture.NewMetrics", "queue.NewMetrics", "trailhealth.NewMetrics", "watchdog.NewMetrics", "attribution.NewMetrics",
 }
 
 var constructorRE = regexp.MustCompile(`\b(\w+\.New\w*Metrics|collectors\.New\w+Collector)\(`)

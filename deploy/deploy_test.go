@@ -116,7 +116,7 @@ func taskRoleStatements(t *testing.T, doc *yaml.Node) []statement {
 
 // taskRoleActions is every action the task role must grant, and why: the
 // AWS calls rootwatch makes (grep the code for the API interfaces:
-// ingest/queue.API, ingest/s3object.API, ingest/trailhealth.API, notify/dedupe's DynamoDB API). An
+// ingest/queue.API, ingest/s3object.API, ingest/trailhealth.API, notify/dedupe's and detector/attribution's DynamoDB APIs). An
 // action the code does not use must not be granted; an action the code
 // uses must be listed here.
 var taskRoleActions = map[string]string{
@@ -131,6 +131,7 @@ var taskRoleActions = map[string]string{
 	"dynamodb:PutItem":             "notify/dedupe: conditional claim and mark-delivered",
 	"dynamodb:GetItem":             "notify/dedupe: reading a contended claim",
 	"dynamodb:DeleteItem":          "notify/dedupe: releasing a claim after a failed send",
+	"dynamodb:UpdateItem":          "detector/attribution: appending an unlinked assumed-root alert to its session's waiting list (PutItem/GetItem for issuances)",
 	"kms:Decrypt":                  "SSE-KMS CloudTrail objects, through S3 only (kms:ViaService)",
 	"cloudtrail:DescribeTrails":    "ingest/trailhealth: the trail's settings (ROOTWATCH_TRAILS)",
 	"cloudtrail:GetTrailStatus":    "ingest/trailhealth: logging on, delivery errors and times",

@@ -27,8 +27,15 @@ type Detection struct {
 	Rule string `json:"rule"`
 	// RuleID is the rule's Sigma id (a UUID).
 	RuleID string `json:"rule_id,omitempty"`
-	// Level is the rule's level.
+	// Level is the detection's level: the rule's level, raised by the
+	// rule's rootwatch escalation or by AssumeRoot attribution (see
+	// LevelReason).
 	Level Level `json:"level"`
+	// LevelReason says why Level is above the rule's level (the rule's
+	// escalation reason, e.g. that a long-lived root access key was used,
+	// or an assumed-root action outside its task policy's purpose). Empty
+	// when Level is the rule's level.
+	LevelReason string `json:"level_reason,omitempty"`
 	// Title is the rule's title.
 	Title string `json:"title"`
 
@@ -56,6 +63,18 @@ type Detection struct {
 	IdentityType string `json:"identity_type,omitempty"`
 	// AccessKeyID is userIdentity.accessKeyId (used to group a session's events).
 	AccessKeyID string `json:"access_key_id,omitempty"`
+	// CredentialKind says which credential signed the call:
+	// CredentialLongLivedKey ("long_lived_key", an AKIA access key),
+	// CredentialTemporarySession ("temporary_session", an ASIA key),
+	// CredentialNone ("none", no access key: sign-in events) or
+	// CredentialUnknown ("unknown", any other key prefix). Set on every
+	// rule detection; empty on pipeline alerts.
+	CredentialKind string `json:"credential_kind,omitempty"`
+	// CredentialSession says what a temporary session is when the record
+	// tells: SessionConsole ("console") or SessionAssumedRoot
+	// ("assumed_root", an sts:AssumeRoot session in a member account).
+	// Empty otherwise.
+	CredentialSession string `json:"credential_session,omitempty"`
 	// InvokedBy is userIdentity.invokedBy, when an AWS service acted.
 	InvokedBy string `json:"invoked_by,omitempty"`
 	// MFAUsed is additionalEventData.MFAUsed interpreted ("Yes" is true), or
@@ -71,6 +90,22 @@ type Detection struct {
 	// Target is the principal acted upon where the rule defines one, e.g.
 	// requestParameters.targetPrincipal of sts:AssumeRoot.
 	Target string `json:"target,omitempty"`
+
+	// AssumedRoot, on a member account's root detection from an
+	// sts:AssumeRoot session (CredentialSession "assumed_root"), says who
+	// obtained the session, when, for which task policy, and whether the
+	// action is within that policy's purpose; or that the AssumeRoot event
+	// was not seen. Set by detector/attribution; nil on every other
+	// detection.
+	AssumedRoot *AssumedRootFacts `json:"assumed_root,omitempty"`
+	// LinkUpdate marks a late link: the same alert (Rule, EventID) as one
+	// already emitted without its AssumeRoot link, now with AssumedRoot
+	// linked and the level that follows from it. Its Key differs (see
+	// Key), so dedupe delivers it once and apart from the first alert;
+	// grouping puts it in the same session's burst (same account and
+	// access key), so sinks can show it as a note on the first alert
+	// (a Slack thread reply, an update to the incident).
+	LinkUpdate bool `json:"link_update,omitempty"`
 
 	// Source is where the record came from: a file path, "-" for stdin, or
 	// "s3://bucket/key".
@@ -90,10 +125,14 @@ type Detection struct {
 // detections with the same key are the same alert, however they arrived.
 // The all-clear of a pipeline alert (Resolved) has its own key,
 // rule + "/" + event id + "/resolved", so it is delivered (and deduplicated)
-// apart from the alert it resolves.
+// apart from the alert it resolves; so has a late AssumeRoot link
+// (LinkUpdate), rule + "/" + event id + "/linked".
 func (d *Detection) Key() string {
 	if d.Resolved {
 		return d.Rule + "/" + d.EventID + "/resolved"
+	}
+	if d.LinkUpdate {
+		return d.Rule + "/" + d.EventID + "/linked"
 	}
 	return d.Rule + "/" + d.EventID
 }

@@ -29,6 +29,14 @@ type Deliverer interface {
 	Deliver(ctx context.Context, ds []detector.Detection) error
 }
 
+// Linker enriches a batch of detections before delivery and may append
+// follow-up detections (AssumeRoot attribution: *attribution.Linker of
+// detector/attribution implements it). It never fails: what it cannot do
+// it logs and counts, and the detections go on.
+type Linker interface {
+	Link(ctx context.Context, ds []detector.Detection) []detector.Detection
+}
+
 // RetryHint is implemented by errors that say how long the failing side
 // asked to be left alone (an HTTP Retry-After, a sink's cooldown); notify's
 // RetryableError implements it.

@@ -75,6 +75,9 @@ type Config struct {
 	// FlowObserver, when not nil, is told of every log object read to the
 	// end (the log-flow watchdog).
 	FlowObserver FlowObserver
+	// Linker, when not nil, sees every batch of detections just before
+	// delivery (AssumeRoot attribution; it may append late-link updates).
+	Linker Linker
 }
 
 // Pipeline turns one SQS message into detections and decides its outcome.
@@ -416,6 +419,9 @@ func (p *Pipeline) deliveryFailed(ctx context.Context, log *zap.Logger, err erro
 // deliver hands detections to the Deliverer; nothing to deliver is a
 // success.
 func (p *Pipeline) deliver(ctx context.Context, dets []detector.Detection) error {
+	if p.cfg.Linker != nil { // issue 10: AssumeRoot attribution, the one call site
+		dets = p.cfg.Linker.Link(ctx, dets)
+	}
 	if len(dets) == 0 {
 		return nil
 	}
@@ -542,7 +548,7 @@ func (p *Pipeline) readObject(ctx context.Context, log *zap.Logger, cands []enve
 		Closer: rc,
 		Deliver: func(ctx context.Context, dets []detector.Detection) error {
 			p.observe(dets)
-			return p.cfg.Deliverer.Deliver(ctx, dets)
+			return p.deliver(ctx, dets)
 		},
 	}
 	if clock != nil {

@@ -46,6 +46,7 @@ type serviceOptions struct {
 	deliverer  ingest.Deliverer                  // default: a recordingDeliverer
 	retryBase  time.Duration                     // default 1s
 	retryMax   time.Duration                     // default 2s
+	linker     ingest.Linker                     // optional (AssumeRoot attribution)
 }
 
 func startService(t *testing.T, srv *mototest.Server, queueURL string, o serviceOptions) *service {
@@ -70,7 +71,7 @@ func startService(t *testing.T, srv *mototest.Server, queueURL string, o service
 	}
 	log := zaptest.NewLogger(t)
 	p, err := ingest.NewPipeline(ingest.Config{Matcher: newEngine(t), Deliverer: del, Opener: opener,
-		Logger: log, Metrics: ingest.NewMetrics(s.reg)})
+		Logger: log, Metrics: ingest.NewMetrics(s.reg), Linker: o.linker})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -898,3 +898,35 @@ func TestInFlightWaitsThenDedupes(t *testing.T) {
 		t.Errorf("deduplicated = %v, want 1", got)
 	}
 }
+
+// TestLinkUpdateFollowsItsAlert is notify's side of the AssumeRoot
+// late-link contract (detector/attribution): an update of an alert
+// (LinkUpdate, same rule and event) is delivered once, whatever the
+// redeliveries, apart from the alert it updates, and lands in the same
+// burst after it (a thread reply in Slack).
+func TestLinkUpdateFollowsItsAlert(t *testing.T) {
+	s := newSink("slack")
+	h := newHarness(t, Config{Sinks: []SinkConfig{{Sink: s}}})
+	ctx := context.Background()
+	first := det(1, detector.LevelHigh)
+	first.AssumedRoot = &detector.AssumedRootFacts{Note: "unlinked: the AssumeRoot event was not seen (other trail?)"}
+	up := det(1, detector.LevelCritical)
+	up.LinkUpdate = true
+	up.AssumedRoot = &detector.AssumedRootFacts{Linked: true, TaskPolicy: "S3UnlockBucketPolicy", Intent: detector.IntentOutside}
+	for _, batch := range [][]detector.Detection{{first}, {up}, {up, first}} {
+		h.clock.Advance(time.Minute)
+		if err := h.d.Deliver(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent := s.Sent()
+	if len(sent) != 2 || sent[0].LinkUpdate || !sent[1].LinkUpdate {
+		t.Fatalf("sent %d alerts, want the alert then its update once", len(sent))
+	}
+	if g0, g1 := sent[0].Group, sent[1].Group; g1.Key != g0.Key || g1.Seq != 1 {
+		t.Errorf("update group %+v, want the alert's burst %s at seq 1", *g1, g0.Key)
+	}
+	if !sent[1].AssumedRoot.Linked || sent[1].Level != detector.LevelCritical {
+		t.Errorf("update: %s %+v", sent[1].Level, sent[1].AssumedRoot)
+	}
+}

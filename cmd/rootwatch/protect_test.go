@@ -12,7 +12,8 @@ import (
 
 const (
 	putTrailBucketPolicy = `{"eventVersion":"1.11","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/ops/alice","accountId":"111122223333"},"eventTime":"2026-11-30T09:10:00Z","eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy","awsRegion":"us-east-1","requestParameters":{"bucketName":"acme-trail","policy":""},"eventID":"4b0e0f55-6d35-4a3c-9f53-6f0b0e0c5d11","eventType":"AwsApiCall","recipientAccountId":"111122223333"}`
-	rootStopLogging      = `{"eventVersion":"1.11","userIdentity":{"type":"Root","arn":"arn:aws:iam::111122223333:root","accountId":"111122223333","accessKeyId":"AKIAY34FZKBOROOTKEY1"},"eventTime":"2026-11-30T09:11:00Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","awsRegion":"us-east-1","requestParameters":{"name":"org-trail"},"eventID":"8e1f0c8b-1f1a-4a77-8a43-5d1c7e2b9a01","eventType":"AwsApiCall","recipientAccountId":"111122223333"}`
+	// A console session (ASIA): root-api-call stays high; a root access key would raise it too.
+	rootStopLogging = `{"eventVersion":"1.11","userIdentity":{"type":"Root","arn":"arn:aws:iam::111122223333:root","accountId":"111122223333","accessKeyId":"ASIAY34FZKBOCONSOLE1"},"sessionCredentialFromConsole":"true","eventTime":"2026-11-30T09:11:00Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","awsRegion":"us-east-1","requestParameters":{"name":"org-trail"},"eventID":"8e1f0c8b-1f1a-4a77-8a43-5d1c7e2b9a01","eventType":"AwsApiCall","recipientAccountId":"111122223333"}`
 )
 
 // TestScanProtect checks ROOTWATCH_PROTECT end to end in scan: unscoped

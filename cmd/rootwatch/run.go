@@ -330,7 +330,12 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		// log stream.
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
+	linker, err := newLinker(log.Named("attribution"), awsCfg, f.dedupeTable, reg) // issue 10: AssumeRoot attribution
+	if err != nil {
+		return err
+	}
 	pipe, err := ingest.NewPipeline(ingest.Config{
+		Linker:               linker,
 		Matcher:              eng,
 		Deliverer:            disp,
 		Opener:               s3object.NewOpener(s3c, f.maxObjectBytes),

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/detector/attribution"
 	"github.com/rootwatch/rootwatch/detector/engine"
 	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/detector/sigma"
@@ -165,7 +166,7 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 	}
 	inputs, digests, listErrs := listInputs(args)
 	s := &scanner{eng: eng, minLevel: minLevel, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio},
-		stderr: e.stderr}
+		stderr: e.stderr, linker: attribution.New(attribution.Config{})}
 	for _, le := range listErrs {
 		s.reportErr(le)
 	}
@@ -263,6 +264,7 @@ type scanner struct {
 	print    *printer
 	opts     cloudtrail.Options
 	stderr   io.Writer
+	linker   *attribution.Linker // AssumeRoot attribution, in memory for the scan
 
 	mu       sync.Mutex
 	records  int64
@@ -346,7 +348,8 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 
 // deliver prints the detections of one record at or above the minimum
 // level and counts them.
-func (s *scanner) deliver(_ context.Context, dets []detector.Detection) error {
+func (s *scanner) deliver(ctx context.Context, dets []detector.Detection) error {
+	dets = s.linker.Link(ctx, dets) // issue 10: AssumeRoot attribution (late links appended)
 	// An escalating rule runs for its escalated level; drop what is below.
 	dets = slices.DeleteFunc(dets, func(d detector.Detection) bool { return d.Level < s.minLevel })
 	for i := range dets {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/rootwatch/rootwatch/detector/attribution"
 	"github.com/rootwatch/rootwatch/detector/engine"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/backfill"
@@ -96,7 +97,8 @@ func runScanS3(ctx context.Context, e *env, o *scanOptions, eng *engine.Engine, 
 	})
 	window := &backfill.Window{Next: p, Start: start, End: end}
 	pipe, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Deliverer: window, Opener: s3object.NewOpener(s3c, f.maxObjectBytes),
-		MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio})
+		MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio,
+		Linker: attribution.New(attribution.Config{})}) // issue 10: AssumeRoot attribution
 	if err != nil {
 		return usageErr("%v", err)
 	}

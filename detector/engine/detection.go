@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -46,6 +47,17 @@ func detectionFields(p *fastjson.Parser, rec []byte, source string) detector.Det
 	}
 	d.AccessKeyID = str("userIdentity", "accessKeyId")
 	d.InvokedBy = str("userIdentity", "invokedBy")
+	d.CredentialKind = detector.CredentialKindOf(d.AccessKeyID)
+	isTrue := func(keys ...string) bool { // "true", any case, without a copy
+		f := v.Get(keys...)
+		if f == nil || f.Type() != fastjson.TypeString {
+			return false
+		}
+		b, _ := f.StringBytes()
+		return bytes.EqualFold(b, []byte("true"))
+	}
+	d.CredentialSession = detector.CredentialSessionOf(d.CredentialKind, d.IdentityType,
+		isTrue("userIdentity", "sessionContext", "assumedRoot"), isTrue("sessionCredentialFromConsole"), d.InvokedBy)
 	switch str("additionalEventData", "MFAUsed") {
 	case "Yes":
 		t := true

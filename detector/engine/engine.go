@@ -251,10 +251,20 @@ func (e *Engine) MatchEventTime(rec []byte, source string, dst []detector.Detect
 		d.Rule, d.RuleID, d.Level, d.Title = r.Name, r.ID, r.Level, r.Title
 		if cr := e.compiled[i]; cr.esc != nil && s.eval(cr.esc) {
 			d.Level = cr.escLevel
+			d.LevelReason = escalationReason(r)
 		}
 		dst = append(dst, d)
 	}
 	return dst, nil
+}
+
+// escalationReason is the LevelReason of a detection that r's rootwatch
+// escalation raised: the rule's reason, else the condition that held.
+func escalationReason(r *sigma.Rule) string {
+	if r.Escalation.Reason != "" {
+		return r.Escalation.Reason
+	}
+	return "raised from " + r.Level.String() + " by the rule's escalation condition: " + r.Escalation.ConditionText
 }
 
 func (e *Engine) try(s *scratch, cr *crule) {

@@ -145,19 +145,20 @@ func TestDetections(t *testing.T) {
 			EventType: "AwsConsoleSignIn", EventTime: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC), AccountID: "111122223333",
 			Region: "us-east-1", SourceIP: "198.51.100.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) <script>",
 			Principal: "arn:aws:iam::111122223333:root", IdentityType: "Root", MFAUsed: &no, Outcome: "Success", Source: "src",
+			CredentialKind: detector.CredentialNone,
 		}},
 		{"failed_root_login.json", []string{"root-console-login-failure"}, detector.Detection{
 			EventID: "0f1e2d3c-4b5a-4978-8877-665544332211", EventName: "ConsoleLogin", EventSource: "signin.amazonaws.com",
 			EventType: "AwsConsoleSignIn", AccountID: "111122223333", Region: "us-east-1", SourceIP: "192.0.2.44",
 			UserAgent: "Mozilla/5.0", Principal: "arn:aws:iam::111122223333:root", IdentityType: "Root", MFAUsed: &yes,
-			Outcome: "Failure", ErrorMessage: "Failed authentication", Source: "src",
+			Outcome: "Failure", ErrorMessage: "Failed authentication", Source: "src", CredentialKind: detector.CredentialNone,
 		}},
 		{"assume_root.json", []string{"assume-root"}, detector.Detection{
 			EventID: "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b", EventName: "AssumeRoot", EventSource: "sts.amazonaws.com",
 			EventType: "AwsApiCall", EventTime: time.Date(2026, 3, 4, 3, 10, 0, 0, time.UTC), AccountID: "444455556666",
 			Region: "us-east-1", SourceIP: "203.0.113.9", UserAgent: "aws-cli/2.22.0",
 			Principal: "arn:aws:sts::444455556666:assumed-role/OrgAdmin/admin", IdentityType: "AssumedRole",
-			AccessKeyID: "ASIAEXAMPLE1", Target: "111122223333", Source: "src",
+			AccessKeyID: "ASIAEXAMPLE1", Target: "111122223333", Source: "src", CredentialKind: detector.CredentialTemporarySession,
 		}},
 		{"iam_user_named_root.json", nil, detector.Detection{}},
 	}

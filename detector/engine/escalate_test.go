@@ -2,6 +2,7 @@ package engine
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rootwatch/rootwatch/detector"
@@ -99,5 +100,74 @@ func TestBuiltinRulesIndexed(t *testing.T) {
 		for _, i := range e.unindexed {
 			t.Errorf("placeholders %v: rule %s is not indexed", ph, rs[i].Name)
 		}
+	}
+}
+
+// TestCredentialKindAndLevelReason checks the credential fields of a
+// detection and the escalation's reason: a long-lived root key raises
+// root-api-call to critical and says why; a console session stays high
+// with no reason; a rule without a reason names its condition.
+func TestCredentialKindAndLevelReason(t *testing.T) {
+	rs, err := rules.LoadDir(filepath.Join("..", "rules", "builtin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, rec        string
+		level            detector.Level
+		kind, sess       string
+		reasonContaining string
+	}{
+		{"root access key", `{"eventVersion":"1.10","eventType":"AwsApiCall","eventName":"DescribeInstances","eventID":"1","userIdentity":{"type":"Root","accessKeyId":"AKIAY34FZKBOROOTKEY1"}}`,
+			detector.LevelCritical, detector.CredentialLongLivedKey, "", "long-lived root access key"},
+		{"console session", `{"eventVersion":"1.10","eventType":"AwsApiCall","eventName":"ListBuckets","eventID":"2","sessionCredentialFromConsole":"true","userIdentity":{"type":"Root","accessKeyId":"ASIAY34FZKBOCONSOLE1"}}`,
+			detector.LevelHigh, detector.CredentialTemporarySession, detector.SessionConsole, ""},
+		{"assumed root", `{"eventVersion":"1.10","eventType":"AwsApiCall","eventName":"DeleteLoginProfile","eventID":"3","userIdentity":{"type":"Root","accessKeyId":"ASIAY34FZKBOASSUMRT2","sessionContext":{"assumedRoot":"true"}}}`,
+			detector.LevelHigh, detector.CredentialTemporarySession, detector.SessionAssumedRoot, ""},
+		{"lower-case akia is not a root key", `{"eventVersion":"1.10","eventType":"AwsApiCall","eventName":"DescribeInstances","eventID":"4","userIdentity":{"type":"Root","accessKeyId":"akiay34fzkborootkey1"}}`,
+			detector.LevelHigh, detector.CredentialUnknown, "", ""},
+	}
+	for _, tt := range tests {
+		ds, err := e.Match([]byte(tt.rec), "t", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 1 || ds[0].Rule != "root-api-call" {
+			t.Fatalf("%s: detections %+v, want root-api-call alone", tt.name, ds)
+		}
+		d := ds[0]
+		if d.Level != tt.level || d.CredentialKind != tt.kind || d.CredentialSession != tt.sess {
+			t.Errorf("%s: level %s kind %q session %q, want %s %q %q", tt.name, d.Level, d.CredentialKind, d.CredentialSession, tt.level, tt.kind, tt.sess)
+		}
+		if tt.reasonContaining == "" && d.LevelReason != "" || !strings.Contains(d.LevelReason, tt.reasonContaining) {
+			t.Errorf("%s: level reason %q, want one containing %q", tt.name, d.LevelReason, tt.reasonContaining)
+		}
+	}
+	// A sign-in event has no key.
+	ds, err := e.Match([]byte(`{"eventVersion":"1.10","eventType":"AwsConsoleSignIn","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","eventID":"5","userIdentity":{"type":"Root"},"responseElements":{"ConsoleLogin":"Success"},"additionalEventData":{"MFAUsed":"Yes"}}`), "t", nil)
+	if err != nil || len(ds) == 0 {
+		t.Fatalf("sign-in: %v %d detections", err, len(ds))
+	}
+	for _, d := range ds {
+		if d.CredentialKind != detector.CredentialNone || d.CredentialSession != "" {
+			t.Errorf("sign-in %s: kind %q session %q, want none", d.Rule, d.CredentialKind, d.CredentialSession)
+		}
+	}
+	// An escalation without a reason names its condition.
+	r, err := sigma.Parse("t.yml", []byte("title: T\nname: t\nlevel: high\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: X}\n  by_root: {userIdentity.type: Root}\n  condition: sel\nrootwatch:\n  escalate: {level: critical, condition: by_root}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, err := New([]*sigma.Rule{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err = e2.Match([]byte(`{"eventName":"X","userIdentity":{"type":"Root"}}`), "t", nil)
+	if err != nil || len(ds) != 1 || ds[0].LevelReason != "raised from high by the rule's escalation condition: by_root" {
+		t.Fatalf("default reason: %v %+v", err, ds)
 	}
 }

@@ -20,6 +20,11 @@ var fuzzPaths = [][]string{
 	{"userIdentity", "arn"},
 	{"userIdentity"},
 	{"userIdentity", "sessionContext", "attributes", "mfaAuthenticated"},
+	{"userIdentity", "accessKeyId"},                   // credential kind (AKIA / ASIA)
+	{"userIdentity", "sessionContext", "assumedRoot"}, // an sts:AssumeRoot session
+	{"sessionCredentialFromConsole"},                  // a console session
+	{"requestParameters", "taskPolicyArn", "arn"},     // AssumeRoot attribution
+	{"responseElements", "credentials", "accessKeyId"},
 	{"additionalEventData", "MFAUsed"},
 	{"responseElements", "ConsoleLogin"},
 	{"resources", "ARN"},
@@ -190,6 +195,9 @@ func FuzzExtract(f *testing.F) {
 		`{"eventVersion":1.08,"eventName":null,"eventSource":["x"],"EventName":"y"}`,
 		`{"Events":[{"EventName":"x","CloudTrailEvent":"{\"eventVersion\":\"1.09\"}"}],"NextToken":"t"}`,
 		`{"awsAccountId":"1","digestStartTime":"a","digestEndTime":"b","logFiles":[{"s3Object":"k"}]}`,
+		`{"eventName":"DescribeInstances","userIdentity":{"type":"Root","accessKeyId":"AKIAY34FZKBOROOTKEY1"},"sessionCredentialFromConsole":"true"}`,
+		`{"eventName":"AssumeRoot","userIdentity":{"type":"AssumedRole","sessionContext":{"assumedRoot":"true"}},"requestParameters":{"taskPolicyArn":{"arn":"arn:aws:iam::aws:policy/root-task/S3UnlockBucketPolicy"}},"responseElements":{"credentials":{"accessKeyId":"ASIA\u0059X"}}}`,
+		`{"userIdentity":{"sessionContext":{"assumedRoot":true,"assumedRoot":["true"]}},"responseElements":{"credentials":null}}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -41,6 +41,13 @@
 //
 //	levels: {trail-tampering: critical}
 //
+// and credential, the credential every detection of the case must report:
+// its credential_kind, optionally followed by "/" and its
+// credential_session (see detector.Detection):
+//
+//	credential: long_lived_key
+//	credential: temporary_session/console
+//
 // Besides cases, a test file may hold placeholders: the values of the %name%
 // placeholders (expand modifier) with which the rules are loaded for this
 // file's cases, a value or a list of values per name. Files without it run
@@ -96,6 +103,9 @@ type Case struct {
 	// Levels maps rule names of Expect to the level their detection must
 	// have (nil when the case gives none).
 	Levels map[string]detector.Level
+	// Credential is the credential every detection must report,
+	// "KIND" or "KIND/SESSION" (empty when the case gives none).
+	Credential string
 	// Placeholders holds the file's placeholder values (nil when the file
 	// gives none); the rules run on this case are loaded with them.
 	Placeholders map[string][]string
@@ -324,13 +334,19 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 				eventNode = v
 			case "levels":
 				levelsNode = v
+			case "credential":
+				cred, err := credentialValue(v)
+				if err != nil {
+					return nil, errAt(v.Line, nil, "credential: %s", err)
+				}
+				c.Credential = cred
 			case "event_file":
 				if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
 					return nil, errAt(v.Line, nil, "event_file must be a path")
 				}
 				eventFile = v.Value
 			default:
-				return nil, errAt(k.Line, nil, "unknown key %q in a case (want name, expect, levels, event or event_file)", k.Value)
+				return nil, errAt(k.Line, nil, "unknown key %q in a case (want name, expect, levels, credential, event or event_file)", k.Value)
 			}
 		}
 		switch {
@@ -342,6 +358,9 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 			return nil, errAt(cn.Line, nil, "case %q: missing event or event_file", c.Name)
 		case eventNode != nil && eventFile != "":
 			return nil, errAt(cn.Line, nil, "case %q: has both event and event_file", c.Name)
+		}
+		if c.Credential != "" && len(c.Expect) == 0 {
+			return nil, errAt(cn.Line, nil, "case %q: credential needs a rule in expect (it is checked on the detections)", c.Name)
 		}
 		if levelsNode != nil {
 			levels, err := levelMap(levelsNode, c.Expect)
@@ -412,6 +431,25 @@ func placeholderMap(n *yaml.Node) (map[string][]string, error) {
 		out[k.Value] = vals
 	}
 	return out, nil
+}
+
+// credentialValue reads a case's credential: a known credential kind,
+// optionally "/" and a known session kind.
+func credentialValue(n *yaml.Node) (string, error) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		return "", errors.New("must be a string: KIND or KIND/SESSION")
+	}
+	kind, sess, hasSess := strings.Cut(n.Value, "/")
+	switch kind {
+	case detector.CredentialLongLivedKey, detector.CredentialTemporarySession, detector.CredentialNone, detector.CredentialUnknown:
+	default:
+		return "", fmt.Errorf("unknown credential kind %q (want %s, %s, %s or %s)", kind,
+			detector.CredentialLongLivedKey, detector.CredentialTemporarySession, detector.CredentialNone, detector.CredentialUnknown)
+	}
+	if hasSess && sess != detector.SessionConsole && sess != detector.SessionAssumedRoot {
+		return "", fmt.Errorf("unknown session kind %q (want %s or %s)", sess, detector.SessionConsole, detector.SessionAssumedRoot)
+	}
+	return n.Value, nil
 }
 
 // levelMap reads a case's levels map: rule name (one of expect) -> level.

@@ -150,6 +150,10 @@ func TestParseErrors(t *testing.T) {
 		{"levels not in expect", "cases:\n  - name: c\n    expect: [a]\n    levels: {b: high}\n    event: {}\n", `case "c": levels: line 4: "b" is not in expect`},
 		{"levels bad level", "cases:\n  - name: c\n    expect: [a]\n    levels: {a: loud}\n    event: {}\n", `unknown level "loud"`},
 		{"levels not a map", "cases:\n  - name: c\n    expect: [a]\n    levels: [a]\n    event: {}\n", "levels: must be a map"},
+		{"credential unknown kind", "cases:\n  - name: c\n    expect: [a]\n    credential: root_key\n    event: {}\n", `unknown credential kind "root_key"`},
+		{"credential unknown session", "cases:\n  - name: c\n    expect: [a]\n    credential: temporary_session/sso\n    event: {}\n", `unknown session kind "sso"`},
+		{"credential not a string", "cases:\n  - name: c\n    expect: [a]\n    credential: [none]\n    event: {}\n", "credential: must be a string"},
+		{"credential without expect", "cases:\n  - name: c\n    expect: []\n    credential: none\n    event: {}\n", `case "c": credential needs a rule in expect`},
 		{"event mapping nested too deep", "cases:\n  - name: c\n    expect: []\n    event: " + strings.Repeat("{a: ", 70) + "1" + strings.Repeat("}", 70) + "\n", "nested deeper than 64 levels"},
 	}
 	for _, tt := range tests {
@@ -281,6 +285,49 @@ func TestRun(t *testing.T) {
 	}
 	if n := strings.Count(verbose.String(), "\nok   ") + boolToInt(strings.HasPrefix(verbose.String(), "ok   ")); n != 4 {
 		t.Errorf("verbose report has %d ok lines, want 4:\n%s", n, verbose.String())
+	}
+}
+
+// TestCredential checks the credential key: every detection's credential
+// kind and session are compared, and a mismatch fails the case with a
+// report line.
+func TestCredential(t *testing.T) {
+	doc := `cases:
+  - name: root key
+    expect: [p]
+    credential: long_lived_key
+    event: {eventName: X, userIdentity: {type: Root, accessKeyId: AKIAEXAMPLE}}
+  - name: console
+    expect: [p]
+    credential: temporary_session/console
+    event: {eventName: X, sessionCredentialFromConsole: "true", userIdentity: {type: Root, accessKeyId: ASIAEXAMPLE}}
+  - name: assumed root
+    expect: [p]
+    credential: temporary_session/assumed_root
+    event: {eventName: X, userIdentity: {type: Root, accessKeyId: ASIAEXAMPLE, sessionContext: {assumedRoot: "true"}}}
+  - name: fails on purpose, no key
+    expect: [p]
+    credential: long_lived_key
+    event: {eventName: X, userIdentity: {type: Root}}
+`
+	cases, err := ruletest.Parse("t.yml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := sigma.Parse("p.yml", []byte("title: P\nname: p\nlevel: high\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: X}\n  condition: sel\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New([]*sigma.Rule{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := ruletest.Run(e, cases)
+	if rep.Passed != 3 || rep.Failed != 1 || rep.Results[3].Passed() {
+		t.Fatalf("passed %d failed %d, want 3 and 1 (the last)\n%s", rep.Passed, rep.Failed, rep.String())
+	}
+	if text := rep.String(); !strings.Contains(text, "     credential: p: got none, want long_lived_key\n") {
+		t.Errorf("report lacks the credential line:\n%s", text)
 	}
 }
 

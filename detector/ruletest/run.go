@@ -26,13 +26,17 @@ type Result struct {
 	// WrongLevel describes detections whose level differs from the case's
 	// levels ("trail-tampering: got high, want critical").
 	WrongLevel []string
+	// WrongCredential describes detections whose credential differs from
+	// the case's credential ("root-api-call: got none, want long_lived_key").
+	WrongCredential []string
 	// Err is the engine's error for the event (e.g. not a JSON object).
 	Err error
 }
 
 // Passed reports whether exactly the expected rules fired.
 func (r *Result) Passed() bool {
-	return r.Err == nil && len(r.Missing) == 0 && len(r.Unexpected) == 0 && len(r.Unknown) == 0 && len(r.WrongLevel) == 0
+	return r.Err == nil && len(r.Missing) == 0 && len(r.Unexpected) == 0 && len(r.Unknown) == 0 && len(r.WrongLevel) == 0 &&
+		len(r.WrongCredential) == 0
 }
 
 // Report is the outcome of a run: one Result per case, in the order given.
@@ -74,6 +78,7 @@ func Run(e *engine.Engine, cases []Case) Report {
 			res.Missing = minus(c.Expect, res.Got)
 			res.Unexpected = minus(res.Got, c.Expect)
 			res.WrongLevel = wrongLevels(c.Levels, dst)
+			res.WrongCredential = wrongCredentials(c.Credential, dst)
 		}
 		if res.Passed() {
 			rep.Passed++
@@ -130,6 +135,25 @@ func wrongLevels(want map[string]detector.Level, ds []detector.Detection) []stri
 	for i := range ds {
 		if l, ok := want[ds[i].Rule]; ok && ds[i].Level != l {
 			out = append(out, fmt.Sprintf("%s: got %s, want %s", ds[i].Rule, ds[i].Level, l))
+		}
+	}
+	return out
+}
+
+// wrongCredentials compares the credential of the detections with want
+// ("KIND" or "KIND/SESSION"; empty: not checked).
+func wrongCredentials(want string, ds []detector.Detection) []string {
+	if want == "" {
+		return nil
+	}
+	var out []string
+	for i := range ds {
+		got := ds[i].CredentialKind
+		if ds[i].CredentialSession != "" {
+			got += "/" + ds[i].CredentialSession
+		}
+		if got != want {
+			out = append(out, fmt.Sprintf("%s: got %s, want %s", ds[i].Rule, got, want))
 		}
 	}
 	return out
@@ -212,6 +236,9 @@ func (r *Result) detail() string {
 	}
 	if len(r.WrongLevel) > 0 {
 		line("level", r.WrongLevel)
+	}
+	if len(r.WrongCredential) > 0 {
+		line("credential", r.WrongCredential)
 	}
 	if len(r.Unknown) > 0 {
 		line("unknown", r.Unknown)

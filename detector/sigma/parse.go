@@ -312,7 +312,7 @@ func (p *parser) extension(r *Rule, n *yaml.Node) (*yaml.Node, error) {
 	return escalate, nil
 }
 
-// escalation parses rootwatch.escalate: {level, condition}.
+// escalation parses rootwatch.escalate: {level, condition[, reason]}.
 func (p *parser) escalation(r *Rule, n *yaml.Node) error {
 	entries, err := p.mapEntries(n, "rootwatch.escalate")
 	if err != nil {
@@ -332,8 +332,16 @@ func (p *parser) escalation(r *Rule, n *yaml.Node) error {
 			}
 		case "condition":
 			condNode = v
+		case "reason":
+			if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+				return p.errf(v.Line, "rootwatch.escalate.reason must be a string, not %s", kindName(v))
+			}
+			if strings.TrimSpace(v.Value) == "" {
+				return p.errf(v.Line, "rootwatch.escalate.reason is empty")
+			}
+			esc.Reason = strings.TrimSpace(v.Value)
 		default:
-			return p.errf(k.Line, "rootwatch.escalate: unknown key %q (want level and condition)", k.Value)
+			return p.errf(k.Line, "rootwatch.escalate: unknown key %q (want level, condition and reason)", k.Value)
 		}
 	}
 	if esc.Level == detector.LevelUnknown || condNode == nil {

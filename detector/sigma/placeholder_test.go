@@ -125,13 +125,14 @@ detection:
   by_root: {userIdentity.type: Root}
   condition: sel
 rootwatch:
-  escalate: {level: critical, condition: by_root}
+  escalate: {level: critical, condition: by_root, reason: " root stopped the trail "}
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := r.Escalation
-	if e == nil || e.Level != detector.LevelCritical || e.ConditionText != "by_root" || e.Condition.Kind != NodeSelection || e.Line != 9 {
+	if e == nil || e.Level != detector.LevelCritical || e.ConditionText != "by_root" || e.Condition.Kind != NodeSelection || e.Line != 9 ||
+		e.Reason != "root stopped the trail" {
 		t.Fatalf("Escalation = %+v", e)
 	}
 	if r.Level != detector.LevelHigh || r.Unresolved != nil || r.Placeholders != nil {

@@ -25,7 +25,8 @@
 //	rootwatch:
 //	  escalate:                  # raise the level of a detection when
 //	    level: critical          #   this condition (over the rule's own
-//	    condition: by_root       #   selections) also holds
+//	    condition: by_root       #   selections) also holds;
+//	    reason: root did it      #   optional: why, shown with the detection
 //	  unresolved_level: medium   # see Rule.Unresolved
 //
 // Unknown keys in it are errors.
@@ -124,6 +125,10 @@ type Escalation struct {
 	Condition *Node
 	// ConditionText is the condition as written.
 	ConditionText string
+	// Reason says why the level is raised ("a long-lived root access key
+	// was used"); it becomes the detection's LevelReason. Empty when the
+	// rule gives none (the engine then names the condition).
+	Reason string
 	// Line is the line of the escalate key.
 	Line int
 }

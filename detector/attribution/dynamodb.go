@@ -1,0 +1,184 @@
+package attribution
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rootwatch/rootwatch/detector"
+)
+
+// DynamoDBAPI is the part of *dynamodb.Client the DynamoDB store uses.
+type DynamoDBAPI interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+}
+
+var _ DynamoDBAPI = (*dynamodb.Client)(nil)
+
+// KeyPrefix starts the partition key of every attribution item in the
+// shared dedupe table: "assumeroot#iss#KEY" holds an issuance,
+// "assumeroot#pending#KEY" the detections waiting for one. Dedupe ledger
+// keys start with a sink name, which never contains "#".
+const KeyPrefix = "assumeroot#"
+
+const (
+	attrPK        = "pk"
+	attrExpiresAt = "expires_at"
+	attrIssuance  = "issuance"
+	attrPending   = "dets"
+)
+
+// DynamoDB is a Store in the dedupe table (partition key "pk" of type S,
+// TTL on "expires_at"), shared by replicas. Reads are consistent; an item
+// past its expires_at is ignored before DynamoDB's TTL removes it.
+type DynamoDB struct {
+	api   DynamoDBAPI
+	table string
+	now   func() time.Time
+}
+
+var _ Store = (*DynamoDB)(nil)
+
+// NewDynamoDB returns a Store on table. now may be nil (time.Now).
+func NewDynamoDB(api DynamoDBAPI, table string, now func() time.Time) (*DynamoDB, error) {
+	if api == nil || table == "" {
+		return nil, errors.New("attribution store: a DynamoDB client and table are required")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &DynamoDB{api: api, table: table, now: now}, nil
+}
+
+func key(kind, accessKeyID string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: KeyPrefix + kind + "#" + accessKeyID}}
+}
+
+func unix(t time.Time) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
+}
+
+// live reports whether an item's expires_at is still ahead.
+func (d *DynamoDB) live(item map[string]types.AttributeValue) bool {
+	n, ok := item[attrExpiresAt].(*types.AttributeValueMemberN)
+	if !ok {
+		return false
+	}
+	exp, err := strconv.ParseInt(n.Value, 10, 64)
+	return err == nil && d.now().Unix() < exp
+}
+
+// PutIssuance implements Store.
+func (d *DynamoDB) PutIssuance(ctx context.Context, is Issuance, expires time.Time) error {
+	b, err := json.Marshal(is)
+	if err != nil {
+		return fmt.Errorf("encode AssumeRoot issuance: %w", err)
+	}
+	item := key("iss", is.AccessKeyID)
+	item[attrExpiresAt] = unix(expires)
+	item[attrIssuance] = &types.AttributeValueMemberS{Value: string(b)}
+	if _, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: item}); err != nil {
+		return fmt.Errorf("remember AssumeRoot issuance %s in %s: %w", is.EventID, d.table, err)
+	}
+	return nil
+}
+
+// GetIssuance implements Store.
+func (d *DynamoDB) GetIssuance(ctx context.Context, accessKeyID string) (Issuance, bool, error) {
+	out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(d.table), Key: key("iss", accessKeyID), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return Issuance{}, false, fmt.Errorf("read AssumeRoot issuance from %s: %w", d.table, err)
+	}
+	if out.Item == nil || !d.live(out.Item) {
+		return Issuance{}, false, nil
+	}
+	s, ok := out.Item[attrIssuance].(*types.AttributeValueMemberS)
+	var is Issuance
+	if !ok || json.Unmarshal([]byte(s.Value), &is) != nil || is.AccessKeyID != accessKeyID {
+		return Issuance{}, false, fmt.Errorf("read AssumeRoot issuance from %s: item %s is malformed", d.table, KeyPrefix+"iss#"+accessKeyID)
+	}
+	return is, true, nil
+}
+
+// pendingItem is one waiting detection as stored: the detection's JSON
+// form leaves out the record, kept byte for byte (base64) beside it.
+type pendingItem struct {
+	D detector.Detection `json:"d"`
+	R []byte             `json:"r,omitempty"`
+}
+
+// AddPending implements Store: one conditional update appends to the
+// session's list, unless it holds MaxPendingPerKey already.
+func (d *DynamoDB) AddPending(ctx context.Context, accessKeyID string, det detector.Detection, expires time.Time) error {
+	b, err := json.Marshal(pendingItem{D: det, R: det.Record})
+	if err != nil {
+		return fmt.Errorf("encode unlinked detection: %w", err)
+	}
+	_, err = d.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(d.table),
+		Key:                 key("pending", accessKeyID),
+		UpdateExpression:    aws.String("SET #d = list_append(if_not_exists(#d, :empty), :one), #e = :exp"),
+		ConditionExpression: aws.String("attribute_not_exists(#d) OR size(#d) < :cap"),
+		ExpressionAttributeNames: map[string]string{
+			"#d": attrPending, "#e": attrExpiresAt,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
+			":one":   &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: string(b)}}},
+			":exp":   unix(expires),
+			":cap":   &types.AttributeValueMemberN{Value: strconv.Itoa(MaxPendingPerKey)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return ErrPendingFull
+	}
+	if err != nil {
+		return fmt.Errorf("remember unlinked detection %s in %s: %w", det.Key(), d.table, err)
+	}
+	return nil
+}
+
+// Pending implements Store (a consistent read).
+func (d *DynamoDB) Pending(ctx context.Context, accessKeyID string) ([]detector.Detection, error) {
+	out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(d.table), Key: key("pending", accessKeyID), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read unlinked detections from %s: %w", d.table, err)
+	}
+	if out.Item == nil || !d.live(out.Item) {
+		return nil, nil
+	}
+	l, _ := out.Item[attrPending].(*types.AttributeValueMemberL)
+	if l == nil {
+		return nil, nil
+	}
+	ds := make([]detector.Detection, 0, len(l.Value))
+	var bad int
+	for _, v := range l.Value {
+		s, ok := v.(*types.AttributeValueMemberS)
+		var p pendingItem
+		if !ok || json.Unmarshal([]byte(s.Value), &p) != nil {
+			bad++
+			continue
+		}
+		p.D.Record = json.RawMessage(p.R)
+		ds = append(ds, p.D)
+	}
+	if bad > 0 {
+		return ds, fmt.Errorf("read unlinked detections from %s: %d of %d items are malformed", d.table, bad, len(l.Value))
+	}
+	return ds, nil
+}
