@@ -159,7 +159,7 @@ func load(fsys fs.FS, root string, name func(rel string) string, opts sigma.Opti
 		if err != nil {
 			return nil, fmt.Errorf("rule file %s: %w", name, err)
 		}
-		r, err := sigma.ParseWithOptions(name, data, opts)
+		file, err := sigma.ParseAll(name, data, opts)
 		if err != nil {
 			var se *sigma.Error
 			if errors.As(err, &se) {
@@ -167,7 +167,7 @@ func load(fsys fs.FS, root string, name func(rel string) string, opts sigma.Opti
 			}
 			return nil, fmt.Errorf("rule file %s: %w", name, err)
 		}
-		rs = append(rs, r)
+		rs = append(rs, file...)
 	}
 	return rs, nil
 }

@@ -112,6 +112,16 @@ type Rule struct {
 	// Unscoped is set when no placeholder of the rule had a value and the
 	// UnresolvedLevel fallback applies.
 	Unscoped bool
+
+	// Correlation is set for a correlation rule (a document with a
+	// correlation section): such a rule has no Detection, Condition or
+	// Logsource, and the engine does not compile it; detector/correlate
+	// evaluates it over the detections of the rules it refers to.
+	Correlation *Correlation
+	// Hidden marks a rule that a correlation of the same file refers to
+	// with generate false (the default): its detections feed the
+	// correlation but are not alerts of their own (see ParseAll).
+	Hidden bool
 }
 
 // Escalation is the rootwatch extension's escalate entry.
