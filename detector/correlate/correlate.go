@@ -21,9 +21,10 @@
 //     by a failed delivery is raised when the message is retried.
 //   - temporal_ordered needs the rules' events in the order of the rules,
 //     each a different event, the first to the last within the timespan.
-//   - A group's state is kept until a timespan (plus Lateness) after its
-//     newest event and holds at most MaxEntries events; stores bound the
-//     number of groups (see Memory).
+//   - An event is kept for a timespan plus Lateness after it arrived (wall
+//     clock), whatever its event time, so that late and early events meet;
+//     a group holds at most MaxEntries events; stores bound the number of
+//     groups (see Memory).
 //
 // State is read and written only for detections of referred rules: an
 // ordinary record that no rule matches costs nothing here.
@@ -54,8 +55,8 @@ const KeyPrefix = "corr#"
 // forgotten (counted in correlation_events_dropped_total{reason="group_full"}).
 const MaxEntries = 256
 
-// Lateness is how long after a timespan has passed (by wall clock, after
-// the group's newest event) its state is kept for events that arrive late.
+// Lateness is how much longer than a timespan an event is kept after it
+// arrived (wall clock), for events of its window that arrive later.
 const Lateness = 2 * time.Hour
 
 // Options configure a Correlator.
@@ -81,9 +82,9 @@ type Correlator struct {
 type corr struct {
 	rule    *sigma.Rule
 	c       *sigma.Correlation
-	steps   []string   // rule names, in Correlation.Rules order
+	steps   []string     // rule names, in Correlation.Rules order
 	groupBy [][][]string // per step: per group-by field, its path
-	field   [][]string // per step: the value_count field's path
+	field   [][]string   // per step: the value_count field's path
 }
 
 type ref struct {
@@ -228,7 +229,8 @@ func (c *Correlator) feed(ctx context.Context, rf ref, d *detector.Detection, re
 	for i, path := range k.groupBy[rf.step] {
 		group[i] = fieldText(rec, path)
 	}
-	e := Entry{ID: d.EventID, Step: rf.step, TimeMS: d.EventTime.UnixMilli(), Name: d.EventName, IP: d.SourceIP, Source: d.Source}
+	now := c.now()
+	e := Entry{ID: d.EventID, Step: rf.step, TimeMS: d.EventTime.UnixMilli(), SeenMS: now.UnixMilli(), Name: d.EventName, IP: d.SourceIP, Source: d.Source}
 	if e.ID == "" {
 		sum := sha256.Sum256(d.Record)
 		e.ID = "sha256:" + hex.EncodeToString(sum[:16])
@@ -243,15 +245,7 @@ func (c *Correlator) feed(ctx context.Context, rf ref, d *detector.Detection, re
 	err := c.store.Update(ctx, key, func(s *State) (bool, time.Time) {
 		var changed bool
 		changed, raised, dropped = k.add(s, e, gk)
-		newest := e.TimeMS
-		for _, x := range s.Entries {
-			newest = max(newest, x.TimeMS)
-		}
-		keep := time.UnixMilli(newest).Add(k.c.Timespan + Lateness)
-		if now := c.now().Add(k.c.Timespan + Lateness); now.After(keep) {
-			keep = now
-		}
-		return changed, keep
+		return changed, now.Add(k.c.Timespan + Lateness)
 	})
 	if err != nil {
 		return nil, err
@@ -284,16 +278,13 @@ func (k *corr) add(s *State, e Entry, group string) (changed bool, raised []aler
 			return false, nil, 0
 		}
 	}
-	// Forget what is older than a timespan before the newest event.
-	newest := e.TimeMS
-	for _, x := range s.Entries {
-		newest = max(newest, x.TimeMS)
-	}
-	span := k.c.Timespan.Milliseconds()
-	if e.TimeMS < newest-span {
-		return false, nil, 0 // too late to be in any window with what is kept
-	}
-	s.Entries = slices.DeleteFunc(s.Entries, func(x Entry) bool { return x.TimeMS < newest-span })
+	// Forget what arrived longer than a timespan plus Lateness ago: any
+	// event still to come that it could correlate with is later than that.
+	// (Forgetting by event time instead would drop the events of a burst
+	// that arrive after those of a later one, as a scan's parallel jobs and
+	// backfills deliver them.)
+	horizon := e.SeenMS - (k.c.Timespan + Lateness).Milliseconds()
+	s.Entries = slices.DeleteFunc(s.Entries, func(x Entry) bool { return x.SeenMS < horizon })
 	s.Entries = append(s.Entries, e)
 	sort.Slice(s.Entries, func(i, j int) bool {
 		a, b := s.Entries[i], s.Entries[j]
@@ -306,7 +297,10 @@ func (k *corr) add(s *State, e Entry, group string) (changed bool, raised []aler
 		return a.ID < b.ID
 	})
 	for len(s.Entries) > MaxEntries {
-		s.Entries = s.Entries[1:]
+		// The oldest event that is part of an alert goes first, else the
+		// oldest.
+		i := slices.IndexFunc(s.Entries, func(x Entry) bool { return x.Alert != "" })
+		s.Entries = slices.Delete(s.Entries, max(i, 0), max(i, 0)+1)
 		dropped++
 	}
 	if idx := k.match(s.Entries); idx != nil {

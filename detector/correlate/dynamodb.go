@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -62,7 +63,18 @@ func NewDynamoDB(api DynamoDBAPI, table string) (*DynamoDB, error) {
 // when another writer changed the item in between.
 func (d *DynamoDB) Update(ctx context.Context, key string, fn func(*State) (bool, time.Time)) error {
 	pk := &types.AttributeValueMemberS{Value: key}
-	for range maxAttempts {
+	for attempt := range maxAttempts {
+		if attempt > 0 {
+			// Another writer won: back off a random while, so that two
+			// replicas hammering one group take turns instead of starving
+			// one of them.
+			wait := time.Duration(rand.Int64N(int64(5*time.Millisecond) << min(attempt, 6)))
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("correlation state %s: %w", key, ctx.Err())
+			case <-time.After(wait):
+			}
+		}
 		out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
 			TableName:      aws.String(d.table),
 			Key:            map[string]types.AttributeValue{attrPK: pk},

@@ -36,6 +36,8 @@ type Entry struct {
 	Step int `json:"s"`
 	// TimeMS is the event time in Unix milliseconds.
 	TimeMS int64 `json:"t"`
+	// SeenMS is when the event arrived (wall clock), in Unix milliseconds.
+	SeenMS int64 `json:"w"`
 	// Value is the value_count field's value ("" when absent).
 	Value string `json:"v,omitempty"`
 	// Name is the event's eventName.
