@@ -33,7 +33,25 @@
 //     kept as strings), or as a string holding the record's JSON text, which
 //     is passed to the engine byte for byte;
 //   - event_file: a file holding one record as JSON, relative to the test
-//     file's directory, inside the directory being loaded.
+//     file's directory, inside the directory being loaded;
+//   - events: a list of records (each written as for event), delivered in
+//     that order, to test correlation rules. Their order is the order of
+//     arrival; the correlations window them by their eventTime, so a list
+//     out of eventTime order tests out-of-order delivery, and a record given
+//     twice tests a redelivery.
+//
+// Every case runs through the engine and then the correlation rules (see
+// detector/correlate), with state of its own: expect lists the rules that
+// fired on any of the case's records, correlations included, and rules a
+// correlation hides (sigma.Rule.Hidden) never appear.
+//
+// A case may give alerts, a map from rule names in expect to the number of
+// distinct alerts (detector.Detection.Key, what the dedupe ledger
+// delivers) the rule must raise over the case's records: a redelivered
+// record raises its correlation again under the same key, which counts
+// once.
+//
+//	alerts: {root-login-brute-force: 1}
 //
 // A case may also give levels, a map from rule names in expect to the level
 // each detection must have (to test a rule's rootwatch escalation or its
@@ -88,8 +106,15 @@ type Case struct {
 	// Expect is the sorted set of rule names that must fire, and only they.
 	// Empty (not nil) when no rule may fire.
 	Expect []string
-	// Event is the CloudTrail record as JSON.
+	// Event is the CloudTrail record as JSON (the first of Events for a
+	// case with events).
 	Event []byte
+	// Events are the records of a case with events, in delivery order (nil
+	// for a case with event or event_file).
+	Events [][]byte
+	// Alerts maps rule names of Expect to the number of distinct alerts
+	// they must raise (nil when the case gives none).
+	Alerts map[string]int
 	// EventFile names the file Event was read from, or "" when the event
 	// was written in the test file.
 	EventFile string
@@ -298,7 +323,7 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 			return nil, errAt(cn.Line, nil, "a case must be a mapping with name, expect and event or event_file")
 		}
 		var haveExpect bool
-		var eventNode, levelsNode *yaml.Node
+		var eventNode, levelsNode, eventsNode, alertsNode *yaml.Node
 		var eventFile string
 		keys := make(map[string]bool)
 		for i := 0; i+1 < len(cn.Content); i += 2 {
@@ -324,13 +349,23 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 				eventNode = v
 			case "levels":
 				levelsNode = v
+			case "events":
+				eventsNode = v
+			case "alerts":
+				alertsNode = v
 			case "event_file":
 				if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
 					return nil, errAt(v.Line, nil, "event_file must be a path")
 				}
 				eventFile = v.Value
 			default:
-				return nil, errAt(k.Line, nil, "unknown key %q in a case (want name, expect, levels, event or event_file)", k.Value)
+				return nil, errAt(k.Line, nil, "unknown key %q in a case (want name, expect, levels, alerts, event, event_file or events)", k.Value)
+			}
+		}
+		given := 0
+		for _, set := range []bool{eventNode != nil, eventFile != "", eventsNode != nil} {
+			if set {
+				given++
 			}
 		}
 		switch {
@@ -338,10 +373,17 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 			return nil, errAt(cn.Line, nil, "case without a name")
 		case !haveExpect:
 			return nil, errAt(cn.Line, nil, "case %q: missing expect (use [] when no rule may fire)", c.Name)
-		case eventNode == nil && eventFile == "":
-			return nil, errAt(cn.Line, nil, "case %q: missing event or event_file", c.Name)
-		case eventNode != nil && eventFile != "":
-			return nil, errAt(cn.Line, nil, "case %q: has both event and event_file", c.Name)
+		case given == 0:
+			return nil, errAt(cn.Line, nil, "case %q: missing event, event_file or events", c.Name)
+		case given > 1:
+			return nil, errAt(cn.Line, nil, "case %q: give only one of event, event_file and events", c.Name)
+		}
+		if alertsNode != nil {
+			alerts, err := alertMap(alertsNode, c.Expect)
+			if err != nil {
+				return nil, errAt(alertsNode.Line, nil, "case %q: alerts: %s", c.Name, err)
+			}
+			c.Alerts = alerts
 		}
 		if levelsNode != nil {
 			levels, err := levelMap(levelsNode, c.Expect)
@@ -354,7 +396,19 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 			return nil, errAt(cn.Line, nil, "case %q: name already used at line %d", c.Name, prev)
 		}
 		seen[c.Name] = cn.Line
-		if eventNode != nil {
+		if eventsNode != nil {
+			if eventsNode.Kind != yaml.SequenceNode || len(eventsNode.Content) == 0 {
+				return nil, errAt(eventsNode.Line, nil, "case %q: events must be a non-empty list of records", c.Name)
+			}
+			for _, en := range eventsNode.Content {
+				ev, err := eventJSON(en)
+				if err != nil {
+					return nil, errAt(en.Line, err, "case %q: events", c.Name)
+				}
+				c.Events = append(c.Events, ev)
+			}
+			c.Event = c.Events[0]
+		} else if eventNode != nil {
 			ev, err := eventJSON(eventNode)
 			if err != nil {
 				return nil, errAt(eventNode.Line, err, "case %q: event", c.Name)
@@ -436,6 +490,30 @@ func levelMap(n *yaml.Node, expect []string) (map[string]detector.Level, error) 
 			return nil, fmt.Errorf("line %d: %w", v.Line, err)
 		}
 		out[k.Value] = l
+	}
+	return out, nil
+}
+
+// alertMap reads a case's alerts map: rule name (one of expect) -> the
+// number of distinct alerts, at least 1.
+func alertMap(n *yaml.Node, expect []string) (map[string]int, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, errors.New("must be a map of rule names to numbers of alerts")
+	}
+	out := make(map[string]int, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || !slices.Contains(expect, k.Value) {
+			return nil, fmt.Errorf("line %d: %q is not in expect", k.Line, k.Value)
+		}
+		if _, dup := out[k.Value]; dup {
+			return nil, fmt.Errorf("line %d: rule %q listed twice", k.Line, k.Value)
+		}
+		num, err := strconv.Atoi(v.Value)
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || err != nil || num < 1 {
+			return nil, fmt.Errorf("line %d: the number of alerts of %q must be a positive integer", v.Line, k.Value)
+		}
+		out[k.Value] = num
 	}
 	return out, nil
 }
