@@ -412,6 +412,14 @@ func (k *corr) ordered(es []Entry, free []int, span int64) []int {
 			chain = append(chain, found)
 		}
 		if len(chain) == steps {
+			// The other free events of the referred rules in the window
+			// belong to the same incident (a second password reset, the
+			// next API calls): one alert names them all.
+			for _, j := range free {
+				if !slices.Contains(chain, j) && es[j].TimeMS >= es[a].TimeMS && es[j].TimeMS-es[a].TimeMS <= span {
+					chain = append(chain, j)
+				}
+			}
 			return chain
 		}
 	}
