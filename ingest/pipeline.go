@@ -33,6 +33,11 @@ type Config struct {
 	Matcher Matcher
 	// Deliverer receives the detections. Required.
 	Deliverer Deliverer
+	// Correlator, when not nil, evaluates the correlation rules over every
+	// batch of detections before it is delivered. A correlation state
+	// error fails the unit of work like a delivery failure (retried; the
+	// detections in hand are delivered first).
+	Correlator Correlator
 	// Opener reads S3 objects. Required.
 	Opener Opener
 	// MaxRecordBytes and MaxDecompressedBytes bound one record and one
@@ -428,14 +433,24 @@ func (p *Pipeline) deliveryFailed(ctx context.Context, log *zap.Logger, err erro
 	return result{sqs.Retry, reasonDelivery}
 }
 
-// deliver hands detections to the Deliverer; nothing to deliver is a
-// success.
+// deliver hands detections to the Deliverer, after the Correlator (issue
+// 10: correlation rules run on every batch before delivery); nothing to
+// deliver is a success.
 func (p *Pipeline) deliver(ctx context.Context, dets []detector.Detection) error {
 	if len(dets) == 0 {
 		return nil
 	}
-	if err := p.cfg.Deliverer.Deliver(ctx, dets); err != nil {
-		return fmt.Errorf("deliver %d detections: %w", len(dets), err)
+	var corrErr error
+	if p.cfg.Correlator != nil {
+		dets, corrErr = p.cfg.Correlator.Correlate(ctx, dets)
+	}
+	if len(dets) > 0 {
+		if err := p.cfg.Deliverer.Deliver(ctx, dets); err != nil {
+			return fmt.Errorf("deliver %d detections: %w", len(dets), err)
+		}
+	}
+	if corrErr != nil {
+		return fmt.Errorf("correlate: %w", corrErr)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/detector/correlate"
 	"github.com/rootwatch/rootwatch/detector/engine"
 	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/detector/sigma"
@@ -120,6 +121,7 @@ func loadEngine(dirs []string, noBuiltin bool, minLevel detector.Level, protect 
 			kept = append(kept, r)
 		}
 	}
+	kept = withCorrelated(all, kept)
 	if len(kept) == 0 {
 		return nil, nil, errors.New("no rules to run (check --rules, --no-builtin and --min-level)")
 	}
@@ -162,7 +164,11 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 		return runScanS3(ctx, e, o, eng, p, args)
 	}
 	inputs, digests, listErrs := listInputs(args)
-	s := &scanner{eng: eng, minLevel: minLevel, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio},
+	corr, err := localCorrelator(eng)
+	if err != nil {
+		return err
+	}
+	s := &scanner{eng: eng, corr: corr, minLevel: minLevel, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio},
 		stderr: e.stderr}
 	for _, le := range listErrs {
 		s.reportErr(le)
@@ -257,6 +263,7 @@ func isLogName(name string) bool {
 // scanner runs inputs through the decoder and the engine.
 type scanner struct {
 	eng      *engine.Engine
+	corr     *correlate.Correlator // correlation rules, in memory
 	minLevel detector.Level
 	print    *printer
 	opts     cloudtrail.Options
@@ -349,6 +356,12 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 			continue
 		}
 		records++
+		// Issue 10, correlation rules: the one call site in the scan loop.
+		// State is shared by the scan's jobs and windows by event time, so
+		// files may be read in any order.
+		if dets, err = s.corr.Correlate(ctx, dets); err != nil {
+			s.reportErr(fmt.Errorf("%s: %w", path, err))
+		}
 		// An escalating rule runs for its escalated level; drop what is below.
 		dets = slices.DeleteFunc(dets, func(d detector.Detection) bool { return d.Level < s.minLevel })
 		for i := range dets {

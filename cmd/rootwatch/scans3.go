@@ -98,7 +98,11 @@ func runScanS3(ctx context.Context, e *env, o *scanOptions, eng *engine.Engine, 
 	})
 	printed := &countingDeliverer{next: p}
 	window := &backfill.Window{Next: printed, Start: start, End: end}
-	pipe, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Deliverer: window, Opener: s3object.NewOpener(s3c, f.maxObjectBytes),
+	corr, err := localCorrelator(eng)
+	if err != nil {
+		return err
+	}
+	pipe, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Correlator: corr, Deliverer: window, Opener: s3object.NewOpener(s3c, f.maxObjectBytes),
 		MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio})
 	if err != nil {
 		return usageErr("%v", err)

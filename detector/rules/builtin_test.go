@@ -2,8 +2,8 @@ package rules_test
 
 import (
 	"bufio"
-	"context"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
