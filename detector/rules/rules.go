@@ -7,8 +7,14 @@
 // (root-console-login, root-console-login-no-mfa, root-console-login-failure,
 // root-api-call, root-access-key-created, root-mfa-change,
 // root-password-change, root-account-settings-change, assume-root,
-// trail-tampering, log-delivery-tampering) are a public contract. Each rule's description records what it matches, what it
+// trail-tampering, log-delivery-tampering, and the correlation rules
+// root-login-brute-force, root-login-brute-force-ips and
+// root-takeover-chain) are a public contract. Each rule's description records what it matches, what it
 // deliberately does not, and which other rules fire on the same record.
+//
+// A rule file may hold several YAML documents (sigma.ParseAll): a
+// correlation rule and the helper rules it hides
+// (root-takeover-chain.yml holds root-takeover-credential-step).
 //
 // Rule tests (see package ruletest) live beside the rules, in tests
 // directories or in files named *_test.yml; the loaders here skip them.

@@ -412,3 +412,72 @@ func TestLoadDirSkipsTestdata(t *testing.T) {
 		t.Errorf("loaded %d cases from ../rules, want the built-in rules' tests", len(cases))
 	}
 }
+
+// TestEventsAndAlerts: a case with events runs them in order through the
+// engine and the correlation rules, with state of its own; alerts counts
+// distinct alert keys and reports a wrong count.
+func TestEventsAndAlerts(t *testing.T) {
+	rs, err := sigma.ParseAll("r.yml", []byte(`title: two calls
+name: two-calls
+level: high
+correlation:
+  type: event_count
+  rules: [call]
+  group-by: [recipientAccountId]
+  timespan: 1h
+  condition: {gte: 2}
+  generate: true
+---
+title: call
+name: call
+level: low
+logsource: {product: aws, service: cloudtrail}
+detection: {sel: {eventName: ListBuckets}, condition: sel}
+`), sigma.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(id, at string) string {
+		return `{"eventVersion":"1.09","eventName":"ListBuckets","eventID":"` + id + `","eventTime":"` + at + `","recipientAccountId":"1"}`
+	}
+	doc := `cases:
+  - name: two calls, the first redelivered
+    expect: [call, two-calls]
+    alerts: {two-calls: 1, call: 2}
+    events:
+      - '` + ev("a", "2026-11-20T10:00:00Z") + `'
+      - '` + ev("b", "2026-11-20T09:30:00Z") + `'
+      - '` + ev("a", "2026-11-20T10:00:00Z") + `'
+  - name: state is per case, so one call is not two
+    expect: [call]
+    events:
+      - '` + ev("c", "2026-11-20T10:00:00Z") + `'
+  - name: fails on purpose, wrong count
+    expect: [call, two-calls]
+    alerts: {two-calls: 2}
+    events:
+      - '` + ev("d", "2026-11-20T10:00:00Z") + `'
+      - '` + ev("e", "2026-11-20T10:01:00Z") + `'
+`
+	cases, err := ruletest.Parse("t.yml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases[0].Events) != 3 || cases[0].Alerts["call"] != 2 {
+		t.Fatalf("parsed %+v", cases[0])
+	}
+	rep := ruletest.Run(e, cases)
+	if !rep.Results[0].Passed() || !rep.Results[1].Passed() || rep.Results[2].Passed() {
+		t.Fatalf("report:\n%s", rep.String())
+	}
+	if got := rep.Results[2].WrongAlerts; !slices.Equal(got, []string{"two-calls: got 1, want 2"}) {
+		t.Errorf("WrongAlerts = %v", got)
+	}
+	if !strings.Contains(rep.String(), "     alerts:     two-calls: got 1, want 2\n") {
+		t.Errorf("report text:\n%s", rep.String())
+	}
+}

@@ -35,10 +35,11 @@ var unsupportedModifiers = map[string]string{
 	"wide":         "UTF-16 encoding of values",
 }
 
-// Parse parses one Sigma rule. file names the rule in errors and becomes
-// Rule.File; it is also the source of Rule.Name when the rule has no name
-// field. Every error is an *Error naming file, line and construct. Parse
-// defines no placeholders; see ParseWithOptions.
+// Parse parses one Sigma rule (a file of one YAML document; see ParseAll
+// for several). file names the rule in errors and becomes Rule.File; it is
+// also the source of Rule.Name when the rule has no name field. Every
+// error is an *Error naming file, line and construct. Parse defines no
+// placeholders; see ParseWithOptions.
 func Parse(file string, data []byte) (*Rule, error) {
 	return ParseWithOptions(file, data, Options{})
 }

@@ -30,10 +30,16 @@
 //
 // Unknown keys in it are errors.
 //
+// Correlation rules (a document with a correlation section) parse into a
+// Rule with Correlation set; see Correlation for what is supported.
+// ParseAll reads files of several documents ("---"), as correlation rules
+// and the rules they use are often written; Parse reads one document.
+//
 // Rejected: keyword selections, the modifiers windash, base64, base64offset,
 // utf16, utf16le, utf16be and wide (and any unknown
-// modifier), aggregations in conditions ("| count() > 5"), timeframe,
-// correlation rules and multi-document YAML.
+// modifier), timeframe, and aggregations in conditions ("| count() by x >
+// 5", deprecated by Sigma), whose error shows the equivalent correlation
+// rule to write instead.
 package sigma
 
 import (
