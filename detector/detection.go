@@ -90,10 +90,19 @@ type Detection struct {
 	// re-raised when one of its events is delivered again).
 	Correlated []EventRef `json:"correlated,omitempty"`
 
+	// Helper marks a detection of a hidden helper rule (a rule that only
+	// correlation rules of its file use, see detector/sigma.Rule.Hidden):
+	// it feeds the correlations and is never delivered or printed.
+	Helper bool `json:"-"`
+
 	// Record is the full CloudTrail record as received (valid JSON). It is
 	// omitted from the scan output and kept for sinks that attach it.
 	Record json.RawMessage `json:"-"`
 }
+
+// IsHelper reports whether d is a hidden helper rule's detection (see
+// Helper); for slices.DeleteFunc.
+func IsHelper(d Detection) bool { return d.Helper }
 
 // IsCorrelation reports whether d is a correlation detection.
 func (d *Detection) IsCorrelation() bool { return len(d.Correlated) > 0 }

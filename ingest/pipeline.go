@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -444,6 +445,9 @@ func (p *Pipeline) deliver(ctx context.Context, dets []detector.Detection) error
 	if p.cfg.Correlator != nil {
 		dets, corrErr = p.cfg.Correlator.Correlate(ctx, dets)
 	}
+	// Hidden helper rules feed correlations only, with or without a
+	// Correlator.
+	dets = slices.DeleteFunc(dets, detector.IsHelper)
 	if len(dets) > 0 {
 		if err := p.cfg.Deliverer.Deliver(ctx, dets); err != nil {
 			return fmt.Errorf("deliver %d detections: %w", len(dets), err)

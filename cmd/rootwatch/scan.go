@@ -363,7 +363,7 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 			s.reportErr(fmt.Errorf("%s: %w", path, err))
 		}
 		// An escalating rule runs for its escalated level; drop what is below.
-		dets = slices.DeleteFunc(dets, func(d detector.Detection) bool { return d.Level < s.minLevel })
+		dets = slices.DeleteFunc(dets, func(d detector.Detection) bool { return d.Level < s.minLevel || d.Helper })
 		for i := range dets {
 			s.print.detection(&dets[i])
 		}

@@ -38,7 +38,9 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -77,6 +79,8 @@ type Correlator struct {
 	corrs  []*corr
 	byRule map[string][]ref // rule name -> the correlations referring to it
 	hidden map[string]bool  // rules whose detections are not alerts
+
+	parsers sync.Pool // of *fastjson.Parser, for group-by fields
 }
 
 type corr struct {
@@ -106,6 +110,7 @@ func New(rules []*sigma.Rule, opts Options) (*Correlator, error) {
 		opts.Now = time.Now
 	}
 	c := &Correlator{store: opts.Store, m: opts.Metrics, now: opts.Now, byRule: map[string][]ref{}, hidden: map[string]bool{}}
+	c.parsers.New = func() any { return new(fastjson.Parser) }
 	byName := map[string]*sigma.Rule{}
 	byID := map[string]*sigma.Rule{}
 	for _, r := range rules {
@@ -187,7 +192,8 @@ func (c *Correlator) Correlate(ctx context.Context, dets []detector.Detection) (
 		return dets, nil
 	}
 	n := len(dets)
-	var p fastjson.Parser
+	p := c.parsers.Get().(*fastjson.Parser)
+	defer c.parsers.Put(p)
 	var firstErr error
 	for i := 0; i < n; i++ {
 		refs := c.byRule[dets[i].Rule]
@@ -212,7 +218,7 @@ func (c *Correlator) Correlate(ctx context.Context, dets []detector.Detection) (
 		}
 	}
 	if len(c.hidden) > 0 {
-		dets = slices.DeleteFunc(dets, func(d detector.Detection) bool { return c.hidden[d.Rule] })
+		dets = slices.DeleteFunc(dets, func(d detector.Detection) bool { return d.Helper || c.hidden[d.Rule] })
 	}
 	return dets, firstErr
 }
@@ -471,10 +477,14 @@ func fieldText(rec *fastjson.Value, path []string) string {
 // length) into a short key part.
 func groupKey(vals []string) string {
 	h := sha256.New()
+	var buf []byte
 	for _, v := range vals {
-		fmt.Fprintf(h, "%d:%s\x00", len(v), v)
+		buf = strconv.AppendInt(buf[:0], int64(len(v)), 10)
+		buf = append(append(append(buf, ':'), v...), 0)
+		h.Write(buf)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
 
 // ErrConflict is wrapped by a shared store's error when another replica

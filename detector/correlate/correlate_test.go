@@ -418,23 +418,40 @@ func (f failingStore) Update(context.Context, string, func(*State) (bool, time.T
 // scan's jobs do) raise one alert.
 func TestConcurrentMemory(t *testing.T) {
 	c := newCorrelator(t, NewMemory(0, nil), nil)
+	var cs []*Correlator
+	for range 4 {
+		cs = append(cs, c)
+	}
+	all := feedConcurrently(t, cs, 5, func(w, i int) detector.Detection {
+		j := (i + w) % 5
+		return det("fail", fmt.Sprint(j), "111", "1.1.1.1", time.Duration(j)*time.Minute)
+	})
+	if len(keys(all)) != 1 {
+		t.Fatalf("alerts %v, want one key", keys(all))
+	}
+}
+
+// feedConcurrently runs one goroutine per correlator, each feeding it n
+// detections (ev(worker, i)) one by one, and returns the failures
+// detections raised.
+func feedConcurrently(t *testing.T, cs []*Correlator, n int, ev func(w, i int) detector.Detection) []detector.Detection {
+	t.Helper()
 	var mu sync.Mutex
-	var all []detector.Detection
+	var raised []detector.Detection
 	var wg sync.WaitGroup
-	for w := range 4 {
+	for w, c := range cs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 5 {
-				j := (i + w) % 5
-				got, err := c.Correlate(context.Background(), []detector.Detection{det("fail", fmt.Sprint(j), "111", "1.1.1.1", time.Duration(j)*time.Minute)})
+			for i := range n {
+				got, err := c.Correlate(context.Background(), []detector.Detection{ev(w, i)})
 				if err != nil {
 					t.Error(err)
 				}
 				mu.Lock()
 				for _, g := range got {
 					if g.Rule == "failures" {
-						all = append(all, g)
+						raised = append(raised, g)
 					}
 				}
 				mu.Unlock()
@@ -442,7 +459,5 @@ func TestConcurrentMemory(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if len(keys(all)) != 1 {
-		t.Fatalf("alerts %v, want one key", keys(all))
-	}
+	return raised
 }

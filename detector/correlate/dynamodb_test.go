@@ -55,31 +55,10 @@ func TestDynamoDBTwoReplicas(t *testing.T) {
 	// all ten.
 	const n = 10
 	at := func(j int) time.Duration { return time.Duration(j%5)*time.Minute + time.Duration(j/5)*time.Hour }
-	var mu sync.Mutex
-	var raised []detector.Detection
-	var wg sync.WaitGroup
-	for w := range 2 {
-		c := newReplica()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range n {
-				j := (i*3 + w*5) % n
-				got, err := c.Correlate(context.Background(), []detector.Detection{det("fail", fmt.Sprint(j), "111", "1.1.1.1", at(j))})
-				if err != nil {
-					t.Error(err)
-				}
-				mu.Lock()
-				for _, g := range got {
-					if g.Rule == "failures" {
-						raised = append(raised, g)
-					}
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	raised := feedConcurrently(t, []*Correlator{newReplica(), newReplica()}, n, func(w, i int) detector.Detection {
+		j := (i*3 + w*5) % n
+		return det("fail", fmt.Sprint(j), "111", "1.1.1.1", at(j))
+	})
 	if len(keys(raised)) != 2 {
 		t.Fatalf("alerts %v, want exactly two (one per burst)", keys(raised))
 	}

@@ -256,7 +256,7 @@ func (e *Engine) MatchEventTime(rec []byte, source string, dst []detector.Detect
 			d.MFAUsed = &mfa
 		}
 		r := e.rules[i]
-		d.Rule, d.RuleID, d.Level, d.Title = r.Name, r.ID, r.Level, r.Title
+		d.Rule, d.RuleID, d.Level, d.Title, d.Helper = r.Name, r.ID, r.Level, r.Title, r.Hidden
 		if cr := e.compiled[i]; cr.esc != nil && s.eval(cr.esc) {
 			d.Level = cr.escLevel
 		}

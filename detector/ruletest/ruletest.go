@@ -470,37 +470,37 @@ func placeholderMap(n *yaml.Node) (map[string][]string, error) {
 
 // levelMap reads a case's levels map: rule name (one of expect) -> level.
 func levelMap(n *yaml.Node, expect []string) (map[string]detector.Level, error) {
-	if n.Kind != yaml.MappingNode {
-		return nil, errors.New("must be a map of rule names to levels")
-	}
-	out := make(map[string]detector.Level, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode || !slices.Contains(expect, k.Value) {
-			return nil, fmt.Errorf("line %d: %q is not in expect", k.Line, k.Value)
-		}
-		if _, dup := out[k.Value]; dup {
-			return nil, fmt.Errorf("line %d: rule %q listed twice", k.Line, k.Value)
-		}
+	return ruleMap(n, expect, "levels", func(k, v *yaml.Node) (detector.Level, error) {
 		if v.Kind != yaml.ScalarNode {
-			return nil, fmt.Errorf("line %d: level of %q must be a level name", v.Line, k.Value)
+			return 0, fmt.Errorf("line %d: level of %q must be a level name", v.Line, k.Value)
 		}
 		l, err := detector.ParseLevel(v.Value)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", v.Line, err)
+			return 0, fmt.Errorf("line %d: %w", v.Line, err)
 		}
-		out[k.Value] = l
-	}
-	return out, nil
+		return l, nil
+	})
 }
 
 // alertMap reads a case's alerts map: rule name (one of expect) -> the
 // number of distinct alerts, at least 1.
 func alertMap(n *yaml.Node, expect []string) (map[string]int, error) {
+	return ruleMap(n, expect, "numbers of alerts", func(k, v *yaml.Node) (int, error) {
+		num, err := strconv.Atoi(v.Value)
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || err != nil || num < 1 {
+			return 0, fmt.Errorf("line %d: the number of alerts of %q must be a positive integer", v.Line, k.Value)
+		}
+		return num, nil
+	})
+}
+
+// ruleMap reads a map from rule names of expect, each once, to values
+// that value reads.
+func ruleMap[V any](n *yaml.Node, expect []string, what string, value func(k, v *yaml.Node) (V, error)) (map[string]V, error) {
 	if n.Kind != yaml.MappingNode {
-		return nil, errors.New("must be a map of rule names to numbers of alerts")
+		return nil, fmt.Errorf("must be a map of rule names to %s", what)
 	}
-	out := make(map[string]int, len(n.Content)/2)
+	out := make(map[string]V, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode || !slices.Contains(expect, k.Value) {
@@ -509,11 +509,11 @@ func alertMap(n *yaml.Node, expect []string) (map[string]int, error) {
 		if _, dup := out[k.Value]; dup {
 			return nil, fmt.Errorf("line %d: rule %q listed twice", k.Line, k.Value)
 		}
-		num, err := strconv.Atoi(v.Value)
-		if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || err != nil || num < 1 {
-			return nil, fmt.Errorf("line %d: the number of alerts of %q must be a positive integer", v.Line, k.Value)
+		val, err := value(k, v)
+		if err != nil {
+			return nil, err
 		}
-		out[k.Value] = num
+		out[k.Value] = val
 	}
 	return out, nil
 }
