@@ -441,6 +441,7 @@ func (c *Correlator) detection(k *corr, d *detector.Detection, a alert) detector
 		out.MFAUsed = &v
 	}
 	out.Rule, out.RuleID, out.Level, out.Title = k.rule.Name, k.rule.ID, k.rule.Level, k.rule.Title
+	out.Helper = false // raised by a helper rule's event, it is an alert
 	out.EventID = a.id
 	out.Correlated = make([]detector.EventRef, 0, len(a.events))
 	for _, x := range a.events {
