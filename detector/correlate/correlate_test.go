@@ -465,3 +465,38 @@ func feedConcurrently(t *testing.T, cs []*Correlator, n int, ev func(w, i int) d
 	wg.Wait()
 	return raised
 }
+
+// TestAliases: group-by an alias that names a different field per rule.
+func TestAliases(t *testing.T) {
+	rs, err := sigma.ParseAll("a.yml", []byte(`title: same address
+name: same-address
+level: high
+correlation:
+  type: temporal
+  rules: [a, b]
+  group-by: [addr]
+  aliases:
+    addr:
+      a: sourceIPAddress
+      b: recipientAccountId
+  timespan: 1h
+  generate: true
+`+baseRules("a", "b")), sigma.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(rs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a's sourceIPAddress equals b's recipientAccountId ("x"): correlated.
+	got := run(t, c, det("a", "1", "111", "x", 0), det("b", "2", "x", "9.9.9.9", time.Minute))
+	if rs := rulesOf(got); !slices.Equal(rs, []string{"same-address"}) {
+		t.Fatalf("fired %v", rs)
+	}
+	// Different values: not.
+	got = run(t, c, det("a", "3", "111", "y", 0), det("b", "4", "z", "y", time.Minute))
+	if len(got) != 0 {
+		t.Fatalf("fired %v", rulesOf(got))
+	}
+}
