@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/rootwatch/rootwatch/detector/correlate"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/sqs"
 	"github.com/rootwatch/rootwatch/ingest/trailhealth"
@@ -68,6 +69,7 @@ func serviceMetrics(t *testing.T) map[string]bool {
 	notify.NewMetrics(r) // what notify.NewDispatcher registers with Config.Registerer
 	watchdog.NewMetrics(r)
 	trailhealth.NewMetrics(r)
+	correlate.NewMetrics(r)
 
 	names := map[string]bool{}
 	// A histogram's series are only its _bucket, _sum and _count: its bare
@@ -121,6 +123,7 @@ func serviceMetrics(t *testing.T) map[string]bool {
 var metricsConstructors = []string{
 	"collectors.NewGoCollector", "collectors.NewProcessCollector",
 	"ingest.NewMetrics", "sqs.NewMetrics", "trailhealth.NewMetrics", "watchdog.NewMetrics",
+	"correlate.NewMetrics",
 }
 
 var constructorRE = regexp.MustCompile(`\b(\w+\.New\w*Metrics|collectors\.New\w+Collector)\(`)

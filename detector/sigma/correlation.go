@@ -342,6 +342,9 @@ func (p *parser) correlationCondition(c *Correlation, n *yaml.Node) error {
 	if c.Type == ValueCount && c.Field == "" {
 		return p.errf(n.Line, "correlation.condition.field is required for value_count")
 	}
+	if c.Type == TemporalOrdered && c.Min < len(c.Rules) {
+		return p.errf(n.Line, "unsupported: correlation.condition %s on temporal_ordered (rootwatch requires every rule, in order; leave condition out)", strings.Join(parts, ", "))
+	}
 	if temporal && c.Min > len(c.Rules) {
 		return p.errf(n.Line, "correlation.condition %s: a %s correlation of %d rules counts at most %d distinct rules", strings.Join(parts, ", "), c.Type, len(c.Rules), len(c.Rules))
 	}
