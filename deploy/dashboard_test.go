@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/rootwatch/rootwatch/detector/attribution"
+	"github.com/rootwatch/rootwatch/detector/correlate"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/posture"
 	"github.com/rootwatch/rootwatch/ingest/queue"
@@ -72,6 +73,7 @@ func serviceMetrics(t *testing.T) map[string]bool {
 	trailhealth.NewMetrics(r)
 	posture.NewMetrics(r)
 	attribution.NewMetrics(r)
+	correlate.NewMetrics(r)
 
 	names := map[string]bool{}
 	// A histogram's series are only its _bucket, _sum and _count: its bare
@@ -125,6 +127,7 @@ func serviceMetrics(t *testing.T) map[string]bool {
 var metricsConstructors = []string{
 	"collectors.NewGoCollector", "collectors.NewProcessCollector",
 	"ingest.NewMetrics", "posture.NewMetrics", "queue.NewMetrics", "trailhealth.NewMetrics", "watchdog.NewMetrics", "attribution.NewMetrics",
+	"correlate.NewMetrics",
 }
 
 var constructorRE = regexp.MustCompile(`\b(\w+\.New\w*Metrics|collectors\.New\w+Collector)\(`)

@@ -116,9 +116,51 @@ type Detection struct {
 	// over. Always false for rule detections.
 	Resolved bool `json:"resolved,omitempty"`
 
+	// Correlated lists, for a correlation detection (a Sigma correlation
+	// rule that fired, see detector/correlate), the events it is made of,
+	// oldest first; empty for a detection of one record. A correlation
+	// detection's Rule, RuleID, Level and Title are the correlation rule's;
+	// its EventID is derived from the rule, the group and the events, so
+	// that every replica gives the same alert the same key; its record
+	// fields (EventName, AccountID, SourceIP, ...) and Record are those of
+	// the event that completed it (the newest one, for a detection
+	// re-raised when one of its events is delivered again).
+	Correlated []EventRef `json:"correlated,omitempty"`
+
+	// Helper marks a detection of a hidden helper rule (a rule that only
+	// correlation rules of its file use, see detector/sigma.Rule.Hidden):
+	// it feeds the correlations and is never delivered or printed.
+	Helper bool `json:"-"`
+
 	// Record is the full CloudTrail record as received (valid JSON). It is
 	// omitted from the scan output and kept for sinks that attach it.
 	Record json.RawMessage `json:"-"`
+}
+
+// IsHelper reports whether d is a hidden helper rule's detection (see
+// Helper); for slices.DeleteFunc.
+func IsHelper(d Detection) bool { return d.Helper }
+
+// IsCorrelation reports whether d is a correlation detection.
+func (d *Detection) IsCorrelation() bool { return len(d.Correlated) > 0 }
+
+// EventRef is one event of a correlation detection: which record, when,
+// and which rule it matched.
+type EventRef struct {
+	// EventID is the record's CloudTrail eventID.
+	EventID string `json:"event_id"`
+	// EventTime is the record's eventTime, in UTC.
+	EventTime time.Time `json:"event_time"`
+	// Rule is the name of the rule the record matched (for a
+	// temporal_ordered correlation, the step it stands for).
+	Rule string `json:"rule"`
+	// EventName is e.g. "ConsoleLogin".
+	EventName string `json:"event_name"`
+	// SourceIP is the record's sourceIPAddress.
+	SourceIP string `json:"source_ip,omitempty"`
+	// Source is where the record came from (a file, "s3://bucket/key", ...),
+	// for finding it again.
+	Source string `json:"source,omitempty"`
 }
 
 // Key identifies the (rule, event) pair a Detection is about. Two

@@ -37,6 +37,14 @@ type Linker interface {
 	Link(ctx context.Context, ds []detector.Detection) []detector.Detection
 }
 
+// Correlator turns the detections of some records into the detections to
+// deliver: it drops those of hidden helper rules and adds the correlation
+// detections they complete (detector/correlate.Correlator). On an error the
+// detections it returns are delivered and the input is retried later.
+type Correlator interface {
+	Correlate(ctx context.Context, ds []detector.Detection) ([]detector.Detection, error)
+}
+
 // RetryHint is implemented by errors that say how long the failing side
 // asked to be left alone (an HTTP Retry-After, a sink's cooldown); notify's
 // RetryableError implements it.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -34,6 +35,11 @@ type Config struct {
 	Matcher Matcher
 	// Deliverer receives the detections. Required.
 	Deliverer Deliverer
+	// Correlator, when not nil, evaluates the correlation rules over every
+	// batch of detections before it is delivered. A correlation state
+	// error fails the unit of work like a delivery failure (retried; the
+	// detections in hand are delivered first).
+	Correlator Correlator
 	// Opener reads S3 objects. Required.
 	Opener Opener
 	// MaxRecordBytes and MaxDecompressedBytes bound one record and one
@@ -416,17 +422,32 @@ func (p *Pipeline) deliveryFailed(ctx context.Context, log *zap.Logger, err erro
 	return result{queue.Retry, reasonDelivery}
 }
 
-// deliver hands detections to the Deliverer; nothing to deliver is a
-// success.
+// deliver hands detections to the Deliverer, after the Correlator and the
+// Linker (issue 10: AssumeRoot attribution and correlation rules run
+// on every batch before delivery); nothing to deliver is a success.
 func (p *Pipeline) deliver(ctx context.Context, dets []detector.Detection) error {
-	if p.cfg.Linker != nil { // issue 10: AssumeRoot attribution, the one call site
-		dets = p.cfg.Linker.Link(ctx, dets)
-	}
 	if len(dets) == 0 {
 		return nil
 	}
-	if err := p.cfg.Deliverer.Deliver(ctx, dets); err != nil {
-		return fmt.Errorf("deliver %d detections: %w", len(dets), err)
+	// The Correlator runs before the Linker, so that a late link's update
+	// (the same event again) never counts as a second sighting.
+	var corrErr error
+	if p.cfg.Correlator != nil {
+		dets, corrErr = p.cfg.Correlator.Correlate(ctx, dets)
+	}
+	if p.cfg.Linker != nil { // issue 10: AssumeRoot attribution, the one call site
+		dets = p.cfg.Linker.Link(ctx, dets)
+	}
+	// Hidden helper rules feed correlations only, with or without a
+	// Correlator.
+	dets = slices.DeleteFunc(dets, detector.IsHelper)
+	if len(dets) > 0 {
+		if err := p.cfg.Deliverer.Deliver(ctx, dets); err != nil {
+			return fmt.Errorf("deliver %d detections: %w", len(dets), err)
+		}
+	}
+	if corrErr != nil {
+		return fmt.Errorf("correlate: %w", corrErr)
 	}
 	return nil
 }

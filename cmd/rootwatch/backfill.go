@@ -152,7 +152,11 @@ func runBackfill(ctx context.Context, e *env, f *backfillFlags, logLevel, logFor
 	if len(regions) == 0 {
 		regions = []string{awsCfg.Region}
 	}
-	pipe, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Deliverer: deliverer, Opener: s3object.NewOpener(s3.NewFromConfig(awsCfg), 0),
+	corr, err := localCorrelator(eng)
+	if err != nil {
+		return err
+	}
+	pipe, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Correlator: corr, Deliverer: deliverer, Opener: s3object.NewOpener(s3.NewFromConfig(awsCfg), 0),
 		MaxDecompressedBytes: f.maxDecompBytes, MaxCompressionRatio: f.maxRatio, Logger: log.Named("ingest")})
 	if err != nil {
 		return usageErr("%v", err)

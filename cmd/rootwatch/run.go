@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/detector/correlate"
 	"github.com/rootwatch/rootwatch/ingest"
 	"github.com/rootwatch/rootwatch/ingest/backfill"
 	"github.com/rootwatch/rootwatch/ingest/cloudtrail"
@@ -164,15 +165,17 @@ type runFlags struct {
 	trails         trailFlags
 	dedupeTable    string
 	dedupeTTL      time.Duration
-	groupWindow    time.Duration
-	backfillStart  time.Duration
-	backfillRegion []string
-	logLevel       string
-	logFormat      string
-	notify         notifyFlags
-	watch          watchFlags
-	audit          auditService
-	expect         expectFlags
+	// correlationMaxGroups bounds the in-memory correlation state.
+	correlationMaxGroups int
+	groupWindow          time.Duration
+	backfillStart        time.Duration
+	backfillRegion       []string
+	logLevel             string
+	logFormat            string
+	notify               notifyFlags
+	watch                watchFlags
+	audit                auditService
+	expect               expectFlags
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -217,6 +220,7 @@ Every setting is a flag and an environment variable: see "rootwatch config".`,
 	f.trails.add(c)
 	fs.StringVar(&f.dedupeTable, "dedupe-table", "", settingUsage("dedupe-table"))
 	fs.DurationVar(&f.dedupeTTL, "dedupe-ttl", dedupe.DefaultTTL, settingUsage("dedupe-ttl"))
+	fs.IntVar(&f.correlationMaxGroups, "correlation-max-groups", correlate.DefaultMaxGroups, settingUsage("correlation-max-groups"))
 	fs.DurationVar(&f.groupWindow, "group-window", notify.DefaultGroupWindow, settingUsage("group-window"))
 	fs.DurationVar(&f.backfillStart, "backfill-on-start", 0, settingUsage("backfill-on-start"))
 	fs.StringSliceVar(&f.backfillRegion, "backfill-regions", nil, settingUsage("backfill-regions"))
@@ -246,6 +250,8 @@ func (f *runFlags) validate() error {
 		return usageErr("ROOTWATCH_SHUTDOWN_TIMEOUT: must be positive")
 	case f.stallAfter < time.Second:
 		return usageErr("ROOTWATCH_STALL_AFTER: %s is under 1s", f.stallAfter)
+	case f.correlationMaxGroups < 1 || f.correlationMaxGroups > 10_000_000:
+		return usageErr("ROOTWATCH_CORRELATION_MAX_GROUPS: %d is out of range 1-10000000", f.correlationMaxGroups)
 	case f.dedupeTTL <= 0:
 		return usageErr("ROOTWATCH_DEDUPE_TTL: must be positive")
 	case f.groupWindow <= 0:
@@ -317,6 +323,11 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		return err
 	}
 
+	corr, err := newCorrelator(log.Named("correlate"), rs, f.correlationMaxGroups, f.dedupeTable, awsCfg, reg)
+	if err != nil {
+		return err
+	}
+
 	fills := &backfill.GapFills{}
 	wd, err := f.watch.newWatchdog(log.Named("watchdog"), disp, awsCfg, f.dedupeTable, reg, fills)
 	if err != nil {
@@ -338,6 +349,7 @@ func runService(ctx context.Context, e *env, f *runFlags) error {
 		Linker:               linker,
 		Matcher:              eng,
 		Deliverer:            disp,
+		Correlator:           corr,
 		Opener:               s3object.NewOpener(s3c, f.maxObjectBytes),
 		MaxDecompressedBytes: f.maxDecompBytes,
 		MaxCompressionRatio:  f.maxRatio,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/detector/attribution"
+	"github.com/rootwatch/rootwatch/detector/correlate"
 	"github.com/rootwatch/rootwatch/detector/engine"
 	"github.com/rootwatch/rootwatch/detector/rules"
 	"github.com/rootwatch/rootwatch/detector/sigma"
@@ -123,6 +124,7 @@ func loadEngine(dirs []string, noBuiltin bool, minLevel detector.Level, protect 
 			kept = append(kept, r)
 		}
 	}
+	kept = withCorrelated(all, kept)
 	if len(kept) == 0 {
 		return nil, nil, errors.New("no rules to run (check --rules, --no-builtin and --min-level)")
 	}
@@ -165,7 +167,11 @@ func runScan(ctx context.Context, e *env, o *scanOptions, args []string) error {
 		return runScanS3(ctx, e, o, eng, p, args)
 	}
 	inputs, digests, listErrs := listInputs(args)
-	s := &scanner{eng: eng, minLevel: minLevel, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio},
+	corr, err := localCorrelator(eng)
+	if err != nil {
+		return err
+	}
+	s := &scanner{eng: eng, corr: corr, minLevel: minLevel, print: p, opts: cloudtrail.Options{MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio},
 		stderr: e.stderr, linker: attribution.New(attribution.Config{})}
 	for _, le := range listErrs {
 		s.reportErr(le)
@@ -260,19 +266,22 @@ func isLogName(name string) bool {
 // scanner runs inputs through the decoder and the engine.
 type scanner struct {
 	eng      *engine.Engine
+	corr     *correlate.Correlator // correlation rules, in memory
 	minLevel detector.Level
 	print    *printer
 	opts     cloudtrail.Options
 	stderr   io.Writer
 	linker   *attribution.Linker // AssumeRoot attribution, in memory for the scan
 
-	mu       sync.Mutex
-	records  int64
-	bytes    int64
-	byLevel  map[detector.Level]int
-	total    int
-	errors   int
-	errorsMu sync.Mutex
+	mu      sync.Mutex
+	records int64
+	bytes   int64
+	byLevel map[detector.Level]int
+	total   int
+	// linkUpdates counts late AssumeRoot links (Detection.LinkUpdate).
+	linkUpdates int
+	errors      int
+	errorsMu    sync.Mutex
 }
 
 func (s *scanner) scanAll(ctx context.Context, stdin io.Reader, inputs []string, jobs int) {
@@ -349,9 +358,18 @@ func (s *scanner) scanInput(ctx context.Context, stdin io.Reader, path string) {
 // deliver prints the detections of one record at or above the minimum
 // level and counts them.
 func (s *scanner) deliver(ctx context.Context, dets []detector.Detection) error {
+	// Issue 10, correlation rules: state is shared by the scan's jobs and
+	// windows by event time, so files may be read in any order. They run
+	// before the linker, so that a late link's update is not counted as
+	// a second sighting of its event.
+	dets, err := s.corr.Correlate(ctx, dets)
+	if err != nil {
+		s.reportErr(err)
+	}
 	dets = s.linker.Link(ctx, dets) // issue 10: AssumeRoot attribution (late links appended)
-	// An escalating rule runs for its escalated level; drop what is below.
-	dets = slices.DeleteFunc(dets, func(d detector.Detection) bool { return d.Level < s.minLevel })
+	// An escalating rule runs for its escalated level; drop what is below,
+	// and the hidden helper rules' detections (they feed correlations only).
+	dets = slices.DeleteFunc(dets, func(d detector.Detection) bool { return d.Level < s.minLevel || d.Helper })
 	for i := range dets {
 		s.print.Print(&dets[i])
 	}
@@ -364,9 +382,16 @@ func (s *scanner) deliver(ctx context.Context, dets []detector.Detection) error 
 		s.byLevel = map[detector.Level]int{}
 	}
 	for i := range dets {
+		if dets[i].LinkUpdate {
+			// A late AssumeRoot link re-reports a detection already
+			// counted; how many there are depends on the order the
+			// inputs were read in (--jobs), so they are counted apart.
+			s.linkUpdates++
+			continue
+		}
 		s.byLevel[dets[i].Level]++
+		s.total++
 	}
-	s.total += len(dets)
 	return nil
 }
 
@@ -400,6 +425,9 @@ func (s *scanner) summary(inputs int, elapsed time.Duration) string {
 	rate := ""
 	if secs := elapsed.Seconds(); secs > 0 && s.records > 0 {
 		rate = fmt.Sprintf(", %.0f records/s", float64(s.records)/secs)
+	}
+	if s.linkUpdates > 0 {
+		lv += fmt.Sprintf(", %d late AssumeRoot link update(s)", s.linkUpdates)
 	}
 	return fmt.Sprintf("scanned %d input(s), %d records, %.1f MB in %s%s: %d detection(s)%s, %d error(s)",
 		inputs, s.records, float64(s.bytes)/1e6, elapsed.Round(time.Millisecond), rate, s.total, lv, s.errors)

@@ -96,7 +96,11 @@ func runScanS3(ctx context.Context, e *env, o *scanOptions, eng *engine.Engine, 
 		so.DisableLogOutputChecksumValidationSkipped = true
 	})
 	window := &backfill.Window{Next: p, Start: start, End: end}
-	pipe, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Deliverer: window, Opener: s3object.NewOpener(s3c, f.maxObjectBytes),
+	corr, err := localCorrelator(eng)
+	if err != nil {
+		return err
+	}
+	pipe, err := ingest.NewPipeline(ingest.Config{Matcher: eng, Correlator: corr, Deliverer: window, Opener: s3object.NewOpener(s3c, f.maxObjectBytes),
 		MaxDecompressedBytes: o.maxDecompBytes, MaxCompressionRatio: o.maxRatio,
 		Linker: attribution.New(attribution.Config{})}) // issue 10: AssumeRoot attribution
 	if err != nil {

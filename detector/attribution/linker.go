@@ -109,7 +109,9 @@ func (l *Linker) Link(ctx context.Context, ds []detector.Detection) []detector.D
 		ups = l.issued(ctx, d, ups)
 	}
 	for i := range ds {
-		if d := &ds[i]; IsAssumedRoot(d) && d.AssumedRoot == nil {
+		// A hidden helper rule's detection is never delivered (it only
+		// feeds correlations): nothing to attribute.
+		if d := &ds[i]; IsAssumedRoot(d) && d.AssumedRoot == nil && !d.Helper {
 			ups = l.member(ctx, d, ups)
 		}
 	}

@@ -70,7 +70,8 @@ var commonValues = map[string]struct{}{
 // Engine is a compiled rule set. It is immutable after New and safe for
 // concurrent use.
 type Engine struct {
-	rules    []*sigma.Rule
+	all      []*sigma.Rule // as given to New, correlation rules included
+	rules    []*sigma.Rule // the detection rules, compiled
 	compiled []*crule
 	paths    *fields.Paths
 	names    []string   // dotted field name of each path
@@ -101,29 +102,35 @@ type options struct {
 	countEvals bool // count rule evaluations (tests)
 }
 
-// New compiles rules. Every rule must have logsource product aws and
-// service cloudtrail; rule names must be unique. Errors name the rule's
+// New compiles rules. Correlation rules (Rule.Correlation set) are kept for
+// Rules but not compiled. Every other rule must have logsource product aws
+// and service cloudtrail; rule names must be unique. Errors name the rule's
 // file and line.
 func New(rules []*sigma.Rule) (*Engine, error) {
 	return newEngine(rules, options{})
 }
 
 func newEngine(rules []*sigma.Rule, opts options) (*Engine, error) {
-	e := &Engine{rules: slices.Clone(rules), noIndex: opts.noIndex, countEvals: opts.countEvals}
-	fieldIdx := map[string]int{}
+	e := &Engine{all: slices.Clone(rules), noIndex: opts.noIndex, countEvals: opts.countEvals}
 	byName := map[string]*sigma.Rule{}
-	for i, r := range e.rules {
+	for i, r := range rules {
 		if r == nil {
 			return nil, fmt.Errorf("engine: rule %d is nil", i)
-		}
-		if !strings.EqualFold(r.Logsource.Product, "aws") || !strings.EqualFold(r.Logsource.Service, "cloudtrail") {
-			return nil, fmt.Errorf("engine: %s:%d: rule %q: logsource product %q service %q is not supported (rootwatch evaluates product aws, service cloudtrail)",
-				r.File, max(r.Logsource.Line, r.Line), r.Name, r.Logsource.Product, r.Logsource.Service)
 		}
 		if prev, dup := byName[r.Name]; dup {
 			return nil, fmt.Errorf("engine: duplicate rule name %q in %s and %s", r.Name, prev.File, r.File)
 		}
 		byName[r.Name] = r
+		if r.Correlation == nil { // correlation rules are detector/correlate's
+			e.rules = append(e.rules, r)
+		}
+	}
+	fieldIdx := map[string]int{}
+	for i, r := range e.rules {
+		if !strings.EqualFold(r.Logsource.Product, "aws") || !strings.EqualFold(r.Logsource.Service, "cloudtrail") {
+			return nil, fmt.Errorf("engine: %s:%d: rule %q: logsource product %q service %q is not supported (rootwatch evaluates product aws, service cloudtrail)",
+				r.File, max(r.Logsource.Line, r.Line), r.Name, r.Logsource.Product, r.Logsource.Service)
+		}
 		cr, err := e.compileRule(r, fieldIdx)
 		if err != nil {
 			return nil, fmt.Errorf("engine: rule %q (%s): %w", r.Name, r.File, err)
@@ -152,8 +159,9 @@ func newEngine(rules []*sigma.Rule, opts options) (*Engine, error) {
 	return e, nil
 }
 
-// Rules returns the rules in the order given to New.
-func (e *Engine) Rules() []*sigma.Rule { return slices.Clone(e.rules) }
+// Rules returns the rules in the order given to New, correlation rules
+// (which the engine does not evaluate; see detector/correlate) included.
+func (e *Engine) Rules() []*sigma.Rule { return slices.Clone(e.all) }
 
 // scratch is one goroutine's per-record state, reused through a pool.
 type scratch struct {
@@ -248,7 +256,7 @@ func (e *Engine) MatchEventTime(rec []byte, source string, dst []detector.Detect
 			d.MFAUsed = &mfa
 		}
 		r := e.rules[i]
-		d.Rule, d.RuleID, d.Level, d.Title = r.Name, r.ID, r.Level, r.Title
+		d.Rule, d.RuleID, d.Level, d.Title, d.Helper = r.Name, r.ID, r.Level, r.Title, r.Hidden
 		if cr := e.compiled[i]; cr.esc != nil && s.eval(cr.esc) {
 			d.Level = cr.escLevel
 			d.LevelReason = escalationReason(r)

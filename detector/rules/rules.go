@@ -7,8 +7,14 @@
 // (root-console-login, root-console-login-no-mfa, root-console-login-failure,
 // root-api-call, root-access-key-created, root-mfa-change,
 // root-password-change, root-account-settings-change, assume-root,
-// trail-tampering, log-delivery-tampering) are a public contract. Each rule's description records what it matches, what it
+// trail-tampering, log-delivery-tampering, and the correlation rules
+// root-login-brute-force, root-login-brute-force-ips and
+// root-takeover-chain) are a public contract. Each rule's description records what it matches, what it
 // deliberately does not, and which other rules fire on the same record.
+//
+// A rule file may hold several YAML documents (sigma.ParseAll): a
+// correlation rule and the helper rules it hides
+// (root-takeover-chain.yml holds root-takeover-credential-step).
 //
 // Rule tests (see package ruletest) live beside the rules, in tests
 // directories or in files named *_test.yml; the loaders here skip them.
@@ -159,7 +165,7 @@ func load(fsys fs.FS, root string, name func(rel string) string, opts sigma.Opti
 		if err != nil {
 			return nil, fmt.Errorf("rule file %s: %w", name, err)
 		}
-		r, err := sigma.ParseWithOptions(name, data, opts)
+		file, err := sigma.ParseAll(name, data, opts)
 		if err != nil {
 			var se *sigma.Error
 			if errors.As(err, &se) {
@@ -167,7 +173,7 @@ func load(fsys fs.FS, root string, name func(rel string) string, opts sigma.Opti
 			}
 			return nil, fmt.Errorf("rule file %s: %w", name, err)
 		}
-		rs = append(rs, r)
+		rs = append(rs, file...)
 	}
 	return rs, nil
 }

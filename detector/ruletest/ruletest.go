@@ -33,7 +33,25 @@
 //     kept as strings), or as a string holding the record's JSON text, which
 //     is passed to the engine byte for byte;
 //   - event_file: a file holding one record as JSON, relative to the test
-//     file's directory, inside the directory being loaded.
+//     file's directory, inside the directory being loaded;
+//   - events: a list of records (each written as for event), delivered in
+//     that order, to test correlation rules. Their order is the order of
+//     arrival; the correlations window them by their eventTime, so a list
+//     out of eventTime order tests out-of-order delivery, and a record given
+//     twice tests a redelivery.
+//
+// Every case runs through the engine and then the correlation rules (see
+// detector/correlate), with state of its own: expect lists the rules that
+// fired on any of the case's records, correlations included, and rules a
+// correlation hides (sigma.Rule.Hidden) never appear.
+//
+// A case may give alerts, a map from rule names in expect to the number of
+// distinct alerts (detector.Detection.Key, what the dedupe ledger
+// delivers) the rule must raise over the case's records: a redelivered
+// record raises its correlation again under the same key, which counts
+// once.
+//
+//	alerts: {root-login-brute-force: 1}
 //
 // A case may also give levels, a map from rule names in expect to the level
 // each detection must have (to test a rule's rootwatch escalation or its
@@ -95,8 +113,15 @@ type Case struct {
 	// Expect is the sorted set of rule names that must fire, and only they.
 	// Empty (not nil) when no rule may fire.
 	Expect []string
-	// Event is the CloudTrail record as JSON.
+	// Event is the CloudTrail record as JSON (the first of Events for a
+	// case with events).
 	Event []byte
+	// Events are the records of a case with events, in delivery order (nil
+	// for a case with event or event_file).
+	Events [][]byte
+	// Alerts maps rule names of Expect to the number of distinct alerts
+	// they must raise (nil when the case gives none).
+	Alerts map[string]int
 	// EventFile names the file Event was read from, or "" when the event
 	// was written in the test file.
 	EventFile string
@@ -308,7 +333,7 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 			return nil, errAt(cn.Line, nil, "a case must be a mapping with name, expect and event or event_file")
 		}
 		var haveExpect bool
-		var eventNode, levelsNode *yaml.Node
+		var eventNode, levelsNode, eventsNode, alertsNode *yaml.Node
 		var eventFile string
 		keys := make(map[string]bool)
 		for i := 0; i+1 < len(cn.Content); i += 2 {
@@ -340,13 +365,23 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 					return nil, errAt(v.Line, nil, "credential: %s", err)
 				}
 				c.Credential = cred
+			case "events":
+				eventsNode = v
+			case "alerts":
+				alertsNode = v
 			case "event_file":
 				if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
 					return nil, errAt(v.Line, nil, "event_file must be a path")
 				}
 				eventFile = v.Value
 			default:
-				return nil, errAt(k.Line, nil, "unknown key %q in a case (want name, expect, levels, credential, event or event_file)", k.Value)
+				return nil, errAt(k.Line, nil, "unknown key %q in a case (want name, expect, levels, credential, alerts, event, event_file or events)", k.Value)
+			}
+		}
+		given := 0
+		for _, set := range []bool{eventNode != nil, eventFile != "", eventsNode != nil} {
+			if set {
+				given++
 			}
 		}
 		switch {
@@ -354,10 +389,17 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 			return nil, errAt(cn.Line, nil, "case without a name")
 		case !haveExpect:
 			return nil, errAt(cn.Line, nil, "case %q: missing expect (use [] when no rule may fire)", c.Name)
-		case eventNode == nil && eventFile == "":
-			return nil, errAt(cn.Line, nil, "case %q: missing event or event_file", c.Name)
-		case eventNode != nil && eventFile != "":
-			return nil, errAt(cn.Line, nil, "case %q: has both event and event_file", c.Name)
+		case given == 0:
+			return nil, errAt(cn.Line, nil, "case %q: missing event, event_file or events", c.Name)
+		case given > 1:
+			return nil, errAt(cn.Line, nil, "case %q: give only one of event, event_file and events", c.Name)
+		}
+		if alertsNode != nil {
+			alerts, err := alertMap(alertsNode, c.Expect)
+			if err != nil {
+				return nil, errAt(alertsNode.Line, nil, "case %q: alerts: %s", c.Name, err)
+			}
+			c.Alerts = alerts
 		}
 		if c.Credential != "" && len(c.Expect) == 0 {
 			return nil, errAt(cn.Line, nil, "case %q: credential needs a rule in expect (it is checked on the detections)", c.Name)
@@ -373,7 +415,19 @@ func parseFile(file string, data []byte, readEvent func(ref string) (string, []b
 			return nil, errAt(cn.Line, nil, "case %q: name already used at line %d", c.Name, prev)
 		}
 		seen[c.Name] = cn.Line
-		if eventNode != nil {
+		if eventsNode != nil {
+			if eventsNode.Kind != yaml.SequenceNode || len(eventsNode.Content) == 0 {
+				return nil, errAt(eventsNode.Line, nil, "case %q: events must be a non-empty list of records", c.Name)
+			}
+			for _, en := range eventsNode.Content {
+				ev, err := eventJSON(en)
+				if err != nil {
+					return nil, errAt(en.Line, err, "case %q: events", c.Name)
+				}
+				c.Events = append(c.Events, ev)
+			}
+			c.Event = c.Events[0]
+		} else if eventNode != nil {
 			ev, err := eventJSON(eventNode)
 			if err != nil {
 				return nil, errAt(eventNode.Line, err, "case %q: event", c.Name)
@@ -454,10 +508,37 @@ func credentialValue(n *yaml.Node) (string, error) {
 
 // levelMap reads a case's levels map: rule name (one of expect) -> level.
 func levelMap(n *yaml.Node, expect []string) (map[string]detector.Level, error) {
+	return ruleMap(n, expect, "levels", func(k, v *yaml.Node) (detector.Level, error) {
+		if v.Kind != yaml.ScalarNode {
+			return 0, fmt.Errorf("line %d: level of %q must be a level name", v.Line, k.Value)
+		}
+		l, err := detector.ParseLevel(v.Value)
+		if err != nil {
+			return 0, fmt.Errorf("line %d: %w", v.Line, err)
+		}
+		return l, nil
+	})
+}
+
+// alertMap reads a case's alerts map: rule name (one of expect) -> the
+// number of distinct alerts, at least 1.
+func alertMap(n *yaml.Node, expect []string) (map[string]int, error) {
+	return ruleMap(n, expect, "numbers of alerts", func(k, v *yaml.Node) (int, error) {
+		num, err := strconv.Atoi(v.Value)
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || err != nil || num < 1 {
+			return 0, fmt.Errorf("line %d: the number of alerts of %q must be a positive integer", v.Line, k.Value)
+		}
+		return num, nil
+	})
+}
+
+// ruleMap reads a map from rule names of expect, each once, to values
+// that value reads.
+func ruleMap[V any](n *yaml.Node, expect []string, what string, value func(k, v *yaml.Node) (V, error)) (map[string]V, error) {
 	if n.Kind != yaml.MappingNode {
-		return nil, errors.New("must be a map of rule names to levels")
+		return nil, fmt.Errorf("must be a map of rule names to %s", what)
 	}
-	out := make(map[string]detector.Level, len(n.Content)/2)
+	out := make(map[string]V, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode || !slices.Contains(expect, k.Value) {
@@ -466,14 +547,11 @@ func levelMap(n *yaml.Node, expect []string) (map[string]detector.Level, error) 
 		if _, dup := out[k.Value]; dup {
 			return nil, fmt.Errorf("line %d: rule %q listed twice", k.Line, k.Value)
 		}
-		if v.Kind != yaml.ScalarNode {
-			return nil, fmt.Errorf("line %d: level of %q must be a level name", v.Line, k.Value)
-		}
-		l, err := detector.ParseLevel(v.Value)
+		val, err := value(k, v)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", v.Line, err)
+			return nil, err
 		}
-		out[k.Value] = l
+		out[k.Value] = val
 	}
 	return out, nil
 }

@@ -125,8 +125,13 @@ func TestParseErrors(t *testing.T) {
 		{"expect not a list", "cases:\n  - name: c\n    expect: root-api-call\n    event: {}\n", "t.yml:3: expect: must be a list"},
 		{"expect twice the same", "cases:\n  - name: c\n    expect: [a, a]\n    event: {}\n", `rule "a" listed twice`},
 		{"expect a number", "cases:\n  - name: c\n    expect: [1]\n    event: {}\n", "rule names must be non-empty strings"},
-		{"no event", "cases:\n  - name: c\n    expect: []\n", `case "c": missing event or event_file`},
-		{"both events", "cases:\n  - name: c\n    expect: []\n    event: {}\n    event_file: e.json\n", "has both event and event_file"},
+		{"no event", "cases:\n  - name: c\n    expect: []\n", `case "c": missing event, event_file or events`},
+		{"both events", "cases:\n  - name: c\n    expect: []\n    event: {}\n    event_file: e.json\n", "give only one of event, event_file and events"},
+		{"event and events", "cases:\n  - name: c\n    expect: []\n    event: {}\n    events: [{}]\n", "give only one of event, event_file and events"},
+		{"events empty", "cases:\n  - name: c\n    expect: []\n    events: []\n", "events must be a non-empty list of records"},
+		{"events item a list", "cases:\n  - name: c\n    expect: []\n    events: [[1]]\n", "t.yml:4: case \"c\": events: must be a mapping"},
+		{"alerts not in expect", "cases:\n  - name: c\n    expect: [a]\n    alerts: {b: 1}\n    event: {}\n", `alerts: line 4: "b" is not in expect`},
+		{"alerts zero", "cases:\n  - name: c\n    expect: [a]\n    alerts: {a: 0}\n    event: {}\n", "must be a positive integer"},
 		{"unknown case key", "cases:\n  - name: c\n    expect: []\n    event: {}\n    expected: [x]\n", `t.yml:5: unknown key "expected" in a case`},
 		{"duplicate case key", "cases:\n  - name: c\n    name: d\n    expect: []\n    event: {}\n", `t.yml:3: duplicate key "name"`},
 		{"duplicate case name", "cases:\n  - name: c\n    expect: []\n    event: {}\n  - name: c\n    expect: []\n    event: {}\n", `t.yml:5: case "c": name already used at line 2`},
@@ -452,5 +457,74 @@ func TestLoadDirSkipsTestdata(t *testing.T) {
 	}
 	if len(cases) < 90 {
 		t.Errorf("loaded %d cases from ../rules, want the built-in rules' tests", len(cases))
+	}
+}
+
+// TestEventsAndAlerts: a case with events runs them in order through the
+// engine and the correlation rules, with state of its own; alerts counts
+// distinct alert keys and reports a wrong count.
+func TestEventsAndAlerts(t *testing.T) {
+	rs, err := sigma.ParseAll("r.yml", []byte(`title: two calls
+name: two-calls
+level: high
+correlation:
+  type: event_count
+  rules: [call]
+  group-by: [recipientAccountId]
+  timespan: 1h
+  condition: {gte: 2}
+  generate: true
+---
+title: call
+name: call
+level: low
+logsource: {product: aws, service: cloudtrail}
+detection: {sel: {eventName: ListBuckets}, condition: sel}
+`), sigma.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(id, at string) string {
+		return `{"eventVersion":"1.09","eventName":"ListBuckets","eventID":"` + id + `","eventTime":"` + at + `","recipientAccountId":"1"}`
+	}
+	doc := `cases:
+  - name: two calls, the first redelivered
+    expect: [call, two-calls]
+    alerts: {two-calls: 1, call: 2}
+    events:
+      - '` + ev("a", "2026-11-20T10:00:00Z") + `'
+      - '` + ev("b", "2026-11-20T09:30:00Z") + `'
+      - '` + ev("a", "2026-11-20T10:00:00Z") + `'
+  - name: state is per case, so one call is not two
+    expect: [call]
+    events:
+      - '` + ev("c", "2026-11-20T10:00:00Z") + `'
+  - name: fails on purpose, wrong count
+    expect: [call, two-calls]
+    alerts: {two-calls: 2}
+    events:
+      - '` + ev("d", "2026-11-20T10:00:00Z") + `'
+      - '` + ev("e", "2026-11-20T10:01:00Z") + `'
+`
+	cases, err := ruletest.Parse("t.yml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases[0].Events) != 3 || cases[0].Alerts["call"] != 2 {
+		t.Fatalf("parsed %+v", cases[0])
+	}
+	rep := ruletest.Run(e, cases)
+	if !rep.Results[0].Passed() || !rep.Results[1].Passed() || rep.Results[2].Passed() {
+		t.Fatalf("report:\n%s", rep.String())
+	}
+	if got := rep.Results[2].WrongAlerts; !slices.Equal(got, []string{"two-calls: got 1, want 2"}) {
+		t.Errorf("WrongAlerts = %v", got)
+	}
+	if !strings.Contains(rep.String(), "     alerts:     two-calls: got 1, want 2\n") {
+		t.Errorf("report text:\n%s", rep.String())
 	}
 }

@@ -1,13 +1,16 @@
 package ruletest
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/detector/correlate"
 	"github.com/rootwatch/rootwatch/detector/engine"
 )
 
@@ -29,6 +32,9 @@ type Result struct {
 	// WrongCredential describes detections whose credential differs from
 	// the case's credential ("root-api-call: got none, want long_lived_key").
 	WrongCredential []string
+	// WrongAlerts describes rules whose number of distinct alerts differs
+	// from the case's alerts ("root-login-brute-force: got 2, want 1").
+	WrongAlerts []string
 	// Err is the engine's error for the event (e.g. not a JSON object).
 	Err error
 }
@@ -36,7 +42,7 @@ type Result struct {
 // Passed reports whether exactly the expected rules fired.
 func (r *Result) Passed() bool {
 	return r.Err == nil && len(r.Missing) == 0 && len(r.Unexpected) == 0 && len(r.Unknown) == 0 && len(r.WrongLevel) == 0 &&
-		len(r.WrongCredential) == 0
+		len(r.WrongCredential) == 0 && len(r.WrongAlerts) == 0
 }
 
 // Report is the outcome of a run: one Result per case, in the order given.
@@ -52,16 +58,16 @@ type Report struct {
 // OK reports whether every case passed (true for an empty run).
 func (r Report) OK() bool { return r.Failed == 0 }
 
-// Run matches every case's event against e and compares the rules that fired
-// with the case's expectation. Detections are reported with the case's
-// file:line as their source.
+// Run matches every case's events against e, in order, then through the
+// correlation rules among e.Rules() (fresh state for each case), and
+// compares the rules that fired with the case's expectation. Detections
+// are reported with the case's file:line as their source.
 func Run(e *engine.Engine, cases []Case) Report {
 	known := make(map[string]bool)
 	for _, r := range e.Rules() {
 		known[r.Name] = true
 	}
 	rep := Report{Results: make([]Result, 0, len(cases))}
-	var dst []detector.Detection
 	for _, c := range cases {
 		res := Result{Case: c}
 		for _, name := range c.Expect {
@@ -69,16 +75,16 @@ func Run(e *engine.Engine, cases []Case) Report {
 				res.Unknown = append(res.Unknown, name)
 			}
 		}
-		var err error
-		dst, err = e.Match(c.Event, fmt.Sprintf("%s:%d", c.File, c.Line), dst[:0])
+		all, err := runCase(e, &c)
 		if err != nil {
 			res.Err = err
 		} else {
-			res.Got = firedNames(dst)
+			res.Got = firedNames(all)
 			res.Missing = minus(c.Expect, res.Got)
 			res.Unexpected = minus(res.Got, c.Expect)
-			res.WrongLevel = wrongLevels(c.Levels, dst)
-			res.WrongCredential = wrongCredentials(c.Credential, dst)
+			res.WrongLevel = wrongLevels(c.Levels, all)
+			res.WrongAlerts = wrongAlerts(c.Alerts, all)
+			res.WrongCredential = wrongCredentials(c.Credential, all)
 		}
 		if res.Passed() {
 			rep.Passed++
@@ -127,6 +133,53 @@ func placeholderKey(ph map[string][]string) string {
 		fmt.Fprintf(&sb, "%q=%q;", n, ph[n])
 	}
 	return sb.String()
+}
+
+// runCase delivers the case's events one by one through e and a
+// correlator of its own, and returns every detection made.
+func runCase(e *engine.Engine, c *Case) ([]detector.Detection, error) {
+	corr, err := correlate.New(e.Rules(), correlate.Options{})
+	if err != nil {
+		return nil, err
+	}
+	events := c.Events
+	if events == nil {
+		events = [][]byte{c.Event}
+	}
+	var all, dst []detector.Detection
+	for i, ev := range events {
+		source := fmt.Sprintf("%s:%d", c.File, c.Line)
+		if len(events) > 1 {
+			source += fmt.Sprintf(" event %d", i+1)
+		}
+		dst, err = e.Match(ev, source, dst[:0])
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", i+1, err)
+		}
+		dst, err = corr.Correlate(context.Background(), dst)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, dst...)
+	}
+	return all, nil
+}
+
+// wrongAlerts compares the number of distinct alerts of each rule with want.
+func wrongAlerts(want map[string]int, ds []detector.Detection) []string {
+	var out []string
+	for _, rule := range slices.Sorted(maps.Keys(want)) {
+		keys := map[string]bool{}
+		for i := range ds {
+			if ds[i].Rule == rule {
+				keys[ds[i].Key()] = true
+			}
+		}
+		if len(keys) != want[rule] {
+			out = append(out, fmt.Sprintf("%s: got %d, want %d", rule, len(keys), want[rule]))
+		}
+	}
+	return out
 }
 
 // wrongLevels compares the levels of the detections with want.
@@ -239,6 +292,9 @@ func (r *Result) detail() string {
 	}
 	if len(r.WrongCredential) > 0 {
 		line("credential", r.WrongCredential)
+	}
+	if len(r.WrongAlerts) > 0 {
+		line("alerts", r.WrongAlerts)
 	}
 	if len(r.Unknown) > 0 {
 		line("unknown", r.Unknown)

@@ -9,8 +9,9 @@ import (
 	"testing"
 )
 
-// FuzzParse checks that arbitrary input never panics and that a rule that
-// loads is internally consistent. The seed corpus is every rule under
+// FuzzParse checks that arbitrary input never panics and that every rule
+// of a file that loads (ParseAll: several documents, correlations) is
+// internally consistent. The seed corpus is every rule under
 // testdata, the built-in rules, plus testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*/*.yml")
@@ -21,13 +22,27 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := Parse("fuzz.yml", data)
+		rs, err := ParseAll("fuzz.yml", data, Options{})
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "fuzz.yml:") {
 				t.Fatalf("error does not name the file: %v", err)
 			}
 			return
 		}
+		for _, r := range rs {
+			checkRule(t, r)
+		}
+	})
+}
+
+func checkRule(t *testing.T, r *Rule) {
+	if c := r.Correlation; c != nil {
+		if r.Name == "" || len(c.Rules) == 0 || c.Timespan <= 0 || c.Min < 1 || r.Detection != nil || (c.Type == ValueCount) != (c.Field != "") {
+			t.Fatalf("loaded an incomplete correlation: %+v %+v", r, c)
+		}
+		return
+	}
+	{
 		if r.Name == "" || r.Condition == nil || len(r.Detection) == 0 {
 			t.Fatalf("loaded an incomplete rule: %+v", r)
 		}
@@ -47,7 +62,7 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
-	})
+	}
 }
 
 func checkNode(t *testing.T, n *Node, sels map[string]*Selection) {

@@ -35,10 +35,11 @@ var unsupportedModifiers = map[string]string{
 	"wide":         "UTF-16 encoding of values",
 }
 
-// Parse parses one Sigma rule. file names the rule in errors and becomes
-// Rule.File; it is also the source of Rule.Name when the rule has no name
-// field. Every error is an *Error naming file, line and construct. Parse
-// defines no placeholders; see ParseWithOptions.
+// Parse parses one Sigma rule (a file of one YAML document; see ParseAll
+// for several). file names the rule in errors and becomes Rule.File; it is
+// also the source of Rule.Name when the rule has no name field. Every
+// error is an *Error naming file, line and construct. Parse defines no
+// placeholders; see ParseWithOptions.
 func Parse(file string, data []byte) (*Rule, error) {
 	return ParseWithOptions(file, data, Options{})
 }
@@ -77,6 +78,9 @@ func ParseWithOptions(file string, data []byte, opts Options) (*Rule, error) {
 type parser struct {
 	file string
 	opts Options
+	// docSuffix is appended to the name derived from the file name, for the
+	// second and later documents of a file (ParseAll).
+	docSuffix string
 
 	undefined map[string]int  // undefined placeholder -> line of first use
 	defined   map[string]bool // placeholders used that have values
@@ -189,7 +193,7 @@ func (p *parser) rule(root *yaml.Node) (*Rule, error) {
 		return nil, err
 	}
 	r := &Rule{File: p.file, Line: root.Line}
-	var levelNode, detectionNode, titleNode, escalateNode *yaml.Node
+	var levelNode, detectionNode, titleNode, escalateNode, corrNode, generateNode *yaml.Node
 	for _, e := range entries {
 		k, v := e[0], e[1]
 		var err error
@@ -229,7 +233,9 @@ func (p *parser) rule(root *yaml.Node) (*Rule, error) {
 		case "detection":
 			detectionNode = v
 		case "correlation":
-			err = p.errf(k.Line, "unsupported: correlation rule (correlation is not supported)")
+			corrNode = v
+		case "generate":
+			generateNode = v
 		case "action":
 			err = p.errf(k.Line, "unsupported: rule collection action %q", v.Value)
 		case "rootwatch":
@@ -255,10 +261,26 @@ func (p *parser) rule(root *yaml.Node) (*Rule, error) {
 	}
 	if r.Name == "" {
 		base := filepath.Base(p.file)
-		r.Name = strings.TrimSuffix(base, filepath.Ext(base))
+		r.Name = strings.TrimSuffix(base, filepath.Ext(base)) + p.docSuffix
 		if err := p.checkName(root, r.Name); err != nil {
 			return nil, p.errf(root.Line, "rule has no name field and its file name %q cannot be used as one", base)
 		}
+	}
+	if corrNode != nil {
+		switch {
+		case detectionNode != nil:
+			return nil, p.errf(detectionNode.Line, "a correlation rule has no detection (put the detection in a rule of its own and refer to it in correlation.rules)")
+		case escalateNode != nil:
+			return nil, p.errf(escalateNode.Line, "unsupported: rootwatch.escalate on a correlation rule")
+		}
+		r.DeclaredLevel = r.Level
+		if err := p.correlation(r, corrNode, generateNode); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	if generateNode != nil {
+		return nil, p.errf(generateNode.Line, "generate is only valid in a correlation rule")
 	}
 	if detectionNode == nil {
 		return nil, p.errf(root.Line, "missing required field \"detection\"")
@@ -412,7 +434,7 @@ func (p *parser) detection(r *Rule, n *yaml.Node) error {
 		return err
 	}
 	r.Detection = make(map[string]*Selection, len(entries))
-	var condNode *yaml.Node
+	var condNode, timeframeNode *yaml.Node
 	for _, e := range entries {
 		k, v := e[0], e[1]
 		switch k.Value {
@@ -420,7 +442,8 @@ func (p *parser) detection(r *Rule, n *yaml.Node) error {
 			condNode = v
 			continue
 		case "timeframe":
-			return p.errf(k.Line, "unsupported: timeframe (correlation is not supported)")
+			timeframeNode = k
+			continue
 		}
 		sel, err := p.selection(k, v)
 		if err != nil {
@@ -456,12 +479,22 @@ func (p *parser) detection(r *Rule, n *yaml.Node) error {
 		if c.Kind != yaml.ScalarNode || c.Tag == "!!null" {
 			return p.errf(c.Line, "condition must be a string, not %s", kindName(c))
 		}
+		if strings.Contains(c.Value, "|") {
+			tf := ""
+			if timeframeNode != nil {
+				tf = n.Content[slices.Index(n.Content, timeframeNode)+1].Value
+			}
+			return p.aggregationError(c.Line, c.Value, tf, r)
+		}
 		node, err := ParseCondition(c.Value, names)
 		if err != nil {
 			return &Error{File: p.file, Line: c.Line, Msg: fmt.Sprintf("condition %q", c.Value), Err: err}
 		}
 		args = append(args, node)
 		texts = append(texts, c.Value)
+	}
+	if timeframeNode != nil {
+		return p.errf(timeframeNode.Line, "unsupported: timeframe without an aggregation (windows belong to correlation rules: see correlation.timespan)")
 	}
 	if len(args) == 1 {
 		r.Condition = args[0]

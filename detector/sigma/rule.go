@@ -31,10 +31,16 @@
 //
 // Unknown keys in it are errors.
 //
+// Correlation rules (a document with a correlation section) parse into a
+// Rule with Correlation set; see Correlation for what is supported.
+// ParseAll reads files of several documents ("---"), as correlation rules
+// and the rules they use are often written; Parse reads one document.
+//
 // Rejected: keyword selections, the modifiers windash, base64, base64offset,
 // utf16, utf16le, utf16be and wide (and any unknown
-// modifier), aggregations in conditions ("| count() > 5"), timeframe,
-// correlation rules and multi-document YAML.
+// modifier), timeframe, and aggregations in conditions ("| count() by x >
+// 5", deprecated by Sigma), whose error shows the equivalent correlation
+// rule to write instead.
 package sigma
 
 import (
@@ -113,6 +119,16 @@ type Rule struct {
 	// Unscoped is set when no placeholder of the rule had a value and the
 	// UnresolvedLevel fallback applies.
 	Unscoped bool
+
+	// Correlation is set for a correlation rule (a document with a
+	// correlation section): such a rule has no Detection, Condition or
+	// Logsource, and the engine does not compile it; detector/correlate
+	// evaluates it over the detections of the rules it refers to.
+	Correlation *Correlation
+	// Hidden marks a rule that a correlation of the same file refers to
+	// with generate false (the default): its detections feed the
+	// correlation but are not alerts of their own (see ParseAll).
+	Hidden bool
 }
 
 // Escalation is the rootwatch extension's escalate entry.

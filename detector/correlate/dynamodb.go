@@ -1,0 +1,155 @@
+package correlate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// DynamoDBAPI is the part of *dynamodb.Client the DynamoDB store uses.
+type DynamoDBAPI interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+}
+
+var _ DynamoDBAPI = (*dynamodb.Client)(nil)
+
+// Attribute names of a correlation item (besides the table's "pk" and
+// "expires_at").
+const (
+	attrPK        = "pk"
+	attrExpiresAt = "expires_at"
+	attrState     = "corr_state"
+	attrVersion   = "corr_version"
+)
+
+// maxAttempts bounds the optimistic retries of one Update.
+const maxAttempts = 10
+
+// DynamoDB is a Store in the dedupe table (partition key "pk" of type S,
+// TTL on "expires_at"), one item per group, keyed "corr#RULE#GROUPHASH".
+// Replicas share it: each Update reads the item, applies the change and
+// writes it back on the condition that nobody wrote it in between (a
+// version number), retrying otherwise, so two replicas that see the same
+// event count it once and only one of them raises the alert. What a
+// restart forgets with this store: nothing the table holds; the items
+// expire by the table's TTL a timespan plus Lateness after their group's
+// newest event.
+type DynamoDB struct {
+	api   DynamoDBAPI
+	table string
+	now   func() time.Time
+}
+
+var _ Store = (*DynamoDB)(nil)
+
+// NewDynamoDB returns a Store on table.
+func NewDynamoDB(api DynamoDBAPI, table string) (*DynamoDB, error) {
+	if api == nil || table == "" {
+		return nil, errors.New("correlation store: a DynamoDB client and table are required")
+	}
+	return &DynamoDB{api: api, table: table, now: time.Now}, nil
+}
+
+// Update implements Store with a read and a conditional write, retried
+// when another writer changed the item in between.
+func (d *DynamoDB) Update(ctx context.Context, key string, fn func(*State) (bool, time.Time)) error {
+	pk := &types.AttributeValueMemberS{Value: key}
+	for attempt := range maxAttempts {
+		if attempt > 0 {
+			// Another writer won: back off a random while, so that two
+			// replicas hammering one group take turns instead of starving
+			// one of them.
+			wait := time.Duration(rand.Int64N(int64(5*time.Millisecond) << min(attempt, 6)))
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("correlation state %s: %w", key, ctx.Err())
+			case <-time.After(wait):
+			}
+		}
+		out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName:      aws.String(d.table),
+			Key:            map[string]types.AttributeValue{attrPK: pk},
+			ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			return fmt.Errorf("read correlation state %s from %s: %w", key, d.table, err)
+		}
+		var st State
+		version, exists := int64(0), out.Item != nil
+		if exists {
+			if version, err = d.decode(out.Item, &st); err != nil {
+				return fmt.Errorf("correlation state %s in %s: %w", key, d.table, err)
+			}
+		}
+		changed, keep := fn(&st)
+		if !changed {
+			return nil
+		}
+		body, err := json.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("encode correlation state %s: %w", key, err)
+		}
+		in := &dynamodb.PutItemInput{
+			TableName: aws.String(d.table),
+			Item: map[string]types.AttributeValue{
+				attrPK:        pk,
+				attrState:     &types.AttributeValueMemberS{Value: string(body)},
+				attrVersion:   &types.AttributeValueMemberN{Value: strconv.FormatInt(version+1, 10)},
+				attrExpiresAt: &types.AttributeValueMemberN{Value: strconv.FormatInt(keep.Unix(), 10)},
+			},
+			ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		}
+		if exists {
+			in.ConditionExpression = aws.String("#v = :v")
+			in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
+			in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)}}
+		} else {
+			in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
+		}
+		_, err = d.api.PutItem(ctx, in)
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			continue // another replica wrote first: read again
+		}
+		if err != nil {
+			return fmt.Errorf("write correlation state %s to %s: %w", key, d.table, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("correlation state %s in %s: %w", key, d.table, ErrConflict)
+}
+
+// decode reads an item into st and returns its version. An item past its
+// expires_at (the table's TTL deletes items late) reads as empty state.
+func (d *DynamoDB) decode(item map[string]types.AttributeValue, st *State) (int64, error) {
+	v, ok := item[attrVersion].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, errors.New("item without a version (not a correlation item)")
+	}
+	version, err := strconv.ParseInt(v.Value, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("version %q: %w", v.Value, err)
+	}
+	if exp, ok := item[attrExpiresAt].(*types.AttributeValueMemberN); ok {
+		if sec, err := strconv.ParseInt(exp.Value, 10, 64); err == nil && d.now().Unix() > sec {
+			return version, nil
+		}
+	}
+	s, ok := item[attrState].(*types.AttributeValueMemberS)
+	if !ok {
+		return 0, errors.New("item without state")
+	}
+	if err := json.Unmarshal([]byte(s.Value), st); err != nil {
+		return 0, fmt.Errorf("state: %w", err)
+	}
+	return version, nil
+}
