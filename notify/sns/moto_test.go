@@ -295,6 +295,10 @@ func TestThroughDispatcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Without a routes file SNS, a chat sink, gets every level.
+	if got := disp2.Route(&low); len(got) != 1 || got[0] != "sns" {
+		t.Errorf("default route of a low detection: %v", got)
+	}
 	err = disp2.Deliver(context.Background(), []detector.Detection{high})
 	if err == nil || !notify.IsPermanent(err) || !strings.Contains(err.Error(), "NotFound") {
 		t.Errorf("Deliver to a missing topic: %v", err)
