@@ -150,6 +150,7 @@ var taskRoleActions = map[string]string{
 	"iam:ListOrganizationsFeatures":      "ingest/posture: centralized root access features (ROOTWATCH_ORG)",
 	"sts:AssumeRoot":                     "ingest/posture: member roots through IAMAuditRootUserCredentials sessions (ROOTWATCH_ORG)",
 	"sts:AssumeRole":                     "ingest/posture: ROOTWATCH_MEMBER_ROLE, where AssumeRoot is not possible",
+	"sns:Publish":                  "notify/sns: publishing alerts to the SnsTopicArn topic (ROOTWATCH_SNS_TOPIC_ARN), only when it is set",
 }
 
 func TestTaskRoleGrantsExactlyWhatTheCodeUses(t *testing.T) {
@@ -213,6 +214,7 @@ func TestTaskRoleStatementScopes(t *testing.T) {
 		{action: "dynamodb:PutItem", resources: []string{"!GetAtt DedupeTable.Arn"}},
 		{action: "kms:Decrypt", resources: []string{"!Ref TrailKmsKeyArn"}, condition: []string{"StringEquals", "kms:ViaService"}, condHas: "s3.${AWS::Region}.amazonaws.com"},
 		{action: "cloudtrail:GetTrailStatus", resources: []string{"*"}},
+		{action: "sns:Publish", resources: []string{"!Ref SnsTopicArn"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action, func(t *testing.T) {
@@ -239,6 +241,56 @@ func TestTaskRoleStatementScopes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSNSTopicOnlyWhenSet checks that sns:Publish is granted, and the
+// topic passed to the container, only under the HasSnsTopic condition
+// (SnsTopicArn set).
+func TestSNSTopicOnlyWhenSet(t *testing.T) {
+	doc := loadTemplate(t)
+	if p := get(doc, "Parameters", "SnsTopicArn", "Default"); p == nil || p.Value != "" {
+		t.Fatal("SnsTopicArn parameter missing or not empty by default")
+	}
+	granted := 0
+	for _, p := range items(get(doc, "Resources", "TaskRole", "Properties", "Policies")) {
+		for _, s := range items(get(p, "PolicyDocument", "Statement")) {
+			if strings.Contains(nodeText(s), "sns:Publish") {
+				granted++
+				if s.Tag != "!If" || s.Content[0].Value != "HasSnsTopic" || s.Content[2].Value != "AWS::NoValue" {
+					t.Errorf("sns:Publish granted outside !If HasSnsTopic (line %d)", s.Line)
+				}
+			}
+		}
+	}
+	if granted != 1 {
+		t.Errorf("%d statements grant sns:Publish, want 1", granted)
+	}
+	passed := 0
+	for _, c := range items(get(doc, "Resources", "TaskDefinition", "Properties", "ContainerDefinitions")) {
+		for _, e := range items(get(c, "Environment")) {
+			if strings.Contains(nodeText(e), "ROOTWATCH_SNS_TOPIC_ARN") {
+				passed++
+				if e.Tag != "!If" || e.Content[0].Value != "HasSnsTopic" || get(e.Content[1], "Value").Value != "SnsTopicArn" {
+					t.Errorf("ROOTWATCH_SNS_TOPIC_ARN not passed as !If HasSnsTopic !Ref SnsTopicArn (line %d)", e.Line)
+				}
+			}
+		}
+	}
+	if passed != 1 {
+		t.Errorf("ROOTWATCH_SNS_TOPIC_ARN passed %d times, want 1", passed)
+	}
+}
+
+// nodeText is every scalar under n, space-separated.
+func nodeText(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode {
+		return n.Value
+	}
+	var parts []string
+	for _, c := range n.Content {
+		parts = append(parts, nodeText(c))
+	}
+	return strings.Join(parts, " ")
 }
 
 func TestQueuePolicyS3StatementPinsSourceAccount(t *testing.T) {

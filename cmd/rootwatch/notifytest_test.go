@@ -3,8 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssns "github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/rootwatch/rootwatch/internal/mototest"
 )
 
 func TestNotifyTestCommand(t *testing.T) {
@@ -60,5 +67,51 @@ func TestNotifyTestCommand(t *testing.T) {
 	}
 	if !found {
 		t.Error("no request carried a TEST ALERT marker")
+	}
+}
+
+// TestNotifyTestSNS runs `rootwatch notify test` with only the SNS sink,
+// on moto: the test alert is published to the topic (endpoint from
+// AWS_ENDPOINT_URL_SNS) and read back from a subscribed queue.
+func TestNotifyTestSNS(t *testing.T) {
+	srv := mototest.Require(t)
+	ctx := context.Background()
+	snsc := awssns.NewFromConfig(srv.Config(t), func(o *awssns.Options) { o.BaseEndpoint = aws.String(srv.Endpoint) })
+	topic, err := snsc.CreateTopic(ctx, &awssns.CreateTopicInput{Name: aws.String(mototest.Name("notify-test"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqsc := srv.SQS(t)
+	q := mototest.CreateQueue(t, sqsc, "notify-test", nil)
+	if _, err := snsc.Subscribe(ctx, &awssns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
+		Endpoint: aws.String(q.ARN), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ENDPOINT_URL_SNS", srv.Endpoint)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_REGION", "us-east-1")
+	env := map[string]string{"ROOTWATCH_SNS_TOPIC_ARN": aws.ToString(topic.TopicArn), "ROOTWATCH_LOG_FORMAT": "json"}
+	var out, errb bytes.Buffer
+	if code := run(ctx, []string{"notify", "test"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb); code != exitOK {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "sns") || !strings.Contains(out.String(), "ok") {
+		t.Errorf("stdout: %s", out.String())
+	}
+	r, err := sqsc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.URL), WaitTimeSeconds: 5})
+	if err != nil || len(r.Messages) != 1 {
+		t.Fatalf("receive: %d messages, %v", len(r.Messages), err)
+	}
+	var m struct {
+		Test    bool
+		Subject string
+		Rule    string
+	}
+	if err := json.Unmarshal([]byte(aws.ToString(r.Messages[0].Body)), &m); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Test || !strings.HasPrefix(m.Subject, "rootwatch [TEST]") || m.Rule != "rootwatch-notify-test" {
+		t.Errorf("test alert %+v", m)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -52,15 +53,18 @@ func defaults(d notify.SinkDef) notify.Settings {
 // a valid setting builds a sink of the def's name and kind, and a bad one
 // fails naming the sink without quoting the secret.
 func TestBuildFromSettings(t *testing.T) {
-	deps := notify.SinkDeps{Logger: zap.NewNop(), Registerer: prometheus.NewRegistry(), Stdout: &bytes.Buffer{}}
+	deps := notify.SinkDeps{Logger: zap.NewNop(), Registerer: prometheus.NewRegistry(), Stdout: &bytes.Buffer{},
+		AWSConfig: func(context.Context) (aws.Config, error) { return aws.Config{Region: "us-east-1"}, nil }}
 	on := map[string]notify.Settings{
 		"slack":     {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/s3cret"},
 		"pagerduty": {"PAGERDUTY_ROUTING_KEY": "R0UTINGKEY"},
+		"sns":       {"ROOTWATCH_SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:alerts"},
 		"stdout":    {},
 	}
 	bad := map[string]notify.Settings{
 		"slack":     {"SLACK_WEBHOOK_URL": "http://hooks.slack.com/services/T/B/s3cret"},
 		"pagerduty": {"PAGERDUTY_ROUTING_KEY": "R0UTING KEY"},
+		"sns":       {"ROOTWATCH_SNS_TOPIC_ARN": "arn:aws:sqs:eu-west-1:123456789012:alerts"},
 	}
 	for _, d := range All {
 		s := defaults(d)
