@@ -10,11 +10,13 @@ import (
 	"github.com/rootwatch/rootwatch/notify/jsonl"
 	"github.com/rootwatch/rootwatch/notify/pagerduty"
 	"github.com/rootwatch/rootwatch/notify/slack"
+	"github.com/rootwatch/rootwatch/notify/webhook"
 )
 
 // All lists every sink, in delivery and documentation order.
 var All = []notify.SinkDef{
 	slack.Def,
 	pagerduty.Def,
+	webhook.Def,
 	jsonl.Def,
 }

@@ -56,11 +56,13 @@ func TestBuildFromSettings(t *testing.T) {
 	on := map[string]notify.Settings{
 		"slack":     {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/s3cret"},
 		"pagerduty": {"PAGERDUTY_ROUTING_KEY": "R0UTINGKEY"},
+		"webhook":   {"ROOTWATCH_WEBHOOK_URL": "https://soar.example/hook?token=s3cret", "ROOTWATCH_WEBHOOK_SECRET": "0123456789abcdef0123456789abcdef"},
 		"stdout":    {},
 	}
 	bad := map[string]notify.Settings{
 		"slack":     {"SLACK_WEBHOOK_URL": "http://hooks.slack.com/services/T/B/s3cret"},
 		"pagerduty": {"PAGERDUTY_ROUTING_KEY": "R0UTING KEY"},
+		"webhook":   {"ROOTWATCH_WEBHOOK_URL": "http://soar.example/hook?token=s3cret", "ROOTWATCH_WEBHOOK_SECRET": "0123456789abcdef0123456789abcdef"},
 	}
 	for _, d := range All {
 		s := defaults(d)
