@@ -298,26 +298,12 @@ func TestErrorClassification(t *testing.T) {
 // TestNoRedirects checks that a redirect is a permanent failure and that
 // the signed alert never reaches the redirect's target.
 func TestNoRedirects(t *testing.T) {
-	var mu sync.Mutex
-	elsewhere := 0
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		mu.Lock()
-		elsewhere++
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer other.Close()
+	redirect, checkNotFollowed := notifytest.RedirectTo(t)
 	r := startReceiver(t)
-	r.reply(func(w http.ResponseWriter, req *http.Request) {
-		http.Redirect(w, req, other.URL+"/steal", http.StatusTemporaryRedirect)
-	})
+	r.reply(redirect)
 	err := newSink(t, r.srv.URL).Send(context.Background(), alert())
 	notifytest.CheckFailure(t, err, true, 0, "HTTP 307", testSecret, testURLSecret)
-	mu.Lock()
-	defer mu.Unlock()
-	if elsewhere != 0 {
-		t.Errorf("the redirect target got %d requests", elsewhere)
-	}
+	checkNotFollowed()
 }
 
 // TestNetworkFailures: timeouts, refused and dropped connections are
