@@ -105,3 +105,11 @@ func RedirectTo(t testing.TB) (redirect http.HandlerFunc, checkNotFollowed func(
 	}
 	return redirect, checkNotFollowed
 }
+
+// Drop is a handler that closes the connection without an answer: a
+// server or proxy that dies mid-request.
+func Drop(w http.ResponseWriter, _ *http.Request) {
+	if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		_ = conn.Close()
+	}
+}

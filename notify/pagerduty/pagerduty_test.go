@@ -493,11 +493,7 @@ func TestNetworkFailures(t *testing.T) {
 		}, "request failed"},
 		{"connection closed", func(t *testing.T) (string, time.Duration) {
 			f := startPD(t)
-			f.script = append(f.script, func(w http.ResponseWriter, _ *http.Request) {
-				if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
-					_ = conn.Close()
-				}
-			})
+			f.script = append(f.script, notifytest.Drop)
 			return f.srv.URL, time.Second
 		}, "request failed"},
 	}

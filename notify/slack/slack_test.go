@@ -690,12 +690,7 @@ func TestWebhookNetworkErrorsLeakNoSecret(t *testing.T) {
 		}},
 		{"server closes connection", func(t *testing.T) (string, time.Duration) {
 			w := startWebhook(t)
-			w.script = append(w.script, func(rw http.ResponseWriter, _ *http.Request) {
-				conn, _, err := rw.(http.Hijacker).Hijack()
-				if err == nil {
-					_ = conn.Close()
-				}
-			})
+			w.script = append(w.script, notifytest.Drop)
 			return w.URL(), time.Second
 		}},
 	}

@@ -327,11 +327,7 @@ func TestNetworkFailures(t *testing.T) {
 		}, "request failed"},
 		{"connection closed", func(t *testing.T) (string, time.Duration) {
 			r := startReceiver(t)
-			r.reply(func(w http.ResponseWriter, _ *http.Request) {
-				if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
-					_ = conn.Close()
-				}
-			})
+			r.reply(notifytest.Drop)
 			return r.srv.URL, time.Second
 		}, "request failed"},
 	}
