@@ -150,7 +150,7 @@ var taskRoleActions = map[string]string{
 	"iam:ListOrganizationsFeatures":      "ingest/posture: centralized root access features (ROOTWATCH_ORG)",
 	"sts:AssumeRoot":                     "ingest/posture: member roots through IAMAuditRootUserCredentials sessions (ROOTWATCH_ORG)",
 	"sts:AssumeRole":                     "ingest/posture: ROOTWATCH_MEMBER_ROLE, where AssumeRoot is not possible",
-	"sns:Publish":                  "notify/sns: publishing alerts to the SnsTopicArn topic (ROOTWATCH_SNS_TOPIC_ARN), only when it is set",
+	"sns:Publish":                        "notify/sns: publishing alerts to the SnsTopicArn topic (ROOTWATCH_SNS_TOPIC_ARN), only when it is set",
 }
 
 func TestTaskRoleGrantsExactlyWhatTheCodeUses(t *testing.T) {

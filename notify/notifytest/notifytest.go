@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,5 +74,42 @@ func AssertNoSecret(t testing.TB, what, s string, secrets ...string) {
 		if secret != "" && strings.Contains(s, secret) {
 			t.Errorf("%s leaks a secret (%q): %s", what, secret, s)
 		}
+	}
+}
+
+// RedirectTo returns a handler that redirects every request (307) to a
+// server of its own, and a check, to call after the Send, that fails the
+// test if that server was ever reached: sinks must not follow redirects,
+// which would resend a secret or the alert elsewhere.
+func RedirectTo(t testing.TB) (redirect http.HandlerFunc, checkNotFollowed func()) {
+	t.Helper()
+	var mu sync.Mutex
+	hits := 0
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(other.Close)
+	redirect = func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+	}
+	checkNotFollowed = func() {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if hits != 0 {
+			t.Errorf("the redirect target got %d requests", hits)
+		}
+	}
+	return redirect, checkNotFollowed
+}
+
+// Drop is a handler that closes the connection without an answer: a
+// server or proxy that dies mid-request.
+func Drop(w http.ResponseWriter, _ *http.Request) {
+	if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		_ = conn.Close()
 	}
 }

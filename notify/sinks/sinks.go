@@ -11,6 +11,7 @@ import (
 	"github.com/rootwatch/rootwatch/notify/pagerduty"
 	"github.com/rootwatch/rootwatch/notify/slack"
 	"github.com/rootwatch/rootwatch/notify/sns"
+	"github.com/rootwatch/rootwatch/notify/webhook"
 )
 
 // All lists every sink, in delivery and documentation order.
@@ -18,5 +19,6 @@ var All = []notify.SinkDef{
 	slack.Def,
 	pagerduty.Def,
 	sns.Def,
+	webhook.Def,
 	jsonl.Def,
 }

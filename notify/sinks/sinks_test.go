@@ -59,12 +59,14 @@ func TestBuildFromSettings(t *testing.T) {
 		"slack":     {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/s3cret"},
 		"pagerduty": {"PAGERDUTY_ROUTING_KEY": "R0UTINGKEY"},
 		"sns":       {"ROOTWATCH_SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:alerts"},
+		"webhook":   {"ROOTWATCH_WEBHOOK_URL": "https://soar.example/hook?token=s3cret", "ROOTWATCH_WEBHOOK_SECRET": "0123456789abcdef0123456789abcdef"},
 		"stdout":    {},
 	}
 	bad := map[string]notify.Settings{
 		"slack":     {"SLACK_WEBHOOK_URL": "http://hooks.slack.com/services/T/B/s3cret"},
 		"pagerduty": {"PAGERDUTY_ROUTING_KEY": "R0UTING KEY"},
 		"sns":       {"ROOTWATCH_SNS_TOPIC_ARN": "arn:aws:sqs:eu-west-1:123456789012:alerts"},
+		"webhook":   {"ROOTWATCH_WEBHOOK_URL": "http://soar.example/hook?token=s3cret", "ROOTWATCH_WEBHOOK_SECRET": "0123456789abcdef0123456789abcdef"},
 	}
 	for _, d := range All {
 		s := defaults(d)

@@ -690,12 +690,7 @@ func TestWebhookNetworkErrorsLeakNoSecret(t *testing.T) {
 		}},
 		{"server closes connection", func(t *testing.T) (string, time.Duration) {
 			w := startWebhook(t)
-			w.script = append(w.script, func(rw http.ResponseWriter, _ *http.Request) {
-				conn, _, err := rw.(http.Hijacker).Hijack()
-				if err == nil {
-					_ = conn.Close()
-				}
-			})
+			w.script = append(w.script, notifytest.Drop)
 			return w.URL(), time.Second
 		}},
 	}
@@ -859,18 +854,7 @@ func TestBotParentDeleted(t *testing.T) {
 // TestNoRedirects checks that neither destination follows a redirect,
 // which would resend the token or the alert to another server.
 func TestNoRedirects(t *testing.T) {
-	var mu sync.Mutex
-	elsewhere := 0
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		mu.Lock()
-		elsewhere++
-		mu.Unlock()
-		_, _ = w.Write([]byte("ok"))
-	}))
-	defer other.Close()
-	redirect := func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
-	}
+	redirect, checkNotFollowed := notifytest.RedirectTo(t)
 	w := startWebhook(t)
 	w.script = append(w.script, redirect)
 	s, f := startSlack(t, Config{WebhookURL: w.URL()})
@@ -879,9 +863,5 @@ func TestNoRedirects(t *testing.T) {
 	if !notify.IsPermanent(err) || !strings.Contains(err.Error(), "HTTP 307") {
 		t.Errorf("Send = %v, want a permanent HTTP 307 error", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if elsewhere != 0 {
-		t.Errorf("the redirect target got %d requests", elsewhere)
-	}
+	checkNotFollowed()
 }
