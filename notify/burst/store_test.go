@@ -1,4 +1,4 @@
-package burst
+package burst_test
 
 import (
 	"context"
@@ -9,57 +9,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/rootwatch/rootwatch/ingest/mototest"
+	"github.com/rootwatch/rootwatch/notify/burst"
+	"github.com/rootwatch/rootwatch/notify/notifytest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
 
-// clock is a virtual clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // stores returns, per implementation, a constructor of replicas' stores
 // that share state (for Memory: one store).
-func stores(t *testing.T, c *clock) map[string]func() Store {
+func stores(t *testing.T, c *notifytest.Clock) map[string]func() burst.Store {
 	t.Helper()
-	mem := NewMemory(c.Now)
-	out := map[string]func() Store{"memory": func() Store { return mem }}
+	mem := burst.NewMemory(c.Now)
+	out := map[string]func() burst.Store{"memory": func() burst.Store { return mem }}
 	srv := mototest.Require(t)
-	db := dynamodb.New(dynamodb.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(srv.DynamoDBProxy(t).URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
-	table := mototest.Name("rootwatch-bursts")
-	if _, err := db.CreateTable(context.Background(), &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-	}); err != nil {
-		t.Fatalf("CreateTable: %v", err)
-	}
-	out["dynamodb"] = func() Store {
-		d, err := NewDynamoDB(db, table, WithClock(c.Now))
+	db, table := notifytest.DynamoDBTable(t, srv.DynamoDBProxy(t).URL)
+	out["dynamodb"] = func() burst.Store {
+		d, err := burst.NewDynamoDB(db, table, burst.WithClock(c.Now))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,14 +38,14 @@ func stores(t *testing.T, c *clock) map[string]func() Store {
 // every alert gets its own Seq (0..n-1: the count is atomic), all the same
 // burst key and start; after the window the next alert opens a new burst.
 func TestJoinSharedByReplicas(t *testing.T) {
-	c := &clock{now: time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC)}
+	c := notifytest.NewClock(time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC))
 	for name, newStore := range stores(t, c) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			replicas := []Store{newStore(), newStore()}
+			replicas := []burst.Store{newStore(), newStore()}
 			const n = 12
 			now := c.Now()
-			got := make([]Membership, n)
+			got := make([]burst.Membership, n)
 			errs := make([]error, n)
 			var wg sync.WaitGroup
 			for i := range n {
@@ -119,13 +85,13 @@ func TestJoinSharedByReplicas(t *testing.T) {
 
 // TestThreadClaims: the claim protocol on both stores, step by step.
 func TestThreadClaims(t *testing.T) {
-	c := &clock{now: time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC)}
+	c := notifytest.NewClock(time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC))
 	for name, newStore := range stores(t, c) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			a, b := newStore(), newStore()
 			key := "slack#C1#rw-" + name
-			claim := func(s Store, want State) ThreadClaim {
+			claim := func(s burst.Store, want burst.State) burst.ThreadClaim {
 				t.Helper()
 				tc, err := s.ClaimThread(ctx, key, 15*time.Second)
 				if err != nil {
@@ -136,29 +102,29 @@ func TestThreadClaims(t *testing.T) {
 				}
 				return tc
 			}
-			first := claim(a, Claimed)
-			claim(b, Busy)
+			first := claim(a, burst.Claimed)
+			claim(b, burst.Busy)
 			// The owner fails to post and releases: the next claim wins at once.
 			if err := a.ReleaseThread(ctx, key, first.Token); err != nil {
 				t.Fatal(err)
 			}
-			second := claim(b, Claimed)
+			second := claim(b, burst.Claimed)
 			// A stale token releases nothing.
 			if err := a.ReleaseThread(ctx, key, first.Token); err != nil {
 				t.Fatal(err)
 			}
-			claim(a, Busy)
+			claim(a, burst.Busy)
 			// The owner dies: after the lease, the claim is taken over.
 			c.Advance(17 * time.Second)
-			third := claim(a, Claimed)
+			third := claim(a, burst.Claimed)
 			if third.Token == second.Token {
 				t.Fatal("takeover reused the dead owner's token")
 			}
-			anchor := Anchor{Channel: "C1", TS: "1764183600.000001", Parent: []byte(`{"rule":"root-api-call"}`)}
+			anchor := burst.Anchor{Channel: "C1", TS: "1764183600.000001", Parent: []byte(`{"rule":"root-api-call"}`)}
 			if err := a.SetThread(ctx, key, third.Token, anchor, time.Hour); err != nil {
 				t.Fatal(err)
 			}
-			got := claim(b, Posted)
+			got := claim(b, burst.Posted)
 			if got.Anchor.Channel != anchor.Channel || got.Anchor.TS != anchor.TS || string(got.Anchor.Parent) != string(anchor.Parent) {
 				t.Errorf("anchor %+v, want %+v", got.Anchor, anchor)
 			}
@@ -166,11 +132,11 @@ func TestThreadClaims(t *testing.T) {
 			if err := b.ForgetThread(ctx, key, "1764183600.999999"); err != nil {
 				t.Fatal(err)
 			}
-			claim(b, Posted)
+			claim(b, burst.Posted)
 			if err := b.ForgetThread(ctx, key, anchor.TS); err != nil {
 				t.Fatal(err)
 			}
-			claim(b, Claimed)
+			claim(b, burst.Claimed)
 		})
 	}
 }

@@ -9,15 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/ingest/mototest"
 	"github.com/rootwatch/rootwatch/notify"
 	"github.com/rootwatch/rootwatch/notify/burst"
+	"github.com/rootwatch/rootwatch/notify/notifytest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
@@ -32,48 +30,16 @@ type replicaSet struct {
 	api   string
 	db    *dynamodb.Client
 	table string
-	clock *virtualClock
-}
-
-// virtualClock is the replicas' clock of thread claims.
-type virtualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *virtualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *virtualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	clock *notifytest.Clock
 }
 
 func newReplicaSet(t *testing.T) *replicaSet {
 	t.Helper()
 	srv := mototest.Require(t)
 	_, f := startSlack(t, Config{})
-	db := dynamodb.New(dynamodb.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(srv.DynamoDBProxy(t).URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
-	table := mototest.Name("rootwatch-dedupe")
-	ctx := context.Background()
-	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-	}); err != nil {
-		t.Fatalf("CreateTable: %v", err)
-	}
+	db, table := notifytest.DynamoDBTable(t, srv.DynamoDBProxy(t).URL)
 	return &replicaSet{t: t, slack: f, api: f.apiURL, db: db, table: table,
-		clock: &virtualClock{now: time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC)}}
+		clock: notifytest.NewClock(time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC))}
 }
 
 // store returns a new client of the shared burst store.
