@@ -31,15 +31,17 @@ type replicaSet struct {
 	db    *dynamodb.Client
 	table string
 	clock *notifytest.Clock
+	proxy *mototest.SerialProxy
 }
 
 func newReplicaSet(t *testing.T) *replicaSet {
 	t.Helper()
 	srv := mototest.Require(t)
 	_, f := startSlack(t, Config{})
-	db, table := notifytest.DynamoDBTable(t, srv.DynamoDBProxy(t).URL)
+	proxy := srv.DynamoDBProxy(t)
+	db, table := notifytest.DynamoDBTable(t, proxy.URL)
 	return &replicaSet{t: t, slack: f, api: f.apiURL, db: db, table: table,
-		clock: notifytest.NewClock(time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC))}
+		clock: notifytest.NewClock(time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC)), proxy: proxy}
 }
 
 // store returns a new client of the shared burst store.
@@ -136,6 +138,8 @@ func TestReplicasShareOneThread(t *testing.T) {
 	if len(replies) != 1 || replies[parentTS] != len(evs)-1 {
 		t.Fatalf("replies per thread %v, want %d in the thread of %s", replies, len(evs)-1, parentTS)
 	}
+
+	t.Logf("%d alerts over 2 replicas: %d DynamoDB requests", len(evs), rs.proxy.Requests())
 
 	// Restart: a new process, same table.
 	before := len(rs.slack.Calls())

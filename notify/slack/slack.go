@@ -17,10 +17,14 @@
 // edits the first message to say "… and N more events in this root
 // session". If the first message is unknown (expired, or this process did
 // not post it) a later alert starts a new message that the rest of the
-// burst threads under. Incoming webhooks cannot reply in threads: later
-// alerts of a burst are posted as compact one-line messages, every one of
-// them (Send never reports an alert accepted that it did not post; the
-// Dispatcher's pacing keeps a long burst within Slack's rate).
+// burst threads under. With threads shared by replicas (ShareThreads, the
+// DynamoDB table), the first message's ts is also kept in the table, so
+// that one replica posts it and every replica, and a restarted process,
+// replies in its thread (see shared.go). Incoming webhooks cannot reply
+// in threads: later alerts of a burst are posted as compact one-line
+// messages, every one of them (Send never reports an alert accepted that
+// it did not post; the Dispatcher's pacing keeps a long burst within
+// Slack's rate).
 //
 // Escalation. A later alert more severe than everything posted for its
 // burst so far must not be buried: with the Web API its reply is also
