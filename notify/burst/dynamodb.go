@@ -136,9 +136,11 @@ func groupPK(session string) types.AttributeValue {
 	return str(GroupPrefix + hex.EncodeToString(h[:16]))
 }
 
-// Join implements Groups: a put conditioned on no open burst opens one
-// (Seq 0); otherwise an ADD conditioned on the burst being open joins it.
-// Either fails only when the other applies, so a bounded loop settles.
+// Join implements Groups: an ADD conditioned on the burst being open
+// joins it; when there is none, a put conditioned on there being none
+// opens one (Seq 0). Either fails only when the other would apply, so a
+// bounded loop settles. Joining first costs one request per alert in a
+// burst (a failed conditional write is billed too).
 func (d *DynamoDB) Join(ctx context.Context, session, _ string, now time.Time, window time.Duration) (Membership, error) {
 	if err := checkKey(session, window); err != nil {
 		return Membership{}, err
@@ -146,8 +148,23 @@ func (d *DynamoDB) Join(ctx context.Context, session, _ string, now time.Time, w
 	pk := groupPK(session)
 	var ccf *types.ConditionalCheckFailedException
 	for range 4 {
+		out, err := d.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(d.table),
+			Key:                       map[string]types.AttributeValue{attrPK: pk},
+			UpdateExpression:          aws.String("ADD #n :one"),
+			ConditionExpression:       aws.String("attribute_exists(#pk) AND #ends > :now"),
+			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ends": attrEnds, "#n": attrCount},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixNano()), ":one": num(1)},
+			ReturnValues:              types.ReturnValueAllNew,
+		})
+		if err == nil {
+			return d.membership(out.Attributes)
+		}
+		if !errors.As(err, &ccf) {
+			return Membership{}, fmt.Errorf("burst: join a burst in table %s: %w", d.table, err)
+		}
 		key := Key(session, now)
-		_, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{
+		_, err = d.api.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(d.table),
 			Item: map[string]types.AttributeValue{
 				attrPK: pk, attrKey: str(key), attrStarted: num(now.UnixNano()),
@@ -164,36 +181,26 @@ func (d *DynamoDB) Join(ctx context.Context, session, _ string, now time.Time, w
 		if !errors.As(err, &ccf) {
 			return Membership{}, fmt.Errorf("burst: open a burst in table %s: %w", d.table, err)
 		}
-		out, err := d.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 aws.String(d.table),
-			Key:                       map[string]types.AttributeValue{attrPK: pk},
-			UpdateExpression:          aws.String("ADD #n :one"),
-			ConditionExpression:       aws.String("attribute_exists(#pk) AND #ends > :now"),
-			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ends": attrEnds, "#n": attrCount},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixNano()), ":one": num(1)},
-			ReturnValues:              types.ReturnValueAllNew,
-		})
-		if errors.As(err, &ccf) {
-			continue // the burst closed (or vanished) in between: open the next
-		}
-		if err != nil {
-			return Membership{}, fmt.Errorf("burst: join a burst in table %s: %w", d.table, err)
-		}
-		n, err := getNum(out.Attributes, attrCount)
-		if err != nil {
-			return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.table, err)
-		}
-		started, err := getNum(out.Attributes, attrStarted)
-		if err != nil {
-			return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.table, err)
-		}
-		key = getStr(out.Attributes, attrKey)
-		if key == "" {
-			return Membership{}, fmt.Errorf("burst: burst item in table %s has no %s", d.table, attrKey)
-		}
-		return Membership{Key: key, Started: time.Unix(0, started), Seq: int(n - 1), Count: int(n)}, nil
+		// Another replica opened it in between: join it.
 	}
 	return Membership{}, fmt.Errorf("burst: join a burst in table %s: the burst kept closing and reopening", d.table)
+}
+
+// membership reads an alert's place from its burst's item after the ADD.
+func (d *DynamoDB) membership(item map[string]types.AttributeValue) (Membership, error) {
+	n, err := getNum(item, attrCount)
+	if err != nil {
+		return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.table, err)
+	}
+	started, err := getNum(item, attrStarted)
+	if err != nil {
+		return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.table, err)
+	}
+	key := getStr(item, attrKey)
+	if key == "" {
+		return Membership{}, fmt.Errorf("burst: burst item in table %s has no %s", d.table, attrKey)
+	}
+	return Membership{Key: key, Started: time.Unix(0, started), Seq: int(n - 1), Count: int(n)}, nil
 }
 
 func threadPK(key string) types.AttributeValue { return str(ThreadPrefix + key) }

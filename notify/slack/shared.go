@@ -112,7 +112,10 @@ func (s *Sink) publishShared(ctx context.Context, groupKey, token, channel, ts s
 		parent = nil // the thread is still shared, without edits from other replicas
 	}
 	a := burst.Anchor{Channel: channel, TS: ts, Parent: parent}
-	if err := s.shared.SetThread(context.WithoutCancel(ctx), s.sharedKey(groupKey), token, a, s.cfg.ThreadTTL); err != nil {
+	// The message is posted: record it even if the caller gives up now.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+	defer cancel()
+	if err := s.shared.SetThread(ctx, s.sharedKey(groupKey), token, a, s.cfg.ThreadTTL); err != nil {
 		s.log.Warn("slack: could not record a burst's first message in the shared thread store",
 			zap.String("group", groupKey), zap.String("channel", channel), zap.String("ts", ts), zap.Error(err))
 	}
@@ -134,7 +137,9 @@ func (s *Sink) forgetShared(ctx context.Context, groupKey, ts string) {
 	if s.shared == nil {
 		return
 	}
-	if err := s.shared.ForgetThread(context.WithoutCancel(ctx), s.sharedKey(groupKey), ts); err != nil {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+	defer cancel()
+	if err := s.shared.ForgetThread(ctx, s.sharedKey(groupKey), ts); err != nil {
 		s.log.Warn("slack: could not forget a deleted thread in the shared store",
 			zap.String("group", groupKey), zap.String("ts", ts), zap.Error(err))
 	}
