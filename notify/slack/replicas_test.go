@@ -221,3 +221,33 @@ func TestReplicaTakesOverDeadClaim(t *testing.T) {
 		t.Fatalf("parents %d, replies %v; want one first message", len(parents), replies)
 	}
 }
+
+// downThreads is a shared thread store that is unreachable.
+type downThreads struct{ burst.Threads }
+
+var errThreadsDown = errors.New("dial tcp: connection refused")
+
+func (downThreads) ClaimThread(context.Context, string, time.Duration) (burst.ThreadClaim, error) {
+	return burst.ThreadClaim{}, errThreadsDown
+}
+
+// TestSharedThreadsDownFailsOpen: with the shared thread store down, a
+// burst's first alert is still posted as a new message, and the next one
+// replies in its thread from this process's memory.
+func TestSharedThreadsDownFailsOpen(t *testing.T) {
+	s, f := startSlack(t, Config{})
+	s.ShareThreads(downThreads{})
+	g := &notify.Group{Key: "rw-down", Count: 1}
+	first := &notify.Alert{Detection: sessionEvents("ASIADOWN", 0, 1)[0], Group: g}
+	if err := s.Send(context.Background(), first); err != nil {
+		t.Fatalf("first alert with the store down: %v", err)
+	}
+	second := &notify.Alert{Detection: sessionEvents("ASIADOWN", 1, 1)[0], Group: &notify.Group{Key: "rw-down", Seq: 1, Count: 2}}
+	if err := s.Send(context.Background(), second); err != nil {
+		t.Fatalf("second alert with the store down: %v", err)
+	}
+	parents, replies := threadsOf(f.Calls())
+	if len(parents) != 1 || replies[tsOf(t, f.Calls(), parents[0])] != 1 {
+		t.Fatalf("parents %d, replies %v; want one first message and one reply in its thread", len(parents), replies)
+	}
+}
