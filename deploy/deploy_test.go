@@ -116,7 +116,7 @@ func taskRoleStatements(t *testing.T, doc *yaml.Node) []statement {
 
 // taskRoleActions is every action the task role must grant, and why: the
 // AWS calls rootwatch makes (grep the code for the API interfaces:
-// ingest/queue.API, ingest/s3object.API, ingest/trailhealth.API, notify/dedupe's and detector/attribution's DynamoDB APIs). An
+// ingest/queue.API, ingest/s3object.API, ingest/trailhealth.API, the DynamoDB APIs of notify/dedupe, notify/burst and detector/attribution). An
 // action the code does not use must not be granted; an action the code
 // uses must be listed here.
 var taskRoleActions = map[string]string{
@@ -130,8 +130,8 @@ var taskRoleActions = map[string]string{
 	"s3:ListBucket":                "ingest/backfill.GapFiller (ingest/s3scan): listing a closed log gap's objects (ROOTWATCH_GAP_FILL), under [PREFIX/]AWSLogs/ only",
 	"dynamodb:PutItem":             "notify/dedupe: conditional claim and mark-delivered",
 	"dynamodb:GetItem":             "notify/dedupe: reading a contended claim",
-	"dynamodb:DeleteItem":          "notify/dedupe: releasing a claim after a failed send",
-	"dynamodb:UpdateItem":          "detector/attribution: appending an unlinked assumed-root alert to its session's waiting list (PutItem/GetItem for issuances)",
+	"dynamodb:DeleteItem":          "notify/dedupe: releasing a claim after a failed send; notify/burst: releasing or forgetting a thread claim",
+	"dynamodb:UpdateItem":          "detector/attribution: appending an unlinked assumed-root alert to its session's waiting list; notify/burst: joining an open burst (atomic ADD of its count)",
 	"kms:Decrypt":                  "SSE-KMS CloudTrail objects, through S3 only (kms:ViaService)",
 	"cloudtrail:DescribeTrails":    "ingest/trailhealth: the trail's settings (ROOTWATCH_TRAILS)",
 	"cloudtrail:GetTrailStatus":    "ingest/trailhealth: logging on, delivery errors and times",

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/notify/burst"
 	"github.com/rootwatch/rootwatch/notify/dedupe"
 	"github.com/rootwatch/rootwatch/notify/route"
 )
@@ -146,6 +147,14 @@ type Config struct {
 	LedgerTTL time.Duration
 	// GroupWindow is the burst window (default DefaultGroupWindow).
 	GroupWindow time.Duration
+	// Bursts, when non-nil, holds burst state shared by replicas
+	// (burst.DynamoDB on the dedupe table): which burst an alert joins,
+	// and, handed to every sink that is a ThreadSharer, the sinks' thread
+	// anchors. Nil keeps both in this process (burst.Memory and each
+	// sink's own memory). Its failures are logged and counted
+	// (rootwatch_burst_store_errors_total) and delivery goes on with this
+	// process's memory (fail open).
+	Bursts burst.Store
 	// Logger receives structured logs; nil discards them.
 	Logger *zap.Logger
 	// Registerer receives the metrics; nil keeps them unregistered.

@@ -62,7 +62,7 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 		byName: make(map[string]*sinkState, len(cfg.Sinks)),
 		ledger: cfg.Ledger,
 		ttl:    cfg.LedgerTTL,
-		groups: newGrouper(cfg.GroupWindow),
+		groups: newGrouper(cfg.GroupWindow, cfg.Bursts),
 		log:    cfg.Logger,
 		now:    cfg.Now,
 		sleep:  cfg.Sleep,
@@ -95,6 +95,14 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 		reg = prometheus.NewRegistry()
 	}
 	d.metrics = NewMetrics(reg)
+	if cfg.Bursts != nil {
+		threads := &countedThreads{Threads: cfg.Bursts, errs: d.metrics.BurstStoreErrors}
+		for _, sc := range cfg.Sinks {
+			if ts, ok := sc.Sink.(ThreadSharer); ok {
+				ts.ShareThreads(threads)
+			}
+		}
+	}
 
 	var routable route.Sinks
 	for i, sc := range cfg.Sinks {
@@ -200,7 +208,15 @@ func (d *Dispatcher) Deliver(ctx context.Context, ds []detector.Detection) error
 		if !deliver {
 			continue // excluded: no place in a burst either
 		}
-		a.Group = d.groups.assign(det, now)
+		g, err := d.groups.assign(ctx, det, now)
+		if err != nil {
+			// Fail open, like the ledger: the alert goes out in a burst of
+			// this process's own.
+			d.metrics.BurstStoreErrors.WithLabelValues("join").Inc()
+			d.log.Warn("burst store failed: grouping this alert in this process only",
+				zap.String("rule", det.Rule), zap.String("event_id", det.EventID), zap.Error(err))
+		}
+		a.Group = g
 		for _, name := range sinks {
 			s := d.byName[name]
 			// Each sink gets its own copy: sinks run concurrently.

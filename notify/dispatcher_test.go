@@ -422,10 +422,10 @@ func TestGrouping(t *testing.T) {
 }
 
 func TestGroupSeqStableOnRepeat(t *testing.T) {
-	g := newGrouper(time.Minute)
+	g := newGrouper(time.Minute, nil)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	a, b := det(1, detector.LevelHigh), det(2, detector.LevelHigh)
-	ga, gb, ga2 := g.assign(&a, now), g.assign(&b, now), g.assign(&a, now.Add(time.Second))
+	ga, gb, ga2 := mustAssign(t, g, &a, now), mustAssign(t, g, &b, now), mustAssign(t, g, &a, now.Add(time.Second))
 	if ga.Seq != 0 || gb.Seq != 1 || ga2.Seq != 0 || ga2.Count != 2 {
 		t.Fatalf("seqs %d %d %d (count %d), want 0 1 0 (2)", ga.Seq, gb.Seq, ga2.Seq, ga2.Count)
 	}

@@ -35,6 +35,10 @@ type Metrics struct {
 	// LedgerErrors counts ledger failures by operation (claim, mark,
 	// release); delivery goes on without the ledger (fail open).
 	LedgerErrors *prometheus.CounterVec
+	// BurstStoreErrors counts failures of the shared burst store by
+	// operation (join, claim, set, release, forget); grouping and
+	// threading go on in this process's memory.
+	BurstStoreErrors *prometheus.CounterVec
 	// Latency observes, per sink and rule, the time from a detection's
 	// eventTime to its acceptance by the sink: how close to real time
 	// alerting is. Pipeline alerts and test alerts are not observed.
@@ -71,6 +75,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from a detection's eventTime to its acceptance by a sink, per sink and rule (pipeline alerts excluded).",
 			Buckets: []float64{30, 60, 120, 180, 300, 420, 600, 900, 1200, 1800, 3600, 7200, 21600},
 		}, []string{"sink", "rule"}),
+		BurstStoreErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "rootwatch", Name: "burst_store_errors_total",
+			Help: "Shared burst store failures by operation; grouping and Slack threading go on in this process's memory.",
+		}, []string{"op"}),
 		LedgerErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "rootwatch", Name: "dedupe_ledger_errors_total",
 			Help: "Dedupe ledger failures by operation; delivery proceeds without the ledger.",

@@ -24,6 +24,11 @@
 //     MaskSecret and MaskURL, CheckURL and CheckSecretURL.
 //   - sinkdef.go describes a sink to the commands (SinkDef); notify/sinks
 //     lists them.
+//   - Bursts (group.go) live in a notify/burst Store: in this process
+//     by default, in the DynamoDB table shared by replicas when
+//     Config.Bursts is set, which also holds the thread anchors of sinks
+//     that are ThreadSharers (threads.go), so that replicas and restarts
+//     keep one Slack thread per burst.
 //
 // # How to add a sink
 //

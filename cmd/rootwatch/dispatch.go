@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rootwatch/rootwatch/notify"
+	"github.com/rootwatch/rootwatch/notify/burst"
 	"github.com/rootwatch/rootwatch/notify/dedupe"
 )
 
@@ -58,9 +59,14 @@ func buildDispatcher(log *zap.Logger, s dispatchSettings, awsConfig func() (aws.
 		return nil, aws.Config{}, err
 	}
 	var ledger dedupe.Ledger
+	var bursts burst.Store // slack-threads: burst state and Slack threads shared by replicas
 	if s.dedupeTable != "" {
-		ledger, err = dedupe.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), s.dedupeTable)
+		ddb := dynamodb.NewFromConfig(awsCfg)
+		ledger, err = dedupe.NewDynamoDB(ddb, s.dedupeTable)
 		if err != nil {
+			return nil, aws.Config{}, usageErr("ROOTWATCH_DEDUPE_TABLE: %v", err)
+		}
+		if bursts, err = burst.NewDynamoDB(ddb, s.dedupeTable); err != nil {
 			return nil, aws.Config{}, usageErr("ROOTWATCH_DEDUPE_TABLE: %v", err)
 		}
 	}
@@ -74,6 +80,7 @@ func buildDispatcher(log *zap.Logger, s dispatchSettings, awsConfig func() (aws.
 	ncfg.Ledger = ledger
 	ncfg.LedgerTTL = s.dedupeTTL
 	ncfg.GroupWindow = s.groupWindow
+	ncfg.Bursts = bursts // slack-threads
 	ncfg.Logger = log.Named("notify")
 	ncfg.Registerer = s.registerer
 	disp, err := notify.NewDispatcher(ncfg)

@@ -54,6 +54,14 @@ type Config struct {
 	// MaxThreads bounds the number of bursts remembered; DefaultMaxThreads
 	// when zero.
 	MaxThreads int
+	// ThreadLease is how long a claim to post a burst's first message in
+	// the shared thread store lasts (Sink.ShareThreads): another replica
+	// takes over after it when the owner died before posting; Timeout plus
+	// 5s when zero.
+	ThreadLease time.Duration
+	// ThreadWait bounds how long an alert waits for another replica's
+	// first message; DefaultThreadWait when zero.
+	ThreadWait time.Duration
 }
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -72,6 +80,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxThreads <= 0 {
 		c.MaxThreads = DefaultMaxThreads
+	}
+	if c.ThreadLease <= 0 {
+		c.ThreadLease = c.Timeout + 5*time.Second
+	}
+	if c.ThreadWait <= 0 {
+		c.ThreadWait = DefaultThreadWait
 	}
 	return c
 }

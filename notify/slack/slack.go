@@ -17,10 +17,14 @@
 // edits the first message to say "… and N more events in this root
 // session". If the first message is unknown (expired, or this process did
 // not post it) a later alert starts a new message that the rest of the
-// burst threads under. Incoming webhooks cannot reply in threads: later
-// alerts of a burst are posted as compact one-line messages, every one of
-// them (Send never reports an alert accepted that it did not post; the
-// Dispatcher's pacing keeps a long burst within Slack's rate).
+// burst threads under. With threads shared by replicas (ShareThreads, the
+// DynamoDB table), the first message's ts is also kept in the table, so
+// that one replica posts it and every replica, and a restarted process,
+// replies in its thread (see shared.go). Incoming webhooks cannot reply
+// in threads: later alerts of a burst are posted as compact one-line
+// messages, every one of them (Send never reports an alert accepted that
+// it did not post; the Dispatcher's pacing keeps a long burst within
+// Slack's rate).
 //
 // Escalation. A later alert more severe than everything posted for its
 // burst so far must not be buried: with the Web API its reply is also
@@ -58,6 +62,7 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/notify"
+	"github.com/rootwatch/rootwatch/notify/burst"
 )
 
 // Sink posts alerts to Slack. It is safe for concurrent use.
@@ -78,9 +83,23 @@ type Sink struct {
 	// hookTop remembers, per burst, the highest level the webhook posted,
 	// to post an escalating follow-up in full.
 	hookTop *expirable.LRU[string, detector.Level]
+
+	// shared, when set, holds thread anchors shared by replicas (see
+	// ShareThreads); threads is then a cache of it.
+	shared burst.Threads
 }
 
-var _ notify.Sink = (*Sink)(nil)
+var (
+	_ notify.Sink         = (*Sink)(nil)
+	_ notify.ThreadSharer = (*Sink)(nil)
+)
+
+// ShareThreads makes the sink keep its threads' first messages in t,
+// shared by replicas: a burst then gets one first message whichever
+// replica posts its alerts, and a restarted process keeps replying in the
+// threads it finds there. Call it before the first Send (NewDispatcher
+// does, with notify.Config.Bursts).
+func (s *Sink) ShareThreads(t burst.Threads) { s.shared = t }
 
 // Option customises a Sink.
 type Option func(*Sink)
@@ -246,8 +265,15 @@ type thread struct {
 	top   *notify.Alert
 }
 
+// newThread returns the thread of a first message. first is nil when
+// another replica posted it and its alert is unknown here; the caller
+// then sets top.
 func newThread(channel, ts string, first *notify.Alert) *thread {
-	return &thread{channel: channel, ts: ts, first: first, top: first, shownLevel: first.Level, mu: make(chan struct{}, 1)}
+	th := &thread{channel: channel, ts: ts, first: first, top: first, mu: make(chan struct{}, 1)}
+	if first != nil {
+		th.shownLevel = first.Level
+	}
+	return th
 }
 
 // highest returns the most severe alert posted in the thread so far.
@@ -292,18 +318,31 @@ func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 		groupKey = a.Group.Key
 	}
 	var th *thread
-	if groupKey != "" && a.Group.Seq > 0 {
+	if groupKey != "" && (a.Group.Seq > 0 || s.shared != nil) {
 		th, _ = s.threads.Get(groupKey)
+	}
+	token := ""
+	if th == nil && groupKey != "" && s.shared != nil {
+		var err error
+		if th, token, err = s.sharedThread(ctx, groupKey, a); err != nil {
+			return err
+		}
 	}
 
 	if th == nil {
 		channel, ts, err := api.PostMessageContext(ctx, s.cfg.Channel, msgOptions(msg)...)
 		if err != nil {
+			if token != "" {
+				s.releaseShared(groupKey, token)
+			}
 			return classify(ctx, "chat.postMessage", err, rec)
 		}
 		if groupKey != "" && ts != "" {
 			first := *a
 			s.threads.Add(groupKey, newThread(channel, ts, &first))
+			if token != "" {
+				s.publishShared(ctx, groupKey, token, channel, ts, &first)
+			}
 		}
 		return nil
 	}
@@ -322,6 +361,7 @@ func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 			// The first message was deleted: forget it, so that the
 			// Dispatcher's retry posts this alert as a new message.
 			s.threads.Remove(groupKey)
+			s.forgetShared(ctx, groupKey, th.ts)
 			return notify.Retryable(fmt.Errorf("slack chat.postMessage: the burst's first message is gone: %w", errParentGone), 0)
 		}
 		return classify(ctx, "chat.postMessage", err, rec)
@@ -356,6 +396,9 @@ func (s *Sink) updateParent(ctx context.Context, groupKey string, th *thread, mo
 		return
 	}
 	defer func() { <-th.mu }()
+	if th.first == nil {
+		return // a shared thread whose first message this process cannot render
+	}
 	top := th.highest()
 	if more <= th.shown && top.Level <= th.shownLevel {
 		return

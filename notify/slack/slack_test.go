@@ -53,6 +53,8 @@ type fakeSlack struct {
 	script  []func(http.ResponseWriter, *http.Request)
 	nextTS  int
 	release chan struct{}
+	// apiURL is the fake's Web API base URL.
+	apiURL string
 }
 
 func (f *fakeSlack) handler(method string) http.HandlerFunc {
@@ -119,6 +121,7 @@ func startSlack(t *testing.T, cfg Config, opts ...Option) (*Sink, *fakeSlack) {
 	cfg.BotToken = testToken
 	cfg.Channel = "#security-alerts"
 	cfg.APIURL = srv.GetAPIURL()
+	f.apiURL = cfg.APIURL
 	s, err := New(cfg, append([]Option{WithClock(fixedClock)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)

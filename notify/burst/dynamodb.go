@@ -1,0 +1,323 @@
+package burst
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// DynamoDBAPI is the part of *dynamodb.Client the DynamoDB store uses.
+type DynamoDBAPI interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+}
+
+var _ DynamoDBAPI = (*dynamodb.Client)(nil)
+
+// Item key prefixes and attribute names. The table is the dedupe ledger's
+// (partition key "pk" of type S, TTL on "expires_at"); these prefixes keep
+// the items apart from the ledger's ("<sink>#<rule>/<event>") and the
+// watchdog's ("watchdog#").
+const (
+	GroupPrefix  = "group#"  // + sha256 of the session: one open burst
+	ThreadPrefix = "thread#" // + the sink's thread key: one anchor or claim
+
+	attrPK        = "pk"
+	attrExpiresAt = "expires_at" // N, epoch seconds: DynamoDB TTL; absent from then on
+	attrKey       = "burst_key"  // S
+	attrStarted   = "started_ns" // N, unix nanoseconds
+	attrEnds      = "ends_ns"    // N, unix nanoseconds: the burst is closed from then on
+	attrCount     = "alerts"     // N, ADDed to per alert
+	attrPhase     = "phase"      // S: "claimed" or "posted"
+	attrToken     = "token"      // S
+	attrChannel   = "channel"    // S
+	attrTS        = "ts"         // S
+	attrParent    = "parent"     // B
+)
+
+const (
+	phaseClaimed = "claimed"
+	phasePosted  = "posted"
+	// groupLinger keeps a closed burst's item past its end before TTL
+	// deletes it (diagnosis only: a closed burst is treated as absent).
+	groupLinger = time.Hour
+)
+
+// DynamoDB is a Store shared by replicas through a DynamoDB table. A new
+// burst is a conditional put (one replica opens it); joining is an atomic
+// ADD on its count; a thread claim is a conditional put with a lease, as in
+// the dedupe ledger. A member's Seq is not remembered across calls: an
+// alert delivered again (a redelivered message) is counted again.
+type DynamoDB struct {
+	api   DynamoDBAPI
+	table string
+	now   func() time.Time
+}
+
+var _ Store = (*DynamoDB)(nil)
+
+// DynamoDBOption configures a DynamoDB store.
+type DynamoDBOption func(*DynamoDB)
+
+// WithClock sets the clock of thread claims and anchors (default
+// time.Now). Replicas' clocks must agree to within a small fraction of a
+// claim's lease.
+func WithClock(now func() time.Time) DynamoDBOption {
+	return func(d *DynamoDB) {
+		if now != nil {
+			d.now = now
+		}
+	}
+}
+
+// NewDynamoDB returns a store on the given table, which must exist.
+func NewDynamoDB(api DynamoDBAPI, table string, opts ...DynamoDBOption) (*DynamoDB, error) {
+	if api == nil {
+		return nil, fmt.Errorf("%w: nil DynamoDB client", ErrInvalidArgument)
+	}
+	if table == "" {
+		return nil, fmt.Errorf("%w: empty DynamoDB table name", ErrInvalidArgument)
+	}
+	d := &DynamoDB{api: api, table: table, now: time.Now}
+	for _, o := range opts {
+		o(d)
+	}
+	return d, nil
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+// epochUp is t in epoch seconds, rounded up so that nothing expires early.
+func epochUp(t time.Time) types.AttributeValue {
+	s := t.Unix()
+	if t.Truncate(time.Second).Before(t) {
+		s++
+	}
+	return num(s)
+}
+
+func getNum(item map[string]types.AttributeValue, name string) (int64, error) {
+	n, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, fmt.Errorf("item has no numeric %s", name)
+	}
+	v, err := strconv.ParseInt(n.Value, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("item %s %q: %w", name, n.Value, err)
+	}
+	return v, nil
+}
+
+func getStr(item map[string]types.AttributeValue, name string) string {
+	if s, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+// groupPK is the item key of a session's burst: hashed, since a session
+// holds attacker-controlled text and may be long.
+func groupPK(session string) types.AttributeValue {
+	h := sha256.Sum256([]byte(session))
+	return str(GroupPrefix + hex.EncodeToString(h[:16]))
+}
+
+// Join implements Groups: an ADD conditioned on the burst being open
+// joins it; when there is none, a put conditioned on there being none
+// opens one (Seq 0). Either fails only when the other would apply, so a
+// bounded loop settles. Joining first costs one request per alert in a
+// burst (a failed conditional write is billed too).
+func (d *DynamoDB) Join(ctx context.Context, session, _ string, now time.Time, window time.Duration) (Membership, error) {
+	if err := checkKey(session, window); err != nil {
+		return Membership{}, err
+	}
+	pk := groupPK(session)
+	var ccf *types.ConditionalCheckFailedException
+	for range 4 {
+		out, err := d.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(d.table),
+			Key:                       map[string]types.AttributeValue{attrPK: pk},
+			UpdateExpression:          aws.String("ADD #n :one"),
+			ConditionExpression:       aws.String("attribute_exists(#pk) AND #ends > :now"),
+			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ends": attrEnds, "#n": attrCount},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixNano()), ":one": num(1)},
+			ReturnValues:              types.ReturnValueAllNew,
+		})
+		if err == nil {
+			return d.membership(out.Attributes)
+		}
+		if !errors.As(err, &ccf) {
+			return Membership{}, fmt.Errorf("burst: join a burst in table %s: %w", d.table, err)
+		}
+		key := Key(session, now)
+		_, err = d.api.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(d.table),
+			Item: map[string]types.AttributeValue{
+				attrPK: pk, attrKey: str(key), attrStarted: num(now.UnixNano()),
+				attrEnds: num(now.Add(window).UnixNano()), attrCount: num(1),
+				attrExpiresAt: epochUp(now.Add(window + groupLinger)),
+			},
+			ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #ends <= :now"),
+			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ends": attrEnds},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixNano())},
+		})
+		if err == nil {
+			return Membership{Key: key, Started: now, Seq: 0, Count: 1}, nil
+		}
+		if !errors.As(err, &ccf) {
+			return Membership{}, fmt.Errorf("burst: open a burst in table %s: %w", d.table, err)
+		}
+		// Another replica opened it in between: join it.
+	}
+	return Membership{}, fmt.Errorf("burst: join a burst in table %s: the burst kept closing and reopening", d.table)
+}
+
+// membership reads an alert's place from its burst's item after the ADD.
+func (d *DynamoDB) membership(item map[string]types.AttributeValue) (Membership, error) {
+	n, err := getNum(item, attrCount)
+	if err != nil {
+		return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.table, err)
+	}
+	started, err := getNum(item, attrStarted)
+	if err != nil {
+		return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.table, err)
+	}
+	key := getStr(item, attrKey)
+	if key == "" {
+		return Membership{}, fmt.Errorf("burst: burst item in table %s has no %s", d.table, attrKey)
+	}
+	return Membership{Key: key, Started: time.Unix(0, started), Seq: int(n - 1), Count: int(n)}, nil
+}
+
+func threadPK(key string) types.AttributeValue { return str(ThreadPrefix + key) }
+
+// ClaimThread implements Threads: a put conditioned on no live item; when
+// it fails, the item says posted (with the anchor) or busy.
+func (d *DynamoDB) ClaimThread(ctx context.Context, key string, lease time.Duration) (ThreadClaim, error) {
+	if err := checkKey(key, lease); err != nil {
+		return ThreadClaim{}, err
+	}
+	for range 3 {
+		now := d.now()
+		tok := newToken()
+		_, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(d.table),
+			Item: map[string]types.AttributeValue{
+				attrPK: threadPK(key), attrPhase: str(phaseClaimed), attrToken: str(tok),
+				attrExpiresAt: epochUp(now.Add(lease)),
+			},
+			ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #exp < :now"),
+			ExpressionAttributeNames:            map[string]string{"#pk": attrPK, "#exp": attrExpiresAt},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": num(now.Unix())},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		if err == nil {
+			return ThreadClaim{State: Claimed, Token: tok}, nil
+		}
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
+			return ThreadClaim{}, fmt.Errorf("burst: claim a thread in table %s: %w", d.table, err)
+		}
+		item := ccf.Item
+		if item == nil {
+			out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
+				TableName: aws.String(d.table), Key: map[string]types.AttributeValue{attrPK: threadPK(key)},
+				ConsistentRead: aws.Bool(true),
+			})
+			if err != nil {
+				return ThreadClaim{}, fmt.Errorf("burst: read a thread in table %s: %w", d.table, err)
+			}
+			item = out.Item
+		}
+		if item == nil {
+			continue
+		}
+		exp, err := getNum(item, attrExpiresAt)
+		if err != nil {
+			return ThreadClaim{}, fmt.Errorf("burst: thread item in table %s: %w", d.table, err)
+		}
+		if exp < d.now().Unix() { // the condition's test
+			continue
+		}
+		if getStr(item, attrPhase) != phasePosted {
+			return ThreadClaim{State: Busy}, nil
+		}
+		a := Anchor{Channel: getStr(item, attrChannel), TS: getStr(item, attrTS)}
+		if b, ok := item[attrParent].(*types.AttributeValueMemberB); ok {
+			a.Parent = b.Value
+		}
+		if a.Channel == "" || a.TS == "" {
+			return ThreadClaim{}, fmt.Errorf("burst: thread item in table %s has no channel or ts", d.table)
+		}
+		return ThreadClaim{State: Posted, Anchor: a}, nil
+	}
+	return ThreadClaim{State: Busy}, nil
+}
+
+// SetThread implements Threads with an unconditional put.
+func (d *DynamoDB) SetThread(ctx context.Context, key, _ string, a Anchor, ttl time.Duration) error {
+	if err := checkKey(key, ttl); err != nil {
+		return err
+	}
+	if err := checkAnchor(a); err != nil {
+		return err
+	}
+	item := map[string]types.AttributeValue{
+		attrPK: threadPK(key), attrPhase: str(phasePosted), attrChannel: str(a.Channel), attrTS: str(a.TS),
+		attrExpiresAt: epochUp(d.now().Add(ttl)),
+	}
+	if len(a.Parent) > 0 {
+		item[attrParent] = &types.AttributeValueMemberB{Value: a.Parent}
+	}
+	if _, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: item}); err != nil {
+		return fmt.Errorf("burst: record a thread in table %s: %w", d.table, err)
+	}
+	return nil
+}
+
+// ReleaseThread implements Threads: a delete conditioned on the caller's
+// token and the thread not yet posted.
+func (d *DynamoDB) ReleaseThread(ctx context.Context, key, token string) error {
+	if key == "" || token == "" {
+		return fmt.Errorf("%w: empty key or token", ErrInvalidArgument)
+	}
+	return d.deleteIf(ctx, key, attrToken, token, phaseClaimed, "release a thread claim")
+}
+
+// ForgetThread implements Threads: a delete conditioned on the anchor's ts.
+func (d *DynamoDB) ForgetThread(ctx context.Context, key, ts string) error {
+	if key == "" || ts == "" {
+		return fmt.Errorf("%w: empty key or ts", ErrInvalidArgument)
+	}
+	return d.deleteIf(ctx, key, attrTS, ts, phasePosted, "forget a thread")
+}
+
+// deleteIf deletes a thread item whose field is value and phase is phase.
+func (d *DynamoDB) deleteIf(ctx context.Context, key, field, value, phase, what string) error {
+	_, err := d.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(d.table),
+		Key:                       map[string]types.AttributeValue{attrPK: threadPK(key)},
+		ConditionExpression:       aws.String("#f = :v AND #ph = :ph"),
+		ExpressionAttributeNames:  map[string]string{"#f": field, "#ph": attrPhase},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": str(value), ":ph": str(phase)},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("burst: %s in table %s: %w", what, d.table, err)
+	}
+	return nil
+}
