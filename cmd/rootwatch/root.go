@@ -44,7 +44,7 @@ func newRootCmd(e *env) *cobra.Command {
 password and contact changes, sts:AssumeRoot) with Sigma rules, and alerts.
 
 It runs as a service (rootwatch run: SQS notifications of CloudTrail objects in
-S3, alerts to Slack and PagerDuty) or offline (rootwatch scan: local files).`,
+S3, alerts to Slack, PagerDuty, Amazon SNS or a webhook) or offline (rootwatch scan: local files).`,
 		Example: `  rootwatch scan testdata/sample/AWSLogs
   rootwatch scan --format json AWSLogs/ > detections.jsonl
   rootwatch rules list

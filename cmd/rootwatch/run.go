@@ -519,8 +519,8 @@ func newNotifyTestCmd(e *env) *cobra.Command {
 		Use:   "test",
 		Short: "Send a clearly marked test alert through every configured sink",
 		Long: `Send one test alert, marked "TEST ALERT — not a real detection", through every
-configured sink (Slack, PagerDuty), bypassing routes and dedupe, and report
-each sink's result. Use it after deploying to check the wiring.
+configured sink (Slack, PagerDuty, Amazon SNS, webhook), bypassing routes and
+dedupe, and report each sink's result. Use it after deploying to check the wiring.
 
 Exit status: 0 when every sink accepted the alert, 1 when any failed, 2 when no
 sink is configured or a setting is malformed.`,
