@@ -18,8 +18,8 @@ func TestViewDetectionFields(t *testing.T) {
 	d := &detector.Detection{Rule: "r", EventID: "corr", LevelReason: "why", CredentialKind: detector.CredentialTemporarySession,
 		CredentialSession: detector.SessionAssumedRoot, LinkUpdate: true,
 		AssumedRoot: &detector.AssumedRootFacts{Linked: true, CallerARN: "arn:c", TaskPolicyARN: "arn:aws:iam::aws:policy/root-task/X", IssuedAt: &issued, Intent: detector.IntentOutside},
-		Correlated: []detector.EventRef{{EventID: "11111111-1111-4111-8111-111111111111"}, {EventID: "22222222-2222-4222-8222-222222222222"}},
-		Record:     json.RawMessage(`{"eventID":"22222222-2222-4222-8222-222222222222","awsRegion":"eu-west-1"}`)}
+		Correlated:  []detector.EventRef{{EventID: "11111111-1111-4111-8111-111111111111"}, {EventID: "22222222-2222-4222-8222-222222222222"}},
+		Record:      json.RawMessage(`{"eventID":"22222222-2222-4222-8222-222222222222","awsRegion":"eu-west-1"}`)}
 	v := ViewOf(d, "")
 	if v.LevelReason != "why" || v.Credential() != "temporary session (assumed root)" || !v.LinkUpdate {
 		t.Errorf("view = %+v", v)
