@@ -41,22 +41,18 @@ func summaryFacts(v *notify.View) string {
 // (at most notify.MaxCorrelatedShown events, each with its console link
 // when known), correlated_count and correlated_more.
 func addDetectionFacts(m map[string]any, v *notify.View) {
-	for k, t := range map[string]string{
+	putNonEmpty(m, map[string]string{
 		"level_reason":       v.LevelReason.Raw(),
 		"credential_kind":    v.CredentialKind.Raw(),
 		"credential_session": v.CredentialSession.Raw(),
 		"expected":           v.Expected.Raw(),
-	} {
-		if t != "" {
-			m[k] = t
-		}
-	}
+	})
 	if v.LinkUpdate {
 		m["link_update"] = true
 	}
 	if a := v.AssumedRoot; a != nil {
 		ar := map[string]any{"linked": a.Linked, "note": a.Note.Raw()}
-		for k, t := range map[string]string{
+		putNonEmpty(ar, map[string]string{
 			"caller_arn":           a.CallerARN.Raw(),
 			"caller_account_id":    a.CallerAccountID.Raw(),
 			"source_ip":            a.SourceIP.Raw(),
@@ -65,11 +61,7 @@ func addDetectionFacts(m map[string]any, v *notify.View) {
 			"task_policy":          a.TaskPolicy.Raw(),
 			"assume_root_event_id": a.AssumeRootEventID.Raw(),
 			"intent":               a.Intent.Raw(),
-		} {
-			if t != "" {
-				ar[k] = t
-			}
-		}
+		})
 		if !a.IssuedAt.IsZero() {
 			ar["issued_at"] = a.IssuedAt.UTC().Format(time.RFC3339)
 		}
@@ -98,6 +90,15 @@ func addDetectionFacts(m map[string]any, v *notify.View) {
 		m["correlated_count"] = n
 		if n > len(shown) {
 			m["correlated_more"] = n - len(shown)
+		}
+	}
+}
+
+// putNonEmpty copies the non-empty values of from into m.
+func putNonEmpty(m map[string]any, from map[string]string) {
+	for k, t := range from {
+		if t != "" {
+			m[k] = t
 		}
 	}
 }
