@@ -61,9 +61,26 @@
 //
 // # How to add a detection field
 //
-// Add it to detector.Detection (its JSON is the public contract of the
-// audit log and `scan --format json`), then to View and NewView here, then
-// to the sinks that should show it.
+//  1. Add it to detector.Detection (its JSON is the public contract of the
+//     audit log and `scan --format json`, so omitempty unless every
+//     detection has it). notify/jsonl, and through it the SNS and webhook
+//     sinks, which embed that JSON, carry it with no further change.
+//  2. Add it to View and set it in ViewOf (view.go), as untrusted.Text when
+//     any part of it comes from the event; facts derived for people (a
+//     console link, a phrase such as View.Credential) are computed there
+//     too, once. A nested fact gets a view type of its own
+//     (AssumedRootView, EventRefView); a list is shown bounded
+//     (MaxCorrelatedShown).
+//  3. Render it in the sinks that show it, each with its own escaping:
+//     notify/slack (the blocks in render.go or facts.go, the fallback
+//     text), notify/pagerduty (custom details, and the summary only when a
+//     responder must see it in one line: facts.go), notify/console (the
+//     text of `rootwatch scan`), and, for a fact the detection's JSON does
+//     not hold, the view facts of notify/sns (message.go) and the alert
+//     part of notify/webhook (payload.go).
+//  4. Test each renderer with the field present and absent, with hostile
+//     values, and review the diff of the Slack golden files
+//     (notify/slack/testdata/golden, `go test ./notify/slack -update`).
 package notify
 
 import (

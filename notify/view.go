@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/rootwatch/rootwatch/detector"
@@ -66,6 +67,78 @@ type View struct {
 	// covers the alert ("SEC-123 close sandbox (declared by alice, ends at
 	// ...)"); the alert does not page (see Policy).
 	Expected untrusted.Text
+
+	// LevelReason says why Level is above the rule's level (a long-lived
+	// root access key, an assumed-root action outside its task policy's
+	// purpose); "" when Level is the rule's.
+	LevelReason untrusted.Text
+	// CredentialKind is detector.Detection.CredentialKind
+	// ("long_lived_key", "temporary_session", "none", "unknown"; "" on
+	// pipeline alerts), CredentialSession what a temporary session is
+	// ("console", "assumed_root" or ""). See Credential for one phrase.
+	CredentialKind    untrusted.Text
+	CredentialSession untrusted.Text
+	// AssumedRoot says who obtained the sts:AssumeRoot session behind the
+	// alert; nil when the alert is not from such a session.
+	AssumedRoot *AssumedRootView
+	// LinkUpdate marks a late AssumeRoot link: the same alert as one
+	// already sent, now with AssumedRoot linked. Sinks show it as a note
+	// on the first alert (a thread reply, an incident update), not as a
+	// new alarm.
+	LinkUpdate bool
+	// Correlated lists a correlation alert's events, oldest first; empty
+	// for an alert about one event. Sinks show at most MaxCorrelatedShown
+	// of them and say how many more there are.
+	Correlated []EventRefView
+}
+
+// MaxCorrelatedShown is how many of a correlation alert's events the
+// human-facing sinks list before "and N more".
+const MaxCorrelatedShown = 10
+
+// AssumedRootView is detector.AssumedRootFacts in a View.
+type AssumedRootView struct {
+	// Linked is true when the AssumeRoot event was seen; only Note is set
+	// otherwise.
+	Linked          bool
+	CallerARN       untrusted.Text
+	CallerAccountID untrusted.Text
+	SourceIP        untrusted.Text
+	// IssuedAt is zero when unknown.
+	IssuedAt          time.Time
+	TargetPrincipal   untrusted.Text
+	TaskPolicyARN     untrusted.Text
+	TaskPolicy        untrusted.Text
+	AssumeRootEventID untrusted.Text
+	// Intent is detector.IntentWithin, IntentOutside, IntentUnknownPolicy
+	// or "".
+	Intent untrusted.Text
+	Note   untrusted.Text
+}
+
+// Outside reports whether the action is outside the task policy's purpose.
+func (a *AssumedRootView) Outside() bool { return a.Intent == detector.IntentOutside }
+
+// Task is the task policy's name, else its ARN.
+func (a *AssumedRootView) Task() untrusted.Text {
+	if a.TaskPolicy != "" {
+		return a.TaskPolicy
+	}
+	return a.TaskPolicyARN
+}
+
+// EventRefView is one event of a correlation alert.
+type EventRefView struct {
+	EventID   untrusted.Text
+	EventTime time.Time
+	Rule      untrusted.Text
+	EventName untrusted.Text
+	SourceIP  untrusted.Text
+	Source    untrusted.Text
+	// ConsoleURL opens the event in the CloudTrail console; "" when its
+	// region is not known (only the record that completed the correlation
+	// carries one) or its id has an unexpected form.
+	ConsoleURL string
 }
 
 // NewView builds the view of a. consoleBase is passed to ConsoleEventURL
@@ -117,7 +190,73 @@ func ViewOf(d *detector.Detection, consoleBase string) *View {
 	if v.Pipeline {
 		v.SourceKind = PipelineSourceKind(d)
 	}
+	v.LevelReason = untrusted.Text(d.LevelReason)
+	v.CredentialKind = untrusted.Text(d.CredentialKind)
+	v.CredentialSession = untrusted.Text(d.CredentialSession)
+	v.LinkUpdate = d.LinkUpdate
+	if f := d.AssumedRoot; f != nil {
+		v.AssumedRoot = &AssumedRootView{
+			Linked: f.Linked, CallerARN: untrusted.Text(f.CallerARN), CallerAccountID: untrusted.Text(f.CallerAccountID),
+			SourceIP: untrusted.Text(f.SourceIP), TargetPrincipal: untrusted.Text(f.TargetPrincipal),
+			TaskPolicyARN: untrusted.Text(f.TaskPolicyARN), TaskPolicy: untrusted.Text(f.TaskPolicy),
+			AssumeRootEventID: untrusted.Text(f.AssumeRootEventID), Intent: untrusted.Text(f.Intent), Note: untrusted.Text(f.Note),
+		}
+		if f.IssuedAt != nil {
+			v.AssumedRoot.IssuedAt = f.IssuedAt.UTC()
+		}
+	}
+	if len(d.Correlated) > 0 {
+		// Only the record that completed the correlation says its region.
+		var rec struct {
+			EventID string `json:"eventID"`
+			Region  string `json:"awsRegion"`
+		}
+		_ = json.Unmarshal(d.Record, &rec) // absent or invalid: no region, no links
+		v.Correlated = make([]EventRefView, len(d.Correlated))
+		for i, e := range d.Correlated {
+			r := EventRefView{
+				EventID: untrusted.Text(e.EventID), EventTime: e.EventTime, Rule: untrusted.Text(e.Rule),
+				EventName: untrusted.Text(e.EventName), SourceIP: untrusted.Text(e.SourceIP), Source: untrusted.Text(e.Source),
+			}
+			if rec.EventID != "" && e.EventID == rec.EventID {
+				r.ConsoleURL = ConsoleEventURL(consoleBase, rec.Region, e.EventID)
+			}
+			v.Correlated[i] = r
+		}
+	}
 	return v
+}
+
+// Credential is the credential phrase of the alert: "long-lived access
+// key", "temporary session (assumed root)", "temporary session
+// (console)", "temporary session", "none (sign-in)", "unknown key
+// type", or "" when the detection does not say. A kind or session
+// rootwatch does not know is shown as is (it is untrusted.Text, so sinks
+// escape it like any value).
+func (v *View) Credential() untrusted.Text {
+	var s untrusted.Text
+	switch v.CredentialKind {
+	case "":
+		return ""
+	case detector.CredentialLongLivedKey:
+		s = "long-lived access key"
+	case detector.CredentialTemporarySession:
+		s = "temporary session"
+	case detector.CredentialNone:
+		s = "none (sign-in)"
+	case detector.CredentialUnknown:
+		s = "unknown key type"
+	default:
+		s = v.CredentialKind
+	}
+	switch v.CredentialSession {
+	case "":
+	case detector.SessionAssumedRoot:
+		s += " (assumed root)"
+	default:
+		s += " (" + v.CredentialSession + ")"
+	}
+	return s
 }
 
 // What is the call: "eventSource:eventName", or "" when both are empty.

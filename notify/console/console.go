@@ -60,10 +60,79 @@ func Render(v *notify.View, color bool) string {
 		row("error", v.ErrorCode.Escape(128)+": "+v.ErrorMessage.Escape(256))
 	}
 	row("from", v.SourceIP.Escape(64)+"  "+Quote(v.UserAgent, 256))
+	if c := v.Credential(); c != "" {
+		row("cred", c.Escape(64))
+	}
+	if v.LevelReason != "" {
+		row("why", v.LevelReason.Escape(256))
+	}
+	if a := v.AssumedRoot; a != nil {
+		row("assumed", assumedRoot(a))
+		if a.Note != "" {
+			row("", a.Note.Escape(256))
+		}
+	}
+	if v.LinkUpdate {
+		row("update", "late AssumeRoot link: this alert was reported before without it")
+	}
+	if v.Expected != "" {
+		row("expected", v.Expected.Escape(256))
+	}
 	row("event", v.EventID.Escape(64))
 	row("source", v.Source.Escape(512))
+	correlated(&b, v.Correlated)
 	b.WriteByte('\n')
 	return b.String()
+}
+
+// assumedRoot describes who obtained an assumed-root session, in one line.
+func assumedRoot(a *notify.AssumedRootView) string {
+	if !a.Linked {
+		return "unlinked: the AssumeRoot event was not seen"
+	}
+	s := "by " + a.CallerARN.Escape(256)
+	if a.CallerAccountID != "" {
+		s += "  account " + a.CallerAccountID.Escape(64)
+	}
+	if a.SourceIP != "" {
+		s += "  from " + a.SourceIP.Escape(64)
+	}
+	if !a.IssuedAt.IsZero() {
+		s += "  at " + a.IssuedAt.UTC().Format(time.RFC3339)
+	}
+	s += "  task " + a.Task().Escape(256)
+	if a.Outside() {
+		s += "  OUTSIDE the task policy's purpose"
+	}
+	return s
+}
+
+// correlated lists a correlation's events: at most
+// notify.MaxCorrelatedShown, then how many more.
+func correlated(b *strings.Builder, refs []notify.EventRefView) {
+	if len(refs) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "    %-8s %d correlated\n", "events", len(refs))
+	for i, e := range refs {
+		if i == notify.MaxCorrelatedShown {
+			fmt.Fprintf(b, "      … and %d more\n", len(refs)-i)
+			break
+		}
+		when := "unknown"
+		if !e.EventTime.IsZero() {
+			when = e.EventTime.UTC().Format(time.RFC3339)
+		}
+		line := "      - " + when + "  " + e.Rule.Escape(128) + "  " + e.EventName.Escape(128)
+		if e.SourceIP != "" {
+			line += "  from " + e.SourceIP.Escape(64)
+		}
+		line += "  " + e.EventID.Escape(64)
+		if e.ConsoleURL != "" {
+			line += "  " + e.ConsoleURL
+		}
+		b.WriteString(line + "\n")
+	}
 }
 
 // Quote returns t escaped (untrusted.Escape) in double quotes, or "" when

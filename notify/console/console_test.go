@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +73,68 @@ func TestCheckFormat(t *testing.T) {
 	}
 	if err := CheckFormat("xml"); err == nil || err.Error() != `invalid value "xml" (want text or json)` {
 		t.Errorf("CheckFormat(xml) = %v", err)
+	}
+}
+
+// TestRenderDetectionFields: the credential, the level reason, the
+// assumed-root attribution, a late link, an expectation and a
+// correlation's events each get their rows when present, with hostile
+// values escaped; none of them when absent.
+func TestRenderDetectionFields(t *testing.T) {
+	issued := time.Date(2026, 11, 20, 8, 50, 0, 0, time.UTC)
+	base := hostile()
+	if got := Render(notify.ViewOf(base, ""), false); strings.Contains(got, "cred ") || strings.Contains(got, "assumed") ||
+		strings.Contains(got, "why ") || strings.Contains(got, "events ") || strings.Contains(got, "update ") {
+		t.Errorf("rows for absent fields:\n%s", got)
+	}
+
+	d := hostile()
+	d.CredentialKind, d.CredentialSession = detector.CredentialTemporarySession, detector.SessionAssumedRoot
+	d.LevelReason = "outside the task policy's purpose\x1b[2J"
+	d.LinkUpdate = true
+	d.AssumedRoot = &detector.AssumedRootFacts{Linked: true, CallerARN: "arn:aws:sts::999900001111:assumed-role/R/alice\u202e",
+		CallerAccountID: "999900001111", SourceIP: "198.51.100.9", IssuedAt: &issued, TaskPolicy: "S3UnlockBucketPolicy",
+		Intent: detector.IntentOutside, Note: "note\nline"}
+	want := `    cred     temporary session (assumed root)
+    why      outside the task policy's purpose\x1b[2J
+    assumed  by arn:aws:sts::999900001111:assumed-role/R/alice\u202e  account 999900001111  from 198.51.100.9  at 2026-11-20T08:50:00Z  task S3UnlockBucketPolicy  OUTSIDE the task policy's purpose
+             note\nline
+    update   late AssumeRoot link: this alert was reported before without it
+`
+	if got := Render(notify.ViewOf(d, ""), false); !strings.Contains(got, want) {
+		t.Errorf("Render =\n%s\nwant it to contain\n%s", got, want)
+	}
+
+	u := hostile()
+	u.AssumedRoot = &detector.AssumedRootFacts{Note: "the AssumeRoot event was not seen"}
+	if got := Render(notify.ViewOf(u, ""), false); !strings.Contains(got, "    assumed  unlinked: the AssumeRoot event was not seen\n") {
+		t.Errorf("unlinked:\n%s", got)
+	}
+
+	c := hostile()
+	for i := range 12 {
+		c.Correlated = append(c.Correlated, detector.EventRef{EventID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
+			EventTime: issued.Add(time.Duration(i) * time.Minute), Rule: "root-console-login-failure", EventName: "ConsoleLogin", SourceIP: "45.83.64.19\x1b]0;"})
+	}
+	c.Record = []byte(`{"eventID":"00000000-0000-4000-8000-000000000000","awsRegion":"us-east-1"}`)
+	got := Render(notify.ViewOf(c, ""), false)
+	for _, w := range []string{
+		"    events   12 correlated\n",
+		"      - 2026-11-20T08:50:00Z  root-console-login-failure  ConsoleLogin  from 45.83.64.19\\x1b]0;  00000000-0000-4000-8000-000000000000  https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events/00000000-0000-4000-8000-000000000000\n",
+		"      - 2026-11-20T08:51:00Z  root-console-login-failure  ConsoleLogin  from 45.83.64.19\\x1b]0;  00000000-0000-4000-8000-000000000001\n",
+		"      … and 2 more\n",
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("correlation lacks %q:\n%s", w, got)
+		}
+	}
+	if strings.Contains(got, "000000000010") || strings.Contains(got, "\x1b") {
+		t.Errorf("more than 10 events, or a raw escape:\n%s", got)
+	}
+
+	e := notify.ViewOf(hostile(), "")
+	e.Expected = "SEC-123 close sandbox\u202e"
+	if got := Render(e, false); !strings.Contains(got, "    expected SEC-123 close sandbox\\u202e\n") {
+		t.Errorf("expected:\n%s", got)
 	}
 }

@@ -8,6 +8,13 @@
 // ones, so every trigger is complete on its own and later triggers of a
 // burst say in the summary how many events the session has had.
 //
+// Late links. A late AssumeRoot link (notify.View.LinkUpdate) is sent on
+// the dedup key of the alert it completes (the session's incident key
+// when known, which the link shares, else that alert's rule and event
+// id): it is appended to the same PagerDuty alert, its summary starts
+// with "linked:" and names who obtained the session, and it raises the
+// severity only when the link raised the level.
+//
 // Escalation. Every alert of a burst is sent as its own trigger, none is
 // folded away. PagerDuty appends a trigger on an open dedup key to that
 // alert's log; the incident's urgency comes from the alert's severity. So
@@ -188,6 +195,12 @@ func severity(l detector.Level) string {
 // control characters (an event id is event data), are hashed.
 func DedupKey(a *notify.Alert) string {
 	k := a.Key()
+	if a.LinkUpdate {
+		// A late AssumeRoot link updates the incident of the alert it
+		// completes: the same key as that alert's (its own Key has
+		// "/linked" for dedupe).
+		k = a.Rule + "/" + a.EventID
+	}
 	switch {
 	case a.IsPipeline():
 		// One incident per episode; its all-clear resolves the same key.
@@ -333,6 +346,9 @@ func summary(v *notify.View, escalatedTo string) string {
 	if escalatedTo != "" {
 		b.WriteString("escalated to " + escalatedTo + ": ")
 	}
+	if v.LinkUpdate {
+		b.WriteString("linked: ")
+	}
 	b.WriteString(v.Title.Clean(maxValueRunes))
 	// A real alert always says where and from where, "unknown" included;
 	// a test alert has neither.
@@ -352,6 +368,7 @@ func summary(v *notify.View, escalatedTo string) string {
 		fmt.Fprintf(&b, " (%d events in this root session, latest %s)", v.Group.Count,
 			orUnknown((v.EventSource + ":" + v.EventName).Clean(maxValueRunes)))
 	}
+	b.WriteString(summaryFacts(v))
 	return clean(b.String(), MaxSummaryRunes)
 }
 
@@ -420,6 +437,7 @@ func detailsOf(v *notify.View, record json.RawMessage) map[string]any {
 			m["session_started"] = v.Group.Started.UTC().Format(time.RFC3339)
 		}
 	}
+	addDetectionFacts(m, v)
 	if len(record) > 0 && json.Valid(record) {
 		m["record"] = record
 	}

@@ -54,6 +54,9 @@ func (r *renderer) Render(a *notify.Alert) Message {
 	if v.Pipeline {
 		return r.renderPipeline(v)
 	}
+	if v.LinkUpdate {
+		return r.renderLink(v)
+	}
 	st := styleFor(v.Level)
 
 	header := st.Emoji + " " + st.Label + ": " + string(v.Title)
@@ -82,19 +85,26 @@ func (r *renderer) Render(a *notify.Alert) Message {
 	}
 	what := code(v.What())
 
-	blocks = append(blocks,
-		slack.NewSectionBlock(nil, []*slack.TextBlockObject{
-			field("Account", account),
-			field("Region", code(v.Region)),
-			field("Who", who),
-			field("What", what),
-			field("From", code(v.SourceIP)),
-			field("When", r.when(v.EventTime)),
-			field("MFA used", mfaText(v.MFAUsed)),
-			field("Result", result(v.Outcome, v.ErrorCode, v.ErrorMessage)),
-		}, nil),
-		slack.NewSectionBlock(field("User agent", code(v.UserAgent)), nil, nil),
-	)
+	fields := []*slack.TextBlockObject{
+		field("Account", account),
+		field("Region", code(v.Region)),
+		field("Who", who),
+		field("What", what),
+		field("From", code(v.SourceIP)),
+		field("When", r.when(v.EventTime)),
+		field("MFA used", mfaText(v.MFAUsed)),
+		field("Result", result(v.Outcome, v.ErrorCode, v.ErrorMessage)),
+	}
+	if c := v.Credential(); c != "" {
+		fields = append(fields, field("Credential", code(c))) // Slack allows 10 fields
+	}
+	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
+	blocks = append(blocks, slack.NewSectionBlock(field("User agent", code(v.UserAgent)), nil, nil))
+	for _, b := range []slack.Block{levelReasonBlock(v), r.assumedRootBlock(v), r.correlatedBlock(v)} {
+		if b != nil {
+			blocks = append(blocks, b)
+		}
+	}
 
 	if v.ConsoleURL != "" {
 		// The link is built only from a region and event id of checked
@@ -136,6 +146,9 @@ func (r *renderer) RenderFollowUp(a *notify.Alert) Message {
 	v := notify.NewView(a, r.consoleBase)
 	if v.Pipeline {
 		return r.renderPipeline(v)
+	}
+	if v.LinkUpdate {
+		return r.renderLink(v)
 	}
 	st := styleFor(v.Level)
 	line := fmt.Sprintf("↳ %s *%s* (event %d of this root session in %s): %s from %s, %s · Event ID %s",
@@ -232,11 +245,15 @@ func (r *renderer) fallback(v *notify.View) string {
 			return b.String()
 		}
 	}
+	if v.LinkUpdate {
+		b.WriteString("🔗 Linked: ")
+	}
 	fmt.Fprintf(&b, "%s %s: %s in account %s", st.Emoji, st.Label, plain(v.Title), plain(v.AccountID))
 	if v.AccountName != "" {
 		fmt.Fprintf(&b, " (%s)", plain(v.AccountName))
 	}
 	fmt.Fprintf(&b, ": %s from %s", plain(v.EventSource+":"+v.EventName), plain(v.SourceIP))
+	b.WriteString(fallbackFacts(v))
 	return b.String()
 }
 

@@ -26,6 +26,13 @@
 // it did not post; the Dispatcher's pacing keeps a long burst within
 // Slack's rate).
 //
+// Late links. A late AssumeRoot link (notify.View.LinkUpdate) is grouped
+// in the burst of the alert it completes: it is posted as a reply in that
+// alert's thread (a compact line with a webhook), rendered as a "🔗
+// Linked" note rather than a new alarm, and does not count as one more
+// event of the session; when the link raises the level (an action outside
+// the task policy's purpose) it escalates like any reply.
+//
 // Escalation. A later alert more severe than everything posted for its
 // burst so far must not be buried: with the Web API its reply is also
 // broadcast to the channel (reply_broadcast) and says it escalates the
@@ -368,6 +375,11 @@ func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 	}
 	posted := *a
 	th.raise(&posted)
+	if a.LinkUpdate && !escalates {
+		// A late AssumeRoot link is a note on an alert of the thread,
+		// not one more event of the session.
+		return nil
+	}
 	more := max(a.Group.Count-1, a.Group.Seq)
 	s.updateParent(ctx, groupKey, th, more)
 	return nil

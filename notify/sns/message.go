@@ -93,6 +93,22 @@ type Message struct {
 	SourceKind string `json:"source_kind,omitempty"`
 	Resolved   bool   `json:"resolved,omitempty"`
 
+	LevelReason       string `json:"level_reason,omitempty"`
+	CredentialKind    string `json:"credential_kind,omitempty"`
+	CredentialSession string `json:"credential_session,omitempty"`
+	// Expected is the declaration of planned root use covering the alert.
+	Expected string `json:"expected,omitempty"`
+	// AssumedRoot says who obtained the assumed-root session (see
+	// detector.AssumedRootFacts).
+	AssumedRoot *AssumedRootFacts `json:"assumed_root,omitempty"`
+	// LinkUpdate marks a late AssumeRoot link: the same alert as one sent
+	// before, now with AssumedRoot linked.
+	LinkUpdate bool `json:"link_update,omitempty"`
+	// Correlated lists at most notify.MaxCorrelatedShown events of a
+	// correlation alert; CorrelatedCount is how many it has.
+	Correlated      []EventRef `json:"correlated,omitempty"`
+	CorrelatedCount int        `json:"correlated_count,omitempty"`
+
 	Detection json.RawMessage `json:"detection,omitempty"`
 	Record    json.RawMessage `json:"record,omitempty"`
 	// Omitted names the parts left out to respect SNS's size limit
@@ -108,6 +124,31 @@ type GroupFacts struct {
 	Seq         int       `json:"seq"`
 	Count       int       `json:"count"`
 	Started     time.Time `json:"started"`
+}
+
+// AssumedRootFacts is notify.AssumedRootView in a Message.
+type AssumedRootFacts struct {
+	Linked            bool       `json:"linked"`
+	CallerARN         string     `json:"caller_arn,omitempty"`
+	CallerAccountID   string     `json:"caller_account_id,omitempty"`
+	SourceIP          string     `json:"source_ip,omitempty"`
+	IssuedAt          *time.Time `json:"issued_at,omitempty"`
+	TaskPolicyARN     string     `json:"task_policy_arn,omitempty"`
+	TaskPolicy        string     `json:"task_policy,omitempty"`
+	AssumeRootEventID string     `json:"assume_root_event_id,omitempty"`
+	Intent            string     `json:"intent,omitempty"`
+	Note              string     `json:"note,omitempty"`
+}
+
+// EventRef is one event of a correlation alert in a Message, with its
+// console link when its region is known.
+type EventRef struct {
+	EventID    string    `json:"event_id"`
+	EventTime  time.Time `json:"event_time"`
+	Rule       string    `json:"rule"`
+	EventName  string    `json:"event_name"`
+	SourceIP   string    `json:"source_ip,omitempty"`
+	ConsoleURL string    `json:"console_url,omitempty"`
 }
 
 // newMessage builds the message of a from its view v, without Detection
@@ -128,6 +169,24 @@ func newMessage(v *notify.View, subject string) *Message {
 	if !v.EventTime.IsZero() {
 		t := v.EventTime.UTC()
 		m.EventTime = &t
+	}
+	m.LevelReason, m.CredentialKind, m.CredentialSession = c(v.LevelReason), c(v.CredentialKind), c(v.CredentialSession)
+	m.Expected, m.LinkUpdate = c(v.Expected), v.LinkUpdate
+	if a := v.AssumedRoot; a != nil {
+		m.AssumedRoot = &AssumedRootFacts{Linked: a.Linked, CallerARN: c(a.CallerARN), CallerAccountID: c(a.CallerAccountID),
+			SourceIP: c(a.SourceIP), TaskPolicyARN: c(a.TaskPolicyARN), TaskPolicy: c(a.TaskPolicy),
+			AssumeRootEventID: c(a.AssumeRootEventID), Intent: c(a.Intent), Note: c(a.Note)}
+		if !a.IssuedAt.IsZero() {
+			t := a.IssuedAt.UTC()
+			m.AssumedRoot.IssuedAt = &t
+		}
+	}
+	if n := len(v.Correlated); n > 0 {
+		m.CorrelatedCount = n
+		for _, e := range v.Correlated[:min(n, notify.MaxCorrelatedShown)] {
+			m.Correlated = append(m.Correlated, EventRef{EventID: c(e.EventID), EventTime: e.EventTime.UTC(), Rule: c(e.Rule),
+				EventName: c(e.EventName), SourceIP: c(e.SourceIP), ConsoleURL: e.ConsoleURL})
+		}
 	}
 	if v.Group.Key != "" {
 		m.Group = &GroupFacts{Key: untrusted.Clean(v.Group.Key, maxField), IncidentKey: v.Group.IncidentKey,
@@ -190,7 +249,8 @@ func encode(m *Message) ([]byte, error) {
 }
 
 // Subject returns the e-mail subject of an alert: "rootwatch [LEVEL]
-// title (account)", or "rootwatch [TEST] ..." and "[RESOLVED]". It is
+// title (account)", or "rootwatch [TEST] ...", "[RESOLVED]" and, for a
+// late AssumeRoot link, "[LINKED LEVEL]". It is
 // printable ASCII only (SNS's rule), one line, starts with a letter and
 // has at most MaxSubjectRunes characters: every other character, from
 // control characters and bidi marks to accented letters, becomes "?", and
@@ -202,6 +262,8 @@ func Subject(v *notify.View) string {
 		tag = "TEST"
 	case v.Resolved:
 		tag = "RESOLVED"
+	case v.LinkUpdate:
+		tag = "LINKED " + tag
 	}
 	s := "rootwatch [" + tag + "] " + v.Title.Clean(maxField)
 	if acct := v.AccountName; acct != "" {

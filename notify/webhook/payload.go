@@ -54,6 +54,14 @@ type Alert struct {
 	Pipeline bool `json:"pipeline,omitempty"`
 	// Test marks the alert of `rootwatch notify test`: not a detection.
 	Test bool `json:"test,omitempty"`
+	// Expected is the declaration of planned root use covering the alert
+	// ("SEC-123 close sandbox (declared by alice, ends at ...)"), as
+	// received (JSON-escaped only).
+	Expected string `json:"expected,omitempty"`
+	// CorrelatedConsoleURLs maps the event id of a correlation alert's
+	// event (Detection's "correlated") to its CloudTrail console link,
+	// for the events whose region is known.
+	CorrelatedConsoleURLs map[string]string `json:"correlated_console_urls,omitempty"`
 }
 
 // Group is notify.Group in a Payload.
@@ -106,8 +114,17 @@ func Body(a *notify.Alert, consoleBase string) ([]byte, error) {
 			ConsoleURL:  v.ConsoleURL,
 			Pipeline:    v.Pipeline,
 			Test:        v.Test,
+			Expected:    v.Expected.Raw(),
 		},
 		Detection: bytes.TrimRight(det.Bytes(), "\n"),
+	}
+	for _, e := range v.Correlated {
+		if e.ConsoleURL != "" {
+			if p.Alert.CorrelatedConsoleURLs == nil {
+				p.Alert.CorrelatedConsoleURLs = map[string]string{}
+			}
+			p.Alert.CorrelatedConsoleURLs[e.EventID.Raw()] = e.ConsoleURL
+		}
 	}
 	if a.Group != nil {
 		g := v.Group
