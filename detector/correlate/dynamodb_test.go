@@ -172,3 +172,65 @@ func TestDynamoDBNoLostUpdate(t *testing.T) {
 		t.Errorf("state holds %d entries, want %d: %v", len(ids), 2*per, ids)
 	}
 }
+
+// TestDynamoDBTakeoverOrderIndependent: two replicas sharing the table,
+// each given the sample's takeover (as a redelivery to both would) in its
+// own shuffled order, concurrently: one chain alert key, naming every
+// step, in every round.
+func TestDynamoDBTakeoverOrderIndependent(t *testing.T) {
+	api, table := dedupeTable(t)
+	ds := takeoverSequence("111")
+	for round := range uint64(6) {
+		account := fmt.Sprintf("%d", 900+round) // a fresh group each round
+		for i := range ds {
+			ds[i] = det(ds[i].Rule, account+ds[i].EventID[3:], account, ds[i].SourceIP, ds[i].EventTime.Sub(t0))
+		}
+		var cs []*Correlator
+		var feeds [][]detector.Detection
+		for w := range uint64(2) {
+			s, err := NewDynamoDB(api, table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs = append(cs, newCorrelator(t, s, nil))
+			feeds = append(feeds, slices.Concat(arrivals(ds, round*2+w, "shuffle")...))
+		}
+		var mu sync.Mutex
+		var raised []detector.Detection
+		var wg sync.WaitGroup
+		for w, c := range cs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var got []detector.Detection
+				for _, d := range feeds[w] {
+					out, err := c.Correlate(t.Context(), []detector.Detection{d})
+					if err != nil {
+						t.Error(err)
+					}
+					for _, g := range out {
+						if g.Rule == "chain" {
+							got = append(got, g)
+						}
+					}
+				}
+				mu.Lock()
+				raised = append(raised, got...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if ks := keys(raised); len(ks) != 1 {
+			t.Errorf("round %d: chain alert keys %v, want exactly 1", round, ks)
+		}
+		for _, d := range raised {
+			steps := map[string]bool{}
+			for _, e := range d.Correlated {
+				steps[e.Rule] = true
+			}
+			if len(steps) != 3 {
+				t.Errorf("round %d: alert %s names steps %v, want a, b and c", round, d.Key(), steps)
+			}
+		}
+	}
+}
