@@ -444,7 +444,7 @@ func TestConcurrentMemory(t *testing.T) {
 	for range 4 {
 		cs = append(cs, c)
 	}
-	all := feedConcurrently(t, cs, 5, func(w, i int) detector.Detection {
+	all := feedConcurrently(t, cs, "failures", 5, func(w, i int) detector.Detection {
 		j := (i + w) % 5
 		return det("fail", fmt.Sprint(j), "111", "1.1.1.1", time.Duration(j)*time.Minute)
 	})
@@ -454,9 +454,9 @@ func TestConcurrentMemory(t *testing.T) {
 }
 
 // feedConcurrently runs one goroutine per correlator, each feeding it n
-// detections (ev(worker, i)) one by one, and returns the failures
-// detections raised.
-func feedConcurrently(t *testing.T, cs []*Correlator, n int, ev func(w, i int) detector.Detection) []detector.Detection {
+// detections (ev(worker, i)) one by one, and returns the detections of
+// the correlation rule raised.
+func feedConcurrently(t *testing.T, cs []*Correlator, rule string, n int, ev func(w, i int) detector.Detection) []detector.Detection {
 	t.Helper()
 	var mu sync.Mutex
 	var raised []detector.Detection
@@ -472,7 +472,7 @@ func feedConcurrently(t *testing.T, cs []*Correlator, n int, ev func(w, i int) d
 				}
 				mu.Lock()
 				for _, g := range got {
-					if g.Rule == "failures" {
+					if g.Rule == rule {
 						raised = append(raised, g)
 					}
 				}
