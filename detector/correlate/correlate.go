@@ -14,11 +14,24 @@
 //     eventID; for temporal correlations once per rule it matched). An
 //     event that matches two referred rules of an event_count correlation
 //     counts once.
-//   - The events that fired a correlation are not counted again: ten
-//     failed sign-ins make two alerts of a "5 in 15 minutes" correlation,
-//     not six. Delivered again, such an event raises the same alert again
-//     (same EventID), for the dedupe ledger to drop, so that an alert lost
-//     by a failed delivery is raised when the message is retried.
+//   - One incident, one alert, whatever the arrival order: the events that
+//     fired a correlation form an incident, and so do the other events of
+//     its referred rules within its timespan (from the incident's first
+//     event to its last, at most one timespan), whether they arrived
+//     before it fired or after. Such an event joins the incident silently:
+//     it is not counted again and starts no second alert. Ten failed
+//     sign-ins within 15 minutes make one alert of a "5 in 15 minutes"
+//     correlation, in any order; two password changes, credential steps
+//     and API calls within 24 hours make one takeover-chain alert. Events
+//     beyond the incident's timespan start a new one (two bursts 20
+//     minutes apart make two alerts). Only events of one group spread over
+//     more than one timespan can make a number of alerts that depends on
+//     the order (an alert raised is not taken back).
+//   - An alert's key is derived from the events that fired it. Delivered
+//     again, an event of an incident raises its alert again (same
+//     EventID), now naming every event that joined it, for the dedupe
+//     ledger to drop, so that an alert lost by a failed delivery is raised
+//     when the message is retried.
 //   - temporal_ordered needs the rules' events in the order of the rules,
 //     each a different event, the first to the last within the timespan.
 //   - An event is kept for a timespan plus Lateness after it arrived (wall
@@ -291,6 +304,13 @@ func (k *corr) add(s *State, e Entry, group string) (changed bool, raised []aler
 	// backfills deliver them.)
 	horizon := e.SeenMS - (k.c.Timespan + Lateness).Milliseconds()
 	s.Entries = slices.DeleteFunc(s.Entries, func(x Entry) bool { return x.SeenMS < horizon })
+	span := k.c.Timespan.Milliseconds()
+	// An event within the timespan of an incident already raised is part
+	// of it: it joins silently (named when the alert is raised again),
+	// rather than starting a second alert of the same burst or takeover.
+	if id := joinable(s.Entries, e.TimeMS, span); id != "" {
+		e.Alert = id
+	}
 	s.Entries = append(s.Entries, e)
 	sort.Slice(s.Entries, func(i, j int) bool {
 		a, b := s.Entries[i], s.Entries[j]
@@ -309,6 +329,9 @@ func (k *corr) add(s *State, e Entry, group string) (changed bool, raised []aler
 		s.Entries = slices.Delete(s.Entries, max(i, 0), max(i, 0)+1)
 		dropped++
 	}
+	if e.Alert != "" {
+		return true, nil, dropped
+	}
 	if idx := k.match(s.Entries); idx != nil {
 		ids := make([]string, len(idx))
 		for i, j := range idx {
@@ -321,9 +344,62 @@ func (k *corr) add(s *State, e Entry, group string) (changed bool, raised []aler
 		for _, j := range idx {
 			s.Entries[j].Alert = id
 		}
+		absorb(s.Entries, id, span)
 		raised = []alert{{id: id, events: withAlert(s.Entries, id)}}
 	}
 	return true, raised, dropped
+}
+
+// joinable returns the id of the incident (the events of one alert) that
+// an event at t can join without the incident spanning more than span
+// from its first event to its last, or "": the earliest such incident.
+func joinable(es []Entry, t, span int64) string {
+	type extent struct{ lo, hi int64 }
+	var ids []string
+	ext := map[string]extent{}
+	for _, x := range es {
+		if x.Alert == "" {
+			continue
+		}
+		r, ok := ext[x.Alert]
+		if !ok {
+			ids = append(ids, x.Alert)
+			r = extent{x.TimeMS, x.TimeMS}
+		}
+		ext[x.Alert] = extent{min(r.lo, x.TimeMS), max(r.hi, x.TimeMS)}
+	}
+	best := ""
+	for _, id := range ids {
+		r := ext[id]
+		if max(r.hi, t)-min(r.lo, t) <= span && (best == "" || r.lo < ext[best].lo) {
+			best = id
+		}
+	}
+	return best
+}
+
+// absorb makes the events not part of an alert (es sorted by time) that
+// are within the timespan of the new incident id part of it: the events
+// that arrived before the incident fired, and that would otherwise start
+// a second alert of it with events still to come.
+func absorb(es []Entry, id string, span int64) {
+	lo, hi := int64(0), int64(0)
+	first := true
+	for _, x := range es {
+		if x.Alert == id {
+			if first {
+				lo, first = x.TimeMS, false
+			}
+			hi = x.TimeMS
+		}
+	}
+	for i := range es {
+		x := &es[i]
+		if x.Alert == "" && max(hi, x.TimeMS)-min(lo, x.TimeMS) <= span {
+			x.Alert = id
+			lo, hi = min(lo, x.TimeMS), max(hi, x.TimeMS)
+		}
+	}
 }
 
 func withAlert(es []Entry, id string) []Entry {

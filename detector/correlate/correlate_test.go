@@ -224,10 +224,28 @@ func TestEventCount(t *testing.T) {
 			t.Fatalf("want the alert raised 3 times with one key, got %d with keys %v", len(got), keys(got))
 		}
 	})
-	t.Run("ten make two alerts", func(t *testing.T) {
+	t.Run("ten in one timespan make one alert", func(t *testing.T) {
 		c := newCorrelator(t, NewMemory(0, nil), nil)
-		got := run(t, c, fails(10, time.Minute, "111")...)
-		if len(keys(got)) != 2 {
+		ds := fails(10, time.Minute, "111")
+		got := run(t, c, ds...)
+		if len(keys(got)) != 1 || len(got[0].Correlated) != 5 {
+			t.Fatalf("got %d alerts (%d events), want 1 of the first 5", len(keys(got)), len(got[0].Correlated))
+		}
+		// The later five joined the incident: a redelivery raises it again
+		// (same key) naming all ten.
+		again := run(t, c, ds[9])
+		if len(again) != 1 || again[0].Key() != got[0].Key() || len(again[0].Correlated) != 10 {
+			t.Fatalf("redelivery raised %v with %d events, want %s with 10", keys(again), len(again[0].Correlated), got[0].Key())
+		}
+	})
+	t.Run("two bursts a timespan apart make two alerts", func(t *testing.T) {
+		c := newCorrelator(t, NewMemory(0, nil), nil)
+		ds := append(fails(5, time.Minute, "111"), fails(5, time.Minute, "111")...)
+		for i := 5; i < 10; i++ {
+			ds[i].EventID += "-later"
+			ds[i].EventTime = ds[i].EventTime.Add(20 * time.Minute)
+		}
+		if got := run(t, c, ds...); len(keys(got)) != 2 {
 			t.Fatalf("got %d alerts, want 2", len(keys(got)))
 		}
 	})
@@ -426,7 +444,7 @@ func TestConcurrentMemory(t *testing.T) {
 	for range 4 {
 		cs = append(cs, c)
 	}
-	all := feedConcurrently(t, cs, 5, func(w, i int) detector.Detection {
+	all := feedConcurrently(t, cs, "failures", 5, func(w, i int) detector.Detection {
 		j := (i + w) % 5
 		return det("fail", fmt.Sprint(j), "111", "1.1.1.1", time.Duration(j)*time.Minute)
 	})
@@ -436,9 +454,9 @@ func TestConcurrentMemory(t *testing.T) {
 }
 
 // feedConcurrently runs one goroutine per correlator, each feeding it n
-// detections (ev(worker, i)) one by one, and returns the failures
-// detections raised.
-func feedConcurrently(t *testing.T, cs []*Correlator, n int, ev func(w, i int) detector.Detection) []detector.Detection {
+// detections (ev(worker, i)) one by one, and returns the detections of
+// the correlation rule raised.
+func feedConcurrently(t *testing.T, cs []*Correlator, rule string, n int, ev func(w, i int) detector.Detection) []detector.Detection {
 	t.Helper()
 	var mu sync.Mutex
 	var raised []detector.Detection
@@ -454,7 +472,7 @@ func feedConcurrently(t *testing.T, cs []*Correlator, n int, ev func(w, i int) d
 				}
 				mu.Lock()
 				for _, g := range got {
-					if g.Rule == "failures" {
+					if g.Rule == rule {
 						raised = append(raised, g)
 					}
 				}

@@ -55,7 +55,7 @@ func TestDynamoDBTwoReplicas(t *testing.T) {
 	// all ten.
 	const n = 10
 	at := func(j int) time.Duration { return time.Duration(j%5)*time.Minute + time.Duration(j/5)*time.Hour }
-	raised := feedConcurrently(t, []*Correlator{newReplica(), newReplica()}, n, func(w, i int) detector.Detection {
+	raised := feedConcurrently(t, []*Correlator{newReplica(), newReplica()}, "failures", n, func(w, i int) detector.Detection {
 		j := (i*3 + w*5) % n
 		return det("fail", fmt.Sprint(j), "111", "1.1.1.1", at(j))
 	})
@@ -170,5 +170,46 @@ func TestDynamoDBNoLostUpdate(t *testing.T) {
 	})
 	if len(ids) != 2*per {
 		t.Errorf("state holds %d entries, want %d: %v", len(ids), 2*per, ids)
+	}
+}
+
+// TestDynamoDBTakeoverOrderIndependent: two replicas sharing the table,
+// each given the sample's takeover (as a redelivery to both would) in its
+// own shuffled order, concurrently: one chain alert key, naming every
+// step, in every round.
+func TestDynamoDBTakeoverOrderIndependent(t *testing.T) {
+	api, table := dedupeTable(t)
+	ds := takeoverSequence("111")
+	for round := range uint64(6) {
+		account := fmt.Sprintf("%d", 900+round) // a fresh group each round
+		for i := range ds {
+			ds[i] = det(ds[i].Rule, account+ds[i].EventID[3:], account, ds[i].SourceIP, ds[i].EventTime.Sub(t0))
+		}
+		var cs []*Correlator
+		var feeds [][]detector.Detection
+		for w := range uint64(2) {
+			s, err := NewDynamoDB(api, table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs = append(cs, newCorrelator(t, s, nil))
+			feeds = append(feeds, slices.Concat(arrivals(ds, round*2+w, "shuffle")...))
+		}
+		// Every replica gets every event (the shorter feed wraps around:
+		// more redeliveries).
+		n := max(len(feeds[0]), len(feeds[1]))
+		raised := feedConcurrently(t, cs, "chain", n, func(w, i int) detector.Detection { return feeds[w][i%len(feeds[w])] })
+		if ks := keys(raised); len(ks) != 1 {
+			t.Errorf("round %d: chain alert keys %v, want exactly 1", round, ks)
+		}
+		for _, d := range raised {
+			steps := map[string]bool{}
+			for _, e := range d.Correlated {
+				steps[e.Rule] = true
+			}
+			if len(steps) != 3 {
+				t.Errorf("round %d: alert %s names steps %v, want a, b and c", round, d.Key(), steps)
+			}
+		}
 	}
 }
