@@ -3,9 +3,7 @@ package attribution
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,26 +11,27 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/internal/statetable"
 )
 
 // DynamoDBAPI is the part of *dynamodb.Client the DynamoDB store uses.
 type DynamoDBAPI interface {
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	statetable.ItemPutter
+	statetable.ItemGetter
+	statetable.ItemUpdater
 }
 
 var _ DynamoDBAPI = (*dynamodb.Client)(nil)
 
 // KeyPrefix starts the partition key of every attribution item in the
-// shared dedupe table: "assumeroot#iss#KEY" holds an issuance,
-// "assumeroot#pending#KEY" the detections waiting for one. Dedupe ledger
-// keys start with a sink name, which never contains "#".
-const KeyPrefix = "assumeroot#"
+// shared state table (registered in package statetable):
+// "assumeroot#iss#KEY" holds an issuance, "assumeroot#pending#KEY" the
+// detections waiting for one.
+const KeyPrefix = statetable.PrefixAttribution
 
 const (
-	attrPK        = "pk"
-	attrExpiresAt = "expires_at"
+	attrPK        = statetable.AttrPK
+	attrExpiresAt = statetable.AttrExpiresAt
 	attrIssuance  = "issuance"
 	attrPending   = "dets"
 )
@@ -50,8 +49,8 @@ var _ Store = (*DynamoDB)(nil)
 
 // NewDynamoDB returns a Store on table. now may be nil (time.Now).
 func NewDynamoDB(api DynamoDBAPI, table string, now func() time.Time) (*DynamoDB, error) {
-	if api == nil || table == "" {
-		return nil, errors.New("attribution store: a DynamoDB client and table are required")
+	if err := statetable.Check(api, table); err != nil {
+		return nil, fmt.Errorf("attribution store: %w", err)
 	}
 	if now == nil {
 		now = time.Now
@@ -60,21 +59,13 @@ func NewDynamoDB(api DynamoDBAPI, table string, now func() time.Time) (*DynamoDB
 }
 
 func key(kind, accessKeyID string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: KeyPrefix + kind + "#" + accessKeyID}}
-}
-
-func unix(t time.Time) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
+	return statetable.Key(KeyPrefix + kind + "#" + accessKeyID)
 }
 
 // live reports whether an item's expires_at is still ahead.
 func (d *DynamoDB) live(item map[string]types.AttributeValue) bool {
-	n, ok := item[attrExpiresAt].(*types.AttributeValueMemberN)
-	if !ok {
-		return false
-	}
-	exp, err := strconv.ParseInt(n.Value, 10, 64)
-	return err == nil && d.now().Unix() < exp
+	exp, ok := statetable.ExpiresAt(item)
+	return ok && d.now().Unix() < exp
 }
 
 // PutIssuance implements Store.
@@ -84,8 +75,8 @@ func (d *DynamoDB) PutIssuance(ctx context.Context, is Issuance, expires time.Ti
 		return fmt.Errorf("encode AssumeRoot issuance: %w", err)
 	}
 	item := key("iss", is.AccessKeyID)
-	item[attrExpiresAt] = unix(expires)
-	item[attrIssuance] = &types.AttributeValueMemberS{Value: string(b)}
+	item[attrExpiresAt] = statetable.Epoch(expires)
+	item[attrIssuance] = statetable.S(string(b))
 	if _, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: item}); err != nil {
 		return fmt.Errorf("remember AssumeRoot issuance %s in %s: %w", is.EventID, d.table, err)
 	}
@@ -135,13 +126,12 @@ func (d *DynamoDB) AddPending(ctx context.Context, accessKeyID string, det detec
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
-			":one":   &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: string(b)}}},
-			":exp":   unix(expires),
-			":cap":   &types.AttributeValueMemberN{Value: strconv.Itoa(MaxPendingPerKey)},
+			":one":   &types.AttributeValueMemberL{Value: []types.AttributeValue{statetable.S(string(b))}},
+			":exp":   statetable.Epoch(expires),
+			":cap":   statetable.N(MaxPendingPerKey),
 		},
 	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
+	if statetable.ConditionFailed(err) {
 		return ErrPendingFull
 	}
 	if err != nil {

@@ -2,36 +2,35 @@ package watchdog
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rootwatch/rootwatch/internal/statetable"
 )
 
 // DynamoDBAPI is the part of *dynamodb.Client the DynamoDB store uses.
 type DynamoDBAPI interface {
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	statetable.ItemPutter
+	statetable.ItemGetter
+	statetable.Scanner
 }
 
 var _ DynamoDBAPI = (*dynamodb.Client)(nil)
 
 // KeyPrefix starts the partition key of every watchdog item in the shared
-// table: "watchdog#ACCOUNT#REGION". Dedupe ledger keys start with a sink
-// name, which never contains "#".
-const KeyPrefix = "watchdog#"
+// table: "watchdog#ACCOUNT#REGION" (registered in package statetable).
+const KeyPrefix = statetable.PrefixWatchdog
 
-// Attribute names of a watchdog item (besides the table's "pk" and
-// "expires_at").
+// Attribute names of a watchdog item (besides the table's key and TTL,
+// statetable.AttrPK and statetable.AttrExpiresAt).
 const (
-	attrPK           = "pk"
-	attrExpiresAt    = "expires_at"
+	attrPK           = statetable.AttrPK
+	attrExpiresAt    = statetable.AttrExpiresAt
 	attrLastSeen     = "last_seen_ms"
 	attrLastKey      = "last_key"
 	attrLastBucket   = "last_bucket"
@@ -57,8 +56,8 @@ var _ Store = (*DynamoDB)(nil)
 // NewDynamoDB returns a Store on table; items live ttl after their last
 // save (use the expect window plus a margin).
 func NewDynamoDB(api DynamoDBAPI, table string, ttl time.Duration) (*DynamoDB, error) {
-	if api == nil || table == "" {
-		return nil, errors.New("watchdog store: a DynamoDB client and table are required")
+	if err := statetable.Check(api, table); err != nil {
+		return nil, fmt.Errorf("watchdog store: %w", err)
 	}
 	if ttl <= 0 {
 		ttl = DefaultExpectWindow + 24*time.Hour
@@ -67,15 +66,7 @@ func NewDynamoDB(api DynamoDBAPI, table string, ttl time.Duration) (*DynamoDB, e
 }
 
 func itemKey(p Pair) types.AttributeValue {
-	return &types.AttributeValueMemberS{Value: KeyPrefix + p.Account + "#" + p.Region}
-}
-
-func ms(t time.Time) types.AttributeValue {
-	v := int64(0)
-	if !t.IsZero() {
-		v = t.UnixMilli()
-	}
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+	return statetable.S(KeyPrefix + p.Account + "#" + p.Region)
 }
 
 // Save implements Store with a conditional put: it is written only when no
@@ -83,25 +74,24 @@ func ms(t time.Time) types.AttributeValue {
 func (d *DynamoDB) Save(ctx context.Context, s State) error {
 	item := map[string]types.AttributeValue{
 		attrPK:           itemKey(s.Pair),
-		attrExpiresAt:    &types.AttributeValueMemberN{Value: strconv.FormatInt(d.now().Add(d.ttl).Unix(), 10)},
-		attrLastSeen:     ms(s.LastSeen),
-		attrLastKey:      &types.AttributeValueMemberS{Value: s.LastKey},
-		attrLastBucket:   &types.AttributeValueMemberS{Value: s.LastBucket},
-		attrLastPrefix:   &types.AttributeValueMemberS{Value: s.LastPrefix},
-		attrNewestEvent:  ms(s.NewestEvent),
-		attrSince:        ms(s.Since),
-		attrAlerted:      &types.AttributeValueMemberS{Value: s.Alerted},
-		attrAlertedSince: ms(s.AlertedSince),
+		attrExpiresAt:    statetable.Epoch(d.now().Add(d.ttl)),
+		attrLastSeen:     statetable.Millis(s.LastSeen),
+		attrLastKey:      statetable.S(s.LastKey),
+		attrLastBucket:   statetable.S(s.LastBucket),
+		attrLastPrefix:   statetable.S(s.LastPrefix),
+		attrNewestEvent:  statetable.Millis(s.NewestEvent),
+		attrSince:        statetable.Millis(s.Since),
+		attrAlerted:      statetable.S(s.Alerted),
+		attrAlertedSince: statetable.Millis(s.AlertedSince),
 	}
 	_, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(d.table),
 		Item:                      item,
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #ls <= :ls"),
 		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ls": attrLastSeen},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":ls": ms(s.LastSeen)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":ls": statetable.Millis(s.LastSeen)},
 	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
+	if statetable.ConditionFailed(err) {
 		return fmt.Errorf("save watchdog state %s: %w", s.Pair, ErrStale)
 	}
 	if err != nil {
@@ -131,54 +121,27 @@ func (d *DynamoDB) Get(ctx context.Context, p Pair) (State, bool, error) {
 // (the dedupe ledger's items are few: one per delivered alert and sink).
 func (d *DynamoDB) Load(ctx context.Context) ([]State, error) {
 	var out []State
-	p := dynamodb.NewScanPaginator(d.api, &dynamodb.ScanInput{
-		TableName:                 aws.String(d.table),
-		FilterExpression:          aws.String("begins_with(#pk, :p)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: KeyPrefix}},
-		ConsistentRead:            aws.Bool(true),
+	err := statetable.ScanPrefix(ctx, d.api, d.table, KeyPrefix, func(item map[string]types.AttributeValue) {
+		if s, ok := d.decode(item); ok {
+			out = append(out, s)
+		}
 	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("load watchdog state from %s: %w", d.table, err)
-		}
-		for _, item := range page.Items {
-			if s, ok := d.decode(item); ok {
-				out = append(out, s)
-			}
-		}
+	if err != nil {
+		return nil, fmt.Errorf("load watchdog state from %s: %w", d.table, err)
 	}
 	return out, nil
 }
 
 // decode reads an item; ok is false for a malformed or expired one.
 func (d *DynamoDB) decode(item map[string]types.AttributeValue) (State, bool) {
-	str := func(name string) string {
-		if v, ok := item[name].(*types.AttributeValueMemberS); ok {
-			return v.Value
-		}
-		return ""
-	}
-	num := func(name string) int64 {
-		if v, ok := item[name].(*types.AttributeValueMemberN); ok {
-			n, _ := strconv.ParseInt(v.Value, 10, 64)
-			return n
-		}
-		return 0
-	}
-	t := func(name string) time.Time {
-		if n := num(name); n > 0 {
-			return time.UnixMilli(n).UTC()
-		}
-		return time.Time{}
-	}
+	str := func(name string) string { return statetable.String(item, name) }
+	t := func(name string) time.Time { return statetable.TimeMillis(item, name) }
 	rest, ok := strings.CutPrefix(str(attrPK), KeyPrefix)
 	acct, region, ok2 := strings.Cut(rest, "#")
 	if !ok || !ok2 || !accountRE.MatchString(acct) || (region != AnyRegion && !regionRE.MatchString(region)) {
 		return State{}, false
 	}
-	if exp := num(attrExpiresAt); exp > 0 && d.now().Unix() >= exp {
+	if exp, ok := statetable.ExpiresAt(item); ok && exp > 0 && d.now().Unix() >= exp {
 		return State{}, false // TTL deletion lags
 	}
 	return State{

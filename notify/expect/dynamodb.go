@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -12,28 +11,27 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/rootwatch/rootwatch/notify/dedupe"
+	"github.com/rootwatch/rootwatch/internal/statetable"
 )
 
 // DynamoDBAPI is the part of *dynamodb.Client the DynamoDB store uses.
 type DynamoDBAPI interface {
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	statetable.ItemPutter
+	statetable.ItemGetter
+	statetable.Scanner
 }
 
 var _ DynamoDBAPI = (*dynamodb.Client)(nil)
 
 // KeyPrefix starts the partition key of every declaration in the shared
-// table: "expect#ID". Dedupe ledger keys start with a sink name and
-// watchdog keys with "watchdog#".
-const KeyPrefix = "expect#"
+// table: "expect#ID" (registered in package statetable).
+const KeyPrefix = statetable.PrefixExpect
 
 // Attribute names of a declaration item; the key and TTL attributes are
-// the table's (package dedupe owns its schema).
+// the table's (package statetable holds its schema).
 const (
-	attrPK        = dedupe.AttrPK
-	attrExpiresAt = dedupe.AttrExpiresAt
+	attrPK        = statetable.AttrPK
+	attrExpiresAt = statetable.AttrExpiresAt
 	attrAccount   = "account"
 	attrReason    = "reason"
 	attrBy        = "declared_by"
@@ -60,22 +58,10 @@ var _ Store = (*DynamoDB)(nil)
 
 // NewDynamoDB returns a Store on table.
 func NewDynamoDB(api DynamoDBAPI, table string) (*DynamoDB, error) {
-	if api == nil || table == "" {
-		return nil, errors.New("expectation store: a DynamoDB client and table are required")
+	if err := statetable.Check(api, table); err != nil {
+		return nil, fmt.Errorf("expectation store: %w", err)
 	}
 	return &DynamoDB{api: api, table: table, now: time.Now}, nil
-}
-
-func msAttr(t time.Time) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.UnixMilli(), 10)}
-}
-
-func strList(ss []string) types.AttributeValue {
-	l := make([]types.AttributeValue, len(ss))
-	for i, s := range ss {
-		l[i] = &types.AttributeValueMemberS{Value: s}
-	}
-	return &types.AttributeValueMemberL{Value: l}
 }
 
 func encodeItem(e Expectation) map[string]types.AttributeValue {
@@ -84,18 +70,18 @@ func encodeItem(e Expectation) map[string]types.AttributeValue {
 		cidrs[i] = p.String()
 	}
 	item := map[string]types.AttributeValue{
-		attrPK:        &types.AttributeValueMemberS{Value: KeyPrefix + e.ID},
-		attrExpiresAt: &types.AttributeValueMemberN{Value: strconv.FormatInt(e.Ends.Add(Retention).Unix(), 10)},
-		attrAccount:   &types.AttributeValueMemberS{Value: e.Account},
-		attrReason:    &types.AttributeValueMemberS{Value: e.Reason},
-		attrBy:        &types.AttributeValueMemberS{Value: e.By},
-		attrStart:     msAttr(e.Start),
-		attrEnds:      msAttr(e.Ends),
-		attrRules:     strList(e.Rules),
-		attrCIDRs:     strList(cidrs),
+		attrPK:        statetable.S(KeyPrefix + e.ID),
+		attrExpiresAt: statetable.Epoch(e.Ends.Add(Retention)),
+		attrAccount:   statetable.S(e.Account),
+		attrReason:    statetable.S(e.Reason),
+		attrBy:        statetable.S(e.By),
+		attrStart:     statetable.Millis(e.Start),
+		attrEnds:      statetable.Millis(e.Ends),
+		attrRules:     statetable.StringListOf(e.Rules),
+		attrCIDRs:     statetable.StringListOf(cidrs),
 	}
 	if e.EndedBy != "" {
-		item[attrEndedBy] = &types.AttributeValueMemberS{Value: e.EndedBy}
+		item[attrEndedBy] = statetable.S(e.EndedBy)
 	}
 	return item
 }
@@ -103,33 +89,9 @@ func encodeItem(e Expectation) map[string]types.AttributeValue {
 // decodeItem reads an item; an error for a malformed one (another
 // writer's, or tampered with).
 func decodeItem(item map[string]types.AttributeValue) (Expectation, error) {
-	str := func(name string) string {
-		if v, ok := item[name].(*types.AttributeValueMemberS); ok {
-			return v.Value
-		}
-		return ""
-	}
-	tm := func(name string) time.Time {
-		if v, ok := item[name].(*types.AttributeValueMemberN); ok {
-			if n, err := strconv.ParseInt(v.Value, 10, 64); err == nil {
-				return time.UnixMilli(n).UTC()
-			}
-		}
-		return time.Time{}
-	}
-	list := func(name string) []string {
-		v, ok := item[name].(*types.AttributeValueMemberL)
-		if !ok {
-			return nil
-		}
-		var out []string
-		for _, x := range v.Value {
-			if s, ok := x.(*types.AttributeValueMemberS); ok {
-				out = append(out, s.Value)
-			}
-		}
-		return out
-	}
+	str := func(name string) string { return statetable.String(item, name) }
+	tm := func(name string) time.Time { return statetable.TimeMillis(item, name) }
+	list := func(name string) []string { return statetable.StringList(item, name) }
 	id, _ := strings.CutPrefix(str(attrPK), KeyPrefix)
 	e := Expectation{
 		ID: id, Account: str(attrAccount), Reason: str(attrReason), By: str(attrBy), EndedBy: str(attrEndedBy),
@@ -159,8 +121,7 @@ func (d *DynamoDB) Add(ctx context.Context, e Expectation) error {
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
 	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
+	if statetable.ConditionFailed(err) {
 		return fmt.Errorf("%w: %s", ErrExists, e.ID)
 	}
 	if err != nil {
@@ -175,30 +136,19 @@ func (d *DynamoDB) Add(ctx context.Context, e Expectation) error {
 func (d *DynamoDB) List(ctx context.Context) ([]Expectation, error) {
 	var out []Expectation
 	var bad []error
-	p := dynamodb.NewScanPaginator(d.api, &dynamodb.ScanInput{
-		TableName:                 aws.String(d.table),
-		FilterExpression:          aws.String("begins_with(#pk, :p)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: KeyPrefix}},
-		ConsistentRead:            aws.Bool(true),
-	})
 	now := d.now()
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+	err := statetable.ScanPrefix(ctx, d.api, d.table, KeyPrefix, func(item map[string]types.AttributeValue) {
+		e, err := decodeItem(item)
 		if err != nil {
-			return nil, fmt.Errorf("list expectations in %s: %w", d.table, err)
+			bad = append(bad, err)
+			return
 		}
-		for _, item := range page.Items {
-			e, err := decodeItem(item)
-			if err != nil {
-				bad = append(bad, err)
-				continue
-			}
-			if now.After(e.Ends.Add(Retention)) {
-				continue
-			}
+		if !now.After(e.Ends.Add(Retention)) {
 			out = append(out, e)
 		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list expectations in %s: %w", d.table, err)
 	}
 	if len(bad) > 0 {
 		return out, fmt.Errorf("expectations in %s: %w", d.table, errors.Join(bad...))
@@ -209,7 +159,7 @@ func (d *DynamoDB) List(ctx context.Context) ([]Expectation, error) {
 // End implements Store: read, then a put conditional on the end time read
 // (another writer's change in between makes it fail; run it again).
 func (d *DynamoDB) End(ctx context.Context, id string, at time.Time, by string) (Expectation, error) {
-	key := map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: KeyPrefix + id}}
+	key := statetable.Key(KeyPrefix + id)
 	out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(d.table), Key: key, ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return Expectation{}, fmt.Errorf("read expectation %s from %s: %w", id, d.table, err)
@@ -230,10 +180,9 @@ func (d *DynamoDB) End(ctx context.Context, id string, at time.Time, by string) 
 		Item:                      encodeItem(e),
 		ConditionExpression:       aws.String("#e = :e"),
 		ExpressionAttributeNames:  map[string]string{"#e": attrEnds},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":e": msAttr(old.Ends)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":e": statetable.Millis(old.Ends)},
 	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
+	if statetable.ConditionFailed(err) {
 		return Expectation{}, fmt.Errorf("end expectation %s: changed by another writer meanwhile; run it again", id)
 	}
 	if err != nil {
