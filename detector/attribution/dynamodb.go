@@ -40,22 +40,18 @@ const (
 // TTL on "expires_at"), shared by replicas. Reads are consistent; an item
 // past its expires_at is ignored before DynamoDB's TTL removes it.
 type DynamoDB struct {
-	api   DynamoDBAPI
-	table string
-	now   func() time.Time
+	tab statetable.Table[DynamoDBAPI]
 }
 
 var _ Store = (*DynamoDB)(nil)
 
 // NewDynamoDB returns a Store on table. now may be nil (time.Now).
 func NewDynamoDB(api DynamoDBAPI, table string, now func() time.Time) (*DynamoDB, error) {
-	if err := statetable.Check(api, table); err != nil {
+	tab, err := statetable.Open(api, table, now)
+	if err != nil {
 		return nil, fmt.Errorf("attribution store: %w", err)
 	}
-	if now == nil {
-		now = time.Now
-	}
-	return &DynamoDB{api: api, table: table, now: now}, nil
+	return &DynamoDB{tab: tab}, nil
 }
 
 func key(kind, accessKeyID string) map[string]types.AttributeValue {
@@ -65,7 +61,7 @@ func key(kind, accessKeyID string) map[string]types.AttributeValue {
 // live reports whether an item's expires_at is still ahead.
 func (d *DynamoDB) live(item map[string]types.AttributeValue) bool {
 	exp, ok := statetable.ExpiresAt(item)
-	return ok && d.now().Unix() < exp
+	return ok && d.tab.Now().Unix() < exp
 }
 
 // PutIssuance implements Store.
@@ -77,19 +73,19 @@ func (d *DynamoDB) PutIssuance(ctx context.Context, is Issuance, expires time.Ti
 	item := key("iss", is.AccessKeyID)
 	item[attrExpiresAt] = statetable.Epoch(expires)
 	item[attrIssuance] = statetable.S(string(b))
-	if _, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: item}); err != nil {
-		return fmt.Errorf("remember AssumeRoot issuance %s in %s: %w", is.EventID, d.table, err)
+	if _, err := d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.tab.Name), Item: item}); err != nil {
+		return fmt.Errorf("remember AssumeRoot issuance %s in %s: %w", is.EventID, d.tab.Name, err)
 	}
 	return nil
 }
 
 // GetIssuance implements Store.
 func (d *DynamoDB) GetIssuance(ctx context.Context, accessKeyID string) (Issuance, bool, error) {
-	out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(d.table), Key: key("iss", accessKeyID), ConsistentRead: aws.Bool(true),
+	out, err := d.tab.API.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(d.tab.Name), Key: key("iss", accessKeyID), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return Issuance{}, false, fmt.Errorf("read AssumeRoot issuance from %s: %w", d.table, err)
+		return Issuance{}, false, fmt.Errorf("read AssumeRoot issuance from %s: %w", d.tab.Name, err)
 	}
 	if out.Item == nil || !d.live(out.Item) {
 		return Issuance{}, false, nil
@@ -97,7 +93,7 @@ func (d *DynamoDB) GetIssuance(ctx context.Context, accessKeyID string) (Issuanc
 	s, ok := out.Item[attrIssuance].(*types.AttributeValueMemberS)
 	var is Issuance
 	if !ok || json.Unmarshal([]byte(s.Value), &is) != nil || is.AccessKeyID != accessKeyID {
-		return Issuance{}, false, fmt.Errorf("read AssumeRoot issuance from %s: item %s is malformed", d.table, KeyPrefix+"iss#"+accessKeyID)
+		return Issuance{}, false, fmt.Errorf("read AssumeRoot issuance from %s: item %s is malformed", d.tab.Name, KeyPrefix+"iss#"+accessKeyID)
 	}
 	return is, true, nil
 }
@@ -116,8 +112,8 @@ func (d *DynamoDB) AddPending(ctx context.Context, accessKeyID string, det detec
 	if err != nil {
 		return fmt.Errorf("encode unlinked detection: %w", err)
 	}
-	_, err = d.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           aws.String(d.table),
+	_, err = d.tab.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(d.tab.Name),
 		Key:                 key("pending", accessKeyID),
 		UpdateExpression:    aws.String("SET #d = list_append(if_not_exists(#d, :empty), :one), #e = :exp"),
 		ConditionExpression: aws.String("attribute_not_exists(#d) OR size(#d) < :cap"),
@@ -135,18 +131,18 @@ func (d *DynamoDB) AddPending(ctx context.Context, accessKeyID string, det detec
 		return ErrPendingFull
 	}
 	if err != nil {
-		return fmt.Errorf("remember unlinked detection %s in %s: %w", det.Key(), d.table, err)
+		return fmt.Errorf("remember unlinked detection %s in %s: %w", det.Key(), d.tab.Name, err)
 	}
 	return nil
 }
 
 // Pending implements Store (a consistent read).
 func (d *DynamoDB) Pending(ctx context.Context, accessKeyID string) ([]detector.Detection, error) {
-	out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(d.table), Key: key("pending", accessKeyID), ConsistentRead: aws.Bool(true),
+	out, err := d.tab.API.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(d.tab.Name), Key: key("pending", accessKeyID), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read unlinked detections from %s: %w", d.table, err)
+		return nil, fmt.Errorf("read unlinked detections from %s: %w", d.tab.Name, err)
 	}
 	if out.Item == nil || !d.live(out.Item) {
 		return nil, nil
@@ -168,7 +164,7 @@ func (d *DynamoDB) Pending(ctx context.Context, accessKeyID string) ([]detector.
 		ds = append(ds, p.D)
 	}
 	if bad > 0 {
-		return ds, fmt.Errorf("read unlinked detections from %s: %d of %d items are malformed", d.table, bad, len(l.Value))
+		return ds, fmt.Errorf("read unlinked detections from %s: %d of %d items are malformed", d.tab.Name, bad, len(l.Value))
 	}
 	return ds, nil
 }

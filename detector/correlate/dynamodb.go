@@ -45,19 +45,18 @@ const maxAttempts = 10
 // expire by the table's TTL a timespan plus Lateness after their group's
 // newest event.
 type DynamoDB struct {
-	api   DynamoDBAPI
-	table string
-	now   func() time.Time
+	tab statetable.Table[DynamoDBAPI]
 }
 
 var _ Store = (*DynamoDB)(nil)
 
 // NewDynamoDB returns a Store on table.
 func NewDynamoDB(api DynamoDBAPI, table string) (*DynamoDB, error) {
-	if err := statetable.Check(api, table); err != nil {
+	tab, err := statetable.Open(api, table, nil)
+	if err != nil {
 		return nil, fmt.Errorf("correlation store: %w", err)
 	}
-	return &DynamoDB{api: api, table: table, now: time.Now}, nil
+	return &DynamoDB{tab: tab}, nil
 }
 
 // Update implements Store with a read and a conditional write, retried
@@ -76,19 +75,19 @@ func (d *DynamoDB) Update(ctx context.Context, key string, fn func(*State) (bool
 			case <-time.After(wait):
 			}
 		}
-		out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName:      aws.String(d.table),
+		out, err := d.tab.API.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName:      aws.String(d.tab.Name),
 			Key:            map[string]types.AttributeValue{attrPK: pk},
 			ConsistentRead: aws.Bool(true),
 		})
 		if err != nil {
-			return fmt.Errorf("read correlation state %s from %s: %w", key, d.table, err)
+			return fmt.Errorf("read correlation state %s from %s: %w", key, d.tab.Name, err)
 		}
 		var st State
 		version, exists := int64(0), out.Item != nil
 		if exists {
 			if version, err = d.decode(out.Item, &st); err != nil {
-				return fmt.Errorf("correlation state %s in %s: %w", key, d.table, err)
+				return fmt.Errorf("correlation state %s in %s: %w", key, d.tab.Name, err)
 			}
 		}
 		changed, keep := fn(&st)
@@ -100,7 +99,7 @@ func (d *DynamoDB) Update(ctx context.Context, key string, fn func(*State) (bool
 			return fmt.Errorf("encode correlation state %s: %w", key, err)
 		}
 		in := &dynamodb.PutItemInput{
-			TableName: aws.String(d.table),
+			TableName: aws.String(d.tab.Name),
 			Item: map[string]types.AttributeValue{
 				attrPK:        pk,
 				attrState:     statetable.S(string(body)),
@@ -116,16 +115,16 @@ func (d *DynamoDB) Update(ctx context.Context, key string, fn func(*State) (bool
 		} else {
 			in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
 		}
-		_, err = d.api.PutItem(ctx, in)
+		_, err = d.tab.API.PutItem(ctx, in)
 		if statetable.ConditionFailed(err) {
 			continue // another replica wrote first: read again
 		}
 		if err != nil {
-			return fmt.Errorf("write correlation state %s to %s: %w", key, d.table, err)
+			return fmt.Errorf("write correlation state %s to %s: %w", key, d.tab.Name, err)
 		}
 		return nil
 	}
-	return fmt.Errorf("correlation state %s in %s: %w", key, d.table, ErrConflict)
+	return fmt.Errorf("correlation state %s in %s: %w", key, d.tab.Name, ErrConflict)
 }
 
 // decode reads an item into st and returns its version. An item past its
@@ -138,7 +137,7 @@ func (d *DynamoDB) decode(item map[string]types.AttributeValue, st *State) (int6
 	if err != nil {
 		return 0, err
 	}
-	if sec, ok := statetable.ExpiresAt(item); ok && d.now().Unix() > sec {
+	if sec, ok := statetable.ExpiresAt(item); ok && d.tab.Now().Unix() > sec {
 		return version, nil
 	}
 	s, ok := item[attrState].(*types.AttributeValueMemberS)

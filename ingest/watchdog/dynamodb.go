@@ -45,10 +45,8 @@ const (
 // TTL on "expires_at"), one item per pair. Items expire TTL after their
 // last save.
 type DynamoDB struct {
-	api   DynamoDBAPI
-	table string
-	ttl   time.Duration
-	now   func() time.Time
+	tab statetable.Table[DynamoDBAPI]
+	ttl time.Duration
 }
 
 var _ Store = (*DynamoDB)(nil)
@@ -56,13 +54,14 @@ var _ Store = (*DynamoDB)(nil)
 // NewDynamoDB returns a Store on table; items live ttl after their last
 // save (use the expect window plus a margin).
 func NewDynamoDB(api DynamoDBAPI, table string, ttl time.Duration) (*DynamoDB, error) {
-	if err := statetable.Check(api, table); err != nil {
+	tab, err := statetable.Open(api, table, nil)
+	if err != nil {
 		return nil, fmt.Errorf("watchdog store: %w", err)
 	}
 	if ttl <= 0 {
 		ttl = DefaultExpectWindow + 24*time.Hour
 	}
-	return &DynamoDB{api: api, table: table, ttl: ttl, now: time.Now}, nil
+	return &DynamoDB{tab: tab, ttl: ttl}, nil
 }
 
 func itemKey(p Pair) types.AttributeValue {
@@ -74,7 +73,7 @@ func itemKey(p Pair) types.AttributeValue {
 func (d *DynamoDB) Save(ctx context.Context, s State) error {
 	item := map[string]types.AttributeValue{
 		attrPK:           itemKey(s.Pair),
-		attrExpiresAt:    statetable.Epoch(d.now().Add(d.ttl)),
+		attrExpiresAt:    statetable.Epoch(d.tab.Now().Add(d.ttl)),
 		attrLastSeen:     statetable.Millis(s.LastSeen),
 		attrLastKey:      statetable.S(s.LastKey),
 		attrLastBucket:   statetable.S(s.LastBucket),
@@ -84,8 +83,8 @@ func (d *DynamoDB) Save(ctx context.Context, s State) error {
 		attrAlerted:      statetable.S(s.Alerted),
 		attrAlertedSince: statetable.Millis(s.AlertedSince),
 	}
-	_, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 aws.String(d.table),
+	_, err := d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(d.tab.Name),
 		Item:                      item,
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #ls <= :ls"),
 		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ls": attrLastSeen},
@@ -95,20 +94,20 @@ func (d *DynamoDB) Save(ctx context.Context, s State) error {
 		return fmt.Errorf("save watchdog state %s: %w", s.Pair, ErrStale)
 	}
 	if err != nil {
-		return fmt.Errorf("save watchdog state %s in %s: %w", s.Pair, d.table, err)
+		return fmt.Errorf("save watchdog state %s in %s: %w", s.Pair, d.tab.Name, err)
 	}
 	return nil
 }
 
 // Get implements Store.
 func (d *DynamoDB) Get(ctx context.Context, p Pair) (State, bool, error) {
-	out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(d.table),
+	out, err := d.tab.API.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(d.tab.Name),
 		Key:            map[string]types.AttributeValue{attrPK: itemKey(p)},
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return State{}, false, fmt.Errorf("read watchdog state %s from %s: %w", p, d.table, err)
+		return State{}, false, fmt.Errorf("read watchdog state %s from %s: %w", p, d.tab.Name, err)
 	}
 	if out.Item == nil {
 		return State{}, false, nil
@@ -121,13 +120,13 @@ func (d *DynamoDB) Get(ctx context.Context, p Pair) (State, bool, error) {
 // (the dedupe ledger's items are few: one per delivered alert and sink).
 func (d *DynamoDB) Load(ctx context.Context) ([]State, error) {
 	var out []State
-	err := statetable.ScanPrefix(ctx, d.api, d.table, KeyPrefix, func(item map[string]types.AttributeValue) {
+	err := statetable.ScanPrefix(ctx, d.tab.API, d.tab.Name, KeyPrefix, func(item map[string]types.AttributeValue) {
 		if s, ok := d.decode(item); ok {
 			out = append(out, s)
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load watchdog state from %s: %w", d.table, err)
+		return nil, fmt.Errorf("load watchdog state from %s: %w", d.tab.Name, err)
 	}
 	return out, nil
 }
@@ -141,7 +140,7 @@ func (d *DynamoDB) decode(item map[string]types.AttributeValue) (State, bool) {
 	if !ok || !ok2 || !accountRE.MatchString(acct) || (region != AnyRegion && !regionRE.MatchString(region)) {
 		return State{}, false
 	}
-	if exp, ok := statetable.ExpiresAt(item); ok && exp > 0 && d.now().Unix() >= exp {
+	if exp, ok := statetable.ExpiresAt(item); ok && exp > 0 && d.tab.Now().Unix() >= exp {
 		return State{}, false // TTL deletion lags
 	}
 	return State{

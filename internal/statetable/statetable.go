@@ -15,7 +15,7 @@
 //   - detector/attribution: PrefixAttribution ("assumeroot#iss#KEY" and
 //     "assumeroot#pending#KEY").
 //
-// A new owner adds its prefix here; TestPrefixesDistinct keeps any two
+// A new owner adds its prefix here; TestTablePrefixesDistinct keeps any two
 // apart.
 package statetable
 
@@ -90,16 +90,28 @@ type API interface {
 
 var _ API = (*dynamodb.Client)(nil)
 
-// ErrNoTable is returned by Check for a nil client or an empty table name.
+// ErrNoTable is returned by Open for a nil client or an empty table name.
 var ErrNoTable = errors.New("a DynamoDB client and table are required")
 
-// Check is the constructors' argument test: a non-nil client and a table
-// name.
-func Check(api any, table string) error {
-	if api == nil || table == "" {
-		return ErrNoTable
+// Table is an owner's handle on the state table: its client (A, the
+// owner's small interface of *dynamodb.Client), the table's name and the
+// clock that judges expiry.
+type Table[A any] struct {
+	API  A
+	Name string
+	Now  func() time.Time
+}
+
+// Open returns the Table of api and name with the clock now (time.Now when
+// nil); ErrNoTable for a nil api or an empty name.
+func Open[A any](api A, name string, now func() time.Time) (Table[A], error) {
+	if any(api) == nil || name == "" {
+		return Table[A]{}, ErrNoTable
 	}
-	return nil
+	if now == nil {
+		now = time.Now
+	}
+	return Table[A]{API: api, Name: name, Now: now}, nil
 }
 
 // S is a string attribute.

@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// TestPrefixesDistinct: no two owners' key prefixes can name the same
+// TestTablePrefixesDistinct: no two owners' key prefixes can name the same
 // item: none is another's prefix, each ends in "#" (so an owner's own keys
 // cannot run into the next prefix), and the registry lists every constant.
-func TestPrefixesDistinct(t *testing.T) {
+func TestTablePrefixesDistinct(t *testing.T) {
 	consts := []string{PrefixWatchdog, PrefixBurstGroup, PrefixBurstThread, PrefixExpect, PrefixCorrelate, PrefixAttribution}
 	if len(Prefixes) != len(consts) {
 		t.Fatalf("Prefixes has %d entries, %d prefix constants", len(Prefixes), len(consts))
@@ -113,7 +114,7 @@ func TestGetters(t *testing.T) {
 	}
 }
 
-func TestConditionFailedAndCheck(t *testing.T) {
+func TestConditionFailedAndOpen(t *testing.T) {
 	wrapped := errors.Join(errors.New("put"), &types.ConditionalCheckFailedException{})
 	if !ConditionFailed(wrapped) {
 		t.Error("a wrapped ConditionalCheckFailedException is not a failed condition")
@@ -121,13 +122,15 @@ func TestConditionFailedAndCheck(t *testing.T) {
 	if ConditionFailed(nil) || ConditionFailed(errors.New("throttled")) {
 		t.Error("nil or another error counts as a failed condition")
 	}
-	if err := Check(nil, "t"); !errors.Is(err, ErrNoTable) {
-		t.Errorf("Check(nil client) = %v", err)
+	var nilAPI ItemGetter
+	if _, err := Open(nilAPI, "t", nil); !errors.Is(err, ErrNoTable) {
+		t.Errorf("Open(nil client) = %v", err)
 	}
-	if err := Check(struct{}{}, ""); !errors.Is(err, ErrNoTable) {
-		t.Errorf("Check(empty table) = %v", err)
+	if _, err := Open[API](&dynamodb.Client{}, "", nil); !errors.Is(err, ErrNoTable) {
+		t.Errorf("Open(empty table) = %v", err)
 	}
-	if err := Check(struct{}{}, "t"); err != nil {
-		t.Errorf("Check(client, table) = %v", err)
+	tb, err := Open[API](&dynamodb.Client{}, "t", nil)
+	if err != nil || tb.Name != "t" || tb.Now == nil || tb.API == nil {
+		t.Errorf("Open(client, table) = %+v, %v", tb, err)
 	}
 }

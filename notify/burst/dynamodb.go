@@ -58,9 +58,7 @@ const (
 // the dedupe ledger. A member's Seq is not remembered across calls: an
 // alert delivered again (a redelivered message) is counted again.
 type DynamoDB struct {
-	api   DynamoDBAPI
-	table string
-	now   func() time.Time
+	tab statetable.Table[DynamoDBAPI]
 }
 
 var _ Store = (*DynamoDB)(nil)
@@ -74,20 +72,18 @@ type DynamoDBOption func(*DynamoDB)
 func WithClock(now func() time.Time) DynamoDBOption {
 	return func(d *DynamoDB) {
 		if now != nil {
-			d.now = now
+			d.tab.Now = now
 		}
 	}
 }
 
 // NewDynamoDB returns a store on the given table, which must exist.
 func NewDynamoDB(api DynamoDBAPI, table string, opts ...DynamoDBOption) (*DynamoDB, error) {
-	if api == nil {
-		return nil, fmt.Errorf("%w: nil DynamoDB client", ErrInvalidArgument)
+	tab, err := statetable.Open(api, table, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	if table == "" {
-		return nil, fmt.Errorf("%w: empty DynamoDB table name", ErrInvalidArgument)
-	}
-	d := &DynamoDB{api: api, table: table, now: time.Now}
+	d := &DynamoDB{tab: tab}
 	for _, o := range opts {
 		o(d)
 	}
@@ -112,8 +108,8 @@ func (d *DynamoDB) Join(ctx context.Context, session, _ string, now time.Time, w
 	}
 	pk := groupPK(session)
 	for range 4 {
-		out, err := d.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 aws.String(d.table),
+		out, err := d.tab.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(d.tab.Name),
 			Key:                       map[string]types.AttributeValue{attrPK: pk},
 			UpdateExpression:          aws.String("ADD #n :one"),
 			ConditionExpression:       aws.String("attribute_exists(#pk) AND #ends > :now"),
@@ -125,11 +121,11 @@ func (d *DynamoDB) Join(ctx context.Context, session, _ string, now time.Time, w
 			return d.membership(out.Attributes)
 		}
 		if !statetable.ConditionFailed(err) {
-			return Membership{}, fmt.Errorf("burst: join a burst in table %s: %w", d.table, err)
+			return Membership{}, fmt.Errorf("burst: join a burst in table %s: %w", d.tab.Name, err)
 		}
 		key := Key(session, now)
-		_, err = d.api.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(d.table),
+		_, err = d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(d.tab.Name),
 			Item: map[string]types.AttributeValue{
 				attrPK: pk, attrKey: statetable.S(key), attrStarted: statetable.N(now.UnixNano()),
 				attrEnds: statetable.N(now.Add(window).UnixNano()), attrCount: statetable.N(1),
@@ -143,26 +139,26 @@ func (d *DynamoDB) Join(ctx context.Context, session, _ string, now time.Time, w
 			return Membership{Key: key, Started: now, Seq: 0, Count: 1}, nil
 		}
 		if !statetable.ConditionFailed(err) {
-			return Membership{}, fmt.Errorf("burst: open a burst in table %s: %w", d.table, err)
+			return Membership{}, fmt.Errorf("burst: open a burst in table %s: %w", d.tab.Name, err)
 		}
 		// Another replica opened it in between: join it.
 	}
-	return Membership{}, fmt.Errorf("burst: join a burst in table %s: the burst kept closing and reopening", d.table)
+	return Membership{}, fmt.Errorf("burst: join a burst in table %s: the burst kept closing and reopening", d.tab.Name)
 }
 
 // membership reads an alert's place from its burst's item after the ADD.
 func (d *DynamoDB) membership(item map[string]types.AttributeValue) (Membership, error) {
 	n, err := statetable.Int(item, attrCount)
 	if err != nil {
-		return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.table, err)
+		return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.tab.Name, err)
 	}
 	started, err := statetable.Int(item, attrStarted)
 	if err != nil {
-		return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.table, err)
+		return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.tab.Name, err)
 	}
 	key := statetable.String(item, attrKey)
 	if key == "" {
-		return Membership{}, fmt.Errorf("burst: burst item in table %s has no %s", d.table, attrKey)
+		return Membership{}, fmt.Errorf("burst: burst item in table %s has no %s", d.tab.Name, attrKey)
 	}
 	return Membership{Key: key, Started: time.Unix(0, started), Seq: int(n - 1), Count: int(n)}, nil
 }
@@ -176,7 +172,7 @@ func (d *DynamoDB) ClaimThread(ctx context.Context, key string, lease time.Durat
 		return ThreadClaim{}, err
 	}
 	tok := ""
-	claimed, item, err := statetable.ClaimLease(ctx, d.api, d.table, d.now, func(now time.Time) map[string]types.AttributeValue {
+	claimed, item, err := statetable.ClaimLease(ctx, d.tab.API, d.tab.Name, d.tab.Now, func(now time.Time) map[string]types.AttributeValue {
 		tok = newToken()
 		return map[string]types.AttributeValue{
 			attrPK: threadPK(key), attrPhase: statetable.S(phaseClaimed), attrToken: statetable.S(tok),
@@ -185,7 +181,7 @@ func (d *DynamoDB) ClaimThread(ctx context.Context, key string, lease time.Durat
 	})
 	switch {
 	case err != nil:
-		return ThreadClaim{}, fmt.Errorf("burst: claim a thread in table %s: %w", d.table, err)
+		return ThreadClaim{}, fmt.Errorf("burst: claim a thread in table %s: %w", d.tab.Name, err)
 	case claimed:
 		return ThreadClaim{State: Claimed, Token: tok}, nil
 	case statetable.String(item, attrPhase) != phasePosted: // held, or kept expiring
@@ -196,7 +192,7 @@ func (d *DynamoDB) ClaimThread(ctx context.Context, key string, lease time.Durat
 		a.Parent = b.Value
 	}
 	if a.Channel == "" || a.TS == "" {
-		return ThreadClaim{}, fmt.Errorf("burst: thread item in table %s has no channel or ts", d.table)
+		return ThreadClaim{}, fmt.Errorf("burst: thread item in table %s has no channel or ts", d.tab.Name)
 	}
 	return ThreadClaim{State: Posted, Anchor: a}, nil
 }
@@ -211,13 +207,13 @@ func (d *DynamoDB) SetThread(ctx context.Context, key, _ string, a Anchor, ttl t
 	}
 	item := map[string]types.AttributeValue{
 		attrPK: threadPK(key), attrPhase: statetable.S(phasePosted), attrChannel: statetable.S(a.Channel), attrTS: statetable.S(a.TS),
-		attrExpiresAt: statetable.EpochUp(d.now().Add(ttl)),
+		attrExpiresAt: statetable.EpochUp(d.tab.Now().Add(ttl)),
 	}
 	if len(a.Parent) > 0 {
 		item[attrParent] = &types.AttributeValueMemberB{Value: a.Parent}
 	}
-	if _, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: item}); err != nil {
-		return fmt.Errorf("burst: record a thread in table %s: %w", d.table, err)
+	if _, err := d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.tab.Name), Item: item}); err != nil {
+		return fmt.Errorf("burst: record a thread in table %s: %w", d.tab.Name, err)
 	}
 	return nil
 }
@@ -241,15 +237,15 @@ func (d *DynamoDB) ForgetThread(ctx context.Context, key, ts string) error {
 
 // deleteIf deletes a thread item whose field is value and phase is phase.
 func (d *DynamoDB) deleteIf(ctx context.Context, key, field, value, phase, what string) error {
-	_, err := d.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(d.table),
+	_, err := d.tab.API.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(d.tab.Name),
 		Key:                       map[string]types.AttributeValue{attrPK: threadPK(key)},
 		ConditionExpression:       aws.String("#f = :v AND #ph = :ph"),
 		ExpressionAttributeNames:  map[string]string{"#f": field, "#ph": attrPhase},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":v": statetable.S(value), ":ph": statetable.S(phase)},
 	})
 	if err != nil && !statetable.ConditionFailed(err) {
-		return fmt.Errorf("burst: %s in table %s: %w", what, d.table, err)
+		return fmt.Errorf("burst: %s in table %s: %w", what, d.tab.Name, err)
 	}
 	return nil
 }

@@ -39,9 +39,7 @@ const (
 // Claims are conditional puts, so concurrent claims of one entry from
 // several replicas yield one Claimed.
 type DynamoDB struct {
-	api   DynamoDBAPI
-	table string
-	now   func() time.Time
+	tab statetable.Table[DynamoDBAPI]
 }
 
 var _ Ledger = (*DynamoDB)(nil)
@@ -54,20 +52,18 @@ type DynamoDBOption func(*DynamoDB)
 func WithDynamoDBClock(now func() time.Time) DynamoDBOption {
 	return func(d *DynamoDB) {
 		if now != nil {
-			d.now = now
+			d.tab.Now = now
 		}
 	}
 }
 
 // NewDynamoDB returns a ledger on the given table. The table must exist.
 func NewDynamoDB(api DynamoDBAPI, table string, opts ...DynamoDBOption) (*DynamoDB, error) {
-	if api == nil {
-		return nil, fmt.Errorf("%w: nil DynamoDB client", ErrInvalidArgument)
+	tab, err := statetable.Open(api, table, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	if table == "" {
-		return nil, fmt.Errorf("%w: empty DynamoDB table name", ErrInvalidArgument)
-	}
-	d := &DynamoDB{api: api, table: table, now: time.Now}
+	d := &DynamoDB{tab: tab}
 	for _, o := range opts {
 		o(d)
 	}
@@ -84,7 +80,7 @@ func (d *DynamoDB) Claim(ctx context.Context, sink, key string, lease time.Durat
 		return Claim{}, err
 	}
 	tok := ""
-	claimed, held, err := statetable.ClaimLease(ctx, d.api, d.table, d.now, func(now time.Time) map[string]types.AttributeValue {
+	claimed, held, err := statetable.ClaimLease(ctx, d.tab.API, d.tab.Name, d.tab.Now, func(now time.Time) map[string]types.AttributeValue {
 		tok = newToken()
 		return map[string]types.AttributeValue{
 			AttrPK:        pk(sink, key),
@@ -95,7 +91,7 @@ func (d *DynamoDB) Claim(ctx context.Context, sink, key string, lease time.Durat
 	})
 	switch {
 	case err != nil:
-		return Claim{}, fmt.Errorf("dedupe: claim %s in table %s: %w", sink, d.table, err)
+		return Claim{}, fmt.Errorf("dedupe: claim %s in table %s: %w", sink, d.tab.Name, err)
 	case claimed:
 		return Claim{State: Claimed, Token: tok}, nil
 	case statetable.String(held, AttrPhase) == phaseDelivered:
@@ -109,16 +105,16 @@ func (d *DynamoDB) MarkDelivered(ctx context.Context, sink, key, _ string, ttl t
 	if err := checkArgs(sink, key, ttl); err != nil {
 		return err
 	}
-	_, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(d.table),
+	_, err := d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(d.tab.Name),
 		Item: map[string]types.AttributeValue{
 			AttrPK:        pk(sink, key),
-			AttrExpiresAt: statetable.EpochUp(d.now().Add(ttl)),
+			AttrExpiresAt: statetable.EpochUp(d.tab.Now().Add(ttl)),
 			AttrPhase:     statetable.S(phaseDelivered),
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("dedupe: mark %s delivered in table %s: %w", sink, d.table, err)
+		return fmt.Errorf("dedupe: mark %s delivered in table %s: %w", sink, d.tab.Name, err)
 	}
 	return nil
 }
@@ -129,8 +125,8 @@ func (d *DynamoDB) Release(ctx context.Context, sink, key, token string) error {
 	if sink == "" || key == "" || token == "" {
 		return fmt.Errorf("%w: empty sink, key or token", ErrInvalidArgument)
 	}
-	_, err := d.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                aws.String(d.table),
+	_, err := d.tab.API.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                aws.String(d.tab.Name),
 		Key:                      map[string]types.AttributeValue{AttrPK: pk(sink, key)},
 		ConditionExpression:      aws.String("#tok = :tok AND #ph = :pending"),
 		ExpressionAttributeNames: map[string]string{"#tok": AttrToken, "#ph": AttrPhase},
@@ -140,7 +136,7 @@ func (d *DynamoDB) Release(ctx context.Context, sink, key, token string) error {
 		},
 	})
 	if err != nil && !statetable.ConditionFailed(err) {
-		return fmt.Errorf("dedupe: release %s lease in table %s: %w", sink, d.table, err)
+		return fmt.Errorf("dedupe: release %s lease in table %s: %w", sink, d.tab.Name, err)
 	}
 	return nil
 }

@@ -49,19 +49,18 @@ const (
 // sink, for a day) and the watchdog's (one per account and region), so the
 // scan stays small.
 type DynamoDB struct {
-	api   DynamoDBAPI
-	table string
-	now   func() time.Time
+	tab statetable.Table[DynamoDBAPI]
 }
 
 var _ Store = (*DynamoDB)(nil)
 
 // NewDynamoDB returns a Store on table.
 func NewDynamoDB(api DynamoDBAPI, table string) (*DynamoDB, error) {
-	if err := statetable.Check(api, table); err != nil {
+	tab, err := statetable.Open(api, table, nil)
+	if err != nil {
 		return nil, fmt.Errorf("expectation store: %w", err)
 	}
-	return &DynamoDB{api: api, table: table, now: time.Now}, nil
+	return &DynamoDB{tab: tab}, nil
 }
 
 func encodeItem(e Expectation) map[string]types.AttributeValue {
@@ -115,8 +114,8 @@ func (d *DynamoDB) Add(ctx context.Context, e Expectation) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	_, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                aws.String(d.table),
+	_, err := d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(d.tab.Name),
 		Item:                     encodeItem(e),
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
@@ -125,7 +124,7 @@ func (d *DynamoDB) Add(ctx context.Context, e Expectation) error {
 		return fmt.Errorf("%w: %s", ErrExists, e.ID)
 	}
 	if err != nil {
-		return fmt.Errorf("store expectation %s in %s: %w", e.ID, d.table, err)
+		return fmt.Errorf("store expectation %s in %s: %w", e.ID, d.tab.Name, err)
 	}
 	return nil
 }
@@ -136,8 +135,8 @@ func (d *DynamoDB) Add(ctx context.Context, e Expectation) error {
 func (d *DynamoDB) List(ctx context.Context) ([]Expectation, error) {
 	var out []Expectation
 	var bad []error
-	now := d.now()
-	err := statetable.ScanPrefix(ctx, d.api, d.table, KeyPrefix, func(item map[string]types.AttributeValue) {
+	now := d.tab.Now()
+	err := statetable.ScanPrefix(ctx, d.tab.API, d.tab.Name, KeyPrefix, func(item map[string]types.AttributeValue) {
 		e, err := decodeItem(item)
 		if err != nil {
 			bad = append(bad, err)
@@ -148,10 +147,10 @@ func (d *DynamoDB) List(ctx context.Context) ([]Expectation, error) {
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list expectations in %s: %w", d.table, err)
+		return nil, fmt.Errorf("list expectations in %s: %w", d.tab.Name, err)
 	}
 	if len(bad) > 0 {
-		return out, fmt.Errorf("expectations in %s: %w", d.table, errors.Join(bad...))
+		return out, fmt.Errorf("expectations in %s: %w", d.tab.Name, errors.Join(bad...))
 	}
 	return out, nil
 }
@@ -160,12 +159,12 @@ func (d *DynamoDB) List(ctx context.Context) ([]Expectation, error) {
 // (another writer's change in between makes it fail; run it again).
 func (d *DynamoDB) End(ctx context.Context, id string, at time.Time, by string) (Expectation, error) {
 	key := statetable.Key(KeyPrefix + id)
-	out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(d.table), Key: key, ConsistentRead: aws.Bool(true)})
+	out, err := d.tab.API.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(d.tab.Name), Key: key, ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return Expectation{}, fmt.Errorf("read expectation %s from %s: %w", id, d.table, err)
+		return Expectation{}, fmt.Errorf("read expectation %s from %s: %w", id, d.tab.Name, err)
 	}
 	if out.Item == nil {
-		return Expectation{}, fmt.Errorf("%w: %s in %s", ErrNotFound, id, d.table)
+		return Expectation{}, fmt.Errorf("%w: %s in %s", ErrNotFound, id, d.tab.Name)
 	}
 	old, err := decodeItem(out.Item)
 	if err != nil {
@@ -175,8 +174,8 @@ func (d *DynamoDB) End(ctx context.Context, id string, at time.Time, by string) 
 	if err != nil {
 		return Expectation{}, err
 	}
-	_, err = d.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 aws.String(d.table),
+	_, err = d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(d.tab.Name),
 		Item:                      encodeItem(e),
 		ConditionExpression:       aws.String("#e = :e"),
 		ExpressionAttributeNames:  map[string]string{"#e": attrEnds},
@@ -186,7 +185,7 @@ func (d *DynamoDB) End(ctx context.Context, id string, at time.Time, by string) 
 		return Expectation{}, fmt.Errorf("end expectation %s: changed by another writer meanwhile; run it again", id)
 	}
 	if err != nil {
-		return Expectation{}, fmt.Errorf("end expectation %s in %s: %w", id, d.table, err)
+		return Expectation{}, fmt.Errorf("end expectation %s in %s: %w", id, d.tab.Name, err)
 	}
 	return e, nil
 }
