@@ -21,8 +21,6 @@ type DynamoDBAPI interface {
 	statetable.ItemUpdater
 }
 
-var _ DynamoDBAPI = (*dynamodb.Client)(nil)
-
 // KeyPrefix starts the partition key of every attribution item in the
 // shared state table (registered in package statetable):
 // "assumeroot#iss#KEY" holds an issuance, "assumeroot#pending#KEY" the
@@ -30,10 +28,8 @@ var _ DynamoDBAPI = (*dynamodb.Client)(nil)
 const KeyPrefix = statetable.PrefixAttribution
 
 const (
-	attrPK        = statetable.AttrPK
-	attrExpiresAt = statetable.AttrExpiresAt
-	attrIssuance  = "issuance"
-	attrPending   = "dets"
+	attrIssuance = "issuance"
+	attrPending  = "dets"
 )
 
 // DynamoDB is a Store in the dedupe table (partition key "pk" of type S,
@@ -71,7 +67,7 @@ func (d *DynamoDB) PutIssuance(ctx context.Context, is Issuance, expires time.Ti
 		return fmt.Errorf("encode AssumeRoot issuance: %w", err)
 	}
 	item := key("iss", is.AccessKeyID)
-	item[attrExpiresAt] = statetable.Epoch(expires)
+	item[statetable.AttrExpiresAt] = statetable.Epoch(expires)
 	item[attrIssuance] = statetable.S(string(b))
 	if _, err := d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.tab.Name), Item: item}); err != nil {
 		return fmt.Errorf("remember AssumeRoot issuance %s in %s: %w", is.EventID, d.tab.Name, err)
@@ -81,16 +77,14 @@ func (d *DynamoDB) PutIssuance(ctx context.Context, is Issuance, expires time.Ti
 
 // GetIssuance implements Store.
 func (d *DynamoDB) GetIssuance(ctx context.Context, accessKeyID string) (Issuance, bool, error) {
-	out, err := d.tab.API.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(d.tab.Name), Key: key("iss", accessKeyID), ConsistentRead: aws.Bool(true),
-	})
+	item, err := statetable.Get(ctx, d.tab.API, d.tab.Name, key("iss", accessKeyID))
 	if err != nil {
 		return Issuance{}, false, fmt.Errorf("read AssumeRoot issuance from %s: %w", d.tab.Name, err)
 	}
-	if out.Item == nil || !d.live(out.Item) {
+	if item == nil || !d.live(item) {
 		return Issuance{}, false, nil
 	}
-	s, ok := out.Item[attrIssuance].(*types.AttributeValueMemberS)
+	s, ok := item[attrIssuance].(*types.AttributeValueMemberS)
 	var is Issuance
 	if !ok || json.Unmarshal([]byte(s.Value), &is) != nil || is.AccessKeyID != accessKeyID {
 		return Issuance{}, false, fmt.Errorf("read AssumeRoot issuance from %s: item %s is malformed", d.tab.Name, KeyPrefix+"iss#"+accessKeyID)
@@ -118,7 +112,7 @@ func (d *DynamoDB) AddPending(ctx context.Context, accessKeyID string, det detec
 		UpdateExpression:    aws.String("SET #d = list_append(if_not_exists(#d, :empty), :one), #e = :exp"),
 		ConditionExpression: aws.String("attribute_not_exists(#d) OR size(#d) < :cap"),
 		ExpressionAttributeNames: map[string]string{
-			"#d": attrPending, "#e": attrExpiresAt,
+			"#d": attrPending, "#e": statetable.AttrExpiresAt,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
@@ -138,16 +132,14 @@ func (d *DynamoDB) AddPending(ctx context.Context, accessKeyID string, det detec
 
 // Pending implements Store (a consistent read).
 func (d *DynamoDB) Pending(ctx context.Context, accessKeyID string) ([]detector.Detection, error) {
-	out, err := d.tab.API.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(d.tab.Name), Key: key("pending", accessKeyID), ConsistentRead: aws.Bool(true),
-	})
+	item, err := statetable.Get(ctx, d.tab.API, d.tab.Name, key("pending", accessKeyID))
 	if err != nil {
 		return nil, fmt.Errorf("read unlinked detections from %s: %w", d.tab.Name, err)
 	}
-	if out.Item == nil || !d.live(out.Item) {
+	if item == nil || !d.live(item) {
 		return nil, nil
 	}
-	l, _ := out.Item[attrPending].(*types.AttributeValueMemberL)
+	l, _ := item[attrPending].(*types.AttributeValueMemberL)
 	if l == nil {
 		return nil, nil
 	}

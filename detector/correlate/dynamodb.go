@@ -21,15 +21,11 @@ type DynamoDBAPI interface {
 	statetable.ItemPutter
 }
 
-var _ DynamoDBAPI = (*dynamodb.Client)(nil)
-
 // Attribute names of a correlation item (besides the table's key and TTL;
 // package statetable holds its schema and registers KeyPrefix).
 const (
-	attrPK        = statetable.AttrPK
-	attrExpiresAt = statetable.AttrExpiresAt
-	attrState     = "corr_state"
-	attrVersion   = "corr_version"
+	attrState   = "corr_state"
+	attrVersion = "corr_version"
 )
 
 // maxAttempts bounds the optimistic retries of one Update.
@@ -75,18 +71,14 @@ func (d *DynamoDB) Update(ctx context.Context, key string, fn func(*State) (bool
 			case <-time.After(wait):
 			}
 		}
-		out, err := d.tab.API.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName:      aws.String(d.tab.Name),
-			Key:            map[string]types.AttributeValue{attrPK: pk},
-			ConsistentRead: aws.Bool(true),
-		})
+		item, err := statetable.Get(ctx, d.tab.API, d.tab.Name, map[string]types.AttributeValue{statetable.AttrPK: pk})
 		if err != nil {
 			return fmt.Errorf("read correlation state %s from %s: %w", key, d.tab.Name, err)
 		}
 		var st State
-		version, exists := int64(0), out.Item != nil
+		version, exists := int64(0), item != nil
 		if exists {
-			if version, err = d.decode(out.Item, &st); err != nil {
+			if version, err = d.decode(item, &st); err != nil {
 				return fmt.Errorf("correlation state %s in %s: %w", key, d.tab.Name, err)
 			}
 		}
@@ -101,12 +93,12 @@ func (d *DynamoDB) Update(ctx context.Context, key string, fn func(*State) (bool
 		in := &dynamodb.PutItemInput{
 			TableName: aws.String(d.tab.Name),
 			Item: map[string]types.AttributeValue{
-				attrPK:        pk,
-				attrState:     statetable.S(string(body)),
-				attrVersion:   statetable.N(version + 1),
-				attrExpiresAt: statetable.Epoch(keep),
+				statetable.AttrPK:        pk,
+				attrState:                statetable.S(string(body)),
+				attrVersion:              statetable.N(version + 1),
+				statetable.AttrExpiresAt: statetable.Epoch(keep),
 			},
-			ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+			ExpressionAttributeNames: map[string]string{"#pk": statetable.AttrPK},
 		}
 		if exists {
 			in.ConditionExpression = aws.String("#v = :v")

@@ -20,8 +20,6 @@ type DynamoDBAPI interface {
 	statetable.Scanner
 }
 
-var _ DynamoDBAPI = (*dynamodb.Client)(nil)
-
 // KeyPrefix starts the partition key of every watchdog item in the shared
 // table: "watchdog#ACCOUNT#REGION" (registered in package statetable).
 const KeyPrefix = statetable.PrefixWatchdog
@@ -29,8 +27,6 @@ const KeyPrefix = statetable.PrefixWatchdog
 // Attribute names of a watchdog item (besides the table's key and TTL,
 // statetable.AttrPK and statetable.AttrExpiresAt).
 const (
-	attrPK           = statetable.AttrPK
-	attrExpiresAt    = statetable.AttrExpiresAt
 	attrLastSeen     = "last_seen_ms"
 	attrLastKey      = "last_key"
 	attrLastBucket   = "last_bucket"
@@ -72,22 +68,22 @@ func itemKey(p Pair) types.AttributeValue {
 // item exists or the stored last_seen_ms is not newer.
 func (d *DynamoDB) Save(ctx context.Context, s State) error {
 	item := map[string]types.AttributeValue{
-		attrPK:           itemKey(s.Pair),
-		attrExpiresAt:    statetable.Epoch(d.tab.Now().Add(d.ttl)),
-		attrLastSeen:     statetable.Millis(s.LastSeen),
-		attrLastKey:      statetable.S(s.LastKey),
-		attrLastBucket:   statetable.S(s.LastBucket),
-		attrLastPrefix:   statetable.S(s.LastPrefix),
-		attrNewestEvent:  statetable.Millis(s.NewestEvent),
-		attrSince:        statetable.Millis(s.Since),
-		attrAlerted:      statetable.S(s.Alerted),
-		attrAlertedSince: statetable.Millis(s.AlertedSince),
+		statetable.AttrPK:        itemKey(s.Pair),
+		statetable.AttrExpiresAt: statetable.Epoch(d.tab.Now().Add(d.ttl)),
+		attrLastSeen:             statetable.Millis(s.LastSeen),
+		attrLastKey:              statetable.S(s.LastKey),
+		attrLastBucket:           statetable.S(s.LastBucket),
+		attrLastPrefix:           statetable.S(s.LastPrefix),
+		attrNewestEvent:          statetable.Millis(s.NewestEvent),
+		attrSince:                statetable.Millis(s.Since),
+		attrAlerted:              statetable.S(s.Alerted),
+		attrAlertedSince:         statetable.Millis(s.AlertedSince),
 	}
 	_, err := d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(d.tab.Name),
 		Item:                      item,
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #ls <= :ls"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ls": attrLastSeen},
+		ExpressionAttributeNames:  map[string]string{"#pk": statetable.AttrPK, "#ls": attrLastSeen},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":ls": statetable.Millis(s.LastSeen)},
 	})
 	if statetable.ConditionFailed(err) {
@@ -101,18 +97,14 @@ func (d *DynamoDB) Save(ctx context.Context, s State) error {
 
 // Get implements Store.
 func (d *DynamoDB) Get(ctx context.Context, p Pair) (State, bool, error) {
-	out, err := d.tab.API.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(d.tab.Name),
-		Key:            map[string]types.AttributeValue{attrPK: itemKey(p)},
-		ConsistentRead: aws.Bool(true),
-	})
+	item, err := statetable.Get(ctx, d.tab.API, d.tab.Name, map[string]types.AttributeValue{statetable.AttrPK: itemKey(p)})
 	if err != nil {
 		return State{}, false, fmt.Errorf("read watchdog state %s from %s: %w", p, d.tab.Name, err)
 	}
-	if out.Item == nil {
+	if item == nil {
 		return State{}, false, nil
 	}
-	s, ok := d.decode(out.Item)
+	s, ok := d.decode(item)
 	return s, ok, nil
 }
 
@@ -135,7 +127,7 @@ func (d *DynamoDB) Load(ctx context.Context) ([]State, error) {
 func (d *DynamoDB) decode(item map[string]types.AttributeValue) (State, bool) {
 	str := func(name string) string { return statetable.String(item, name) }
 	t := func(name string) time.Time { return statetable.TimeMillis(item, name) }
-	rest, ok := strings.CutPrefix(str(attrPK), KeyPrefix)
+	rest, ok := strings.CutPrefix(str(statetable.AttrPK), KeyPrefix)
 	acct, region, ok2 := strings.Cut(rest, "#")
 	if !ok || !ok2 || !accountRE.MatchString(acct) || (region != AnyRegion && !regionRE.MatchString(region)) {
 		return State{}, false

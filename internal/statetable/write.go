@@ -48,15 +48,9 @@ func ClaimLease(ctx context.Context, api LeaseAPI, table string, now func() time
 		}
 		held := ccf.Item
 		if held == nil { // an emulator that does not return the old item
-			out, err := api.GetItem(ctx, &dynamodb.GetItemInput{
-				TableName:      aws.String(table),
-				Key:            map[string]types.AttributeValue{AttrPK: item[AttrPK]},
-				ConsistentRead: aws.Bool(true),
-			})
-			if err != nil {
+			if held, err = Get(ctx, api, table, map[string]types.AttributeValue{AttrPK: item[AttrPK]}); err != nil {
 				return false, nil, fmt.Errorf("read the holder: %w", err)
 			}
-			held = out.Item
 		}
 		if held == nil {
 			continue
@@ -93,4 +87,13 @@ func ScanPrefix(ctx context.Context, api Scanner, table, prefix string, fn func(
 		}
 	}
 	return nil
+}
+
+// Get reads the item with key (a consistent read); nil when there is none.
+func Get(ctx context.Context, api ItemGetter, table string, key map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, err
+	}
+	return out.Item, nil
 }

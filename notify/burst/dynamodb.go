@@ -22,8 +22,6 @@ type DynamoDBAPI interface {
 	statetable.ItemDeleter
 }
 
-var _ DynamoDBAPI = (*dynamodb.Client)(nil)
-
 // Item key prefixes and attribute names. The table is the shared state
 // table (package statetable holds its schema and the registry of prefixes
 // that keep the items apart from the other owners').
@@ -31,17 +29,15 @@ const (
 	GroupPrefix  = statetable.PrefixBurstGroup  // + sha256 of the session: one open burst
 	ThreadPrefix = statetable.PrefixBurstThread // + the sink's thread key: one anchor or claim
 
-	attrPK        = statetable.AttrPK
-	attrExpiresAt = statetable.AttrExpiresAt // N, epoch seconds: DynamoDB TTL; absent from then on
-	attrKey       = "burst_key"              // S
-	attrStarted   = "started_ns"             // N, unix nanoseconds
-	attrEnds      = "ends_ns"                // N, unix nanoseconds: the burst is closed from then on
-	attrCount     = "alerts"                 // N, ADDed to per alert
-	attrPhase     = "phase"                  // S: "claimed" or "posted"
-	attrToken     = "token"                  // S
-	attrChannel   = "channel"                // S
-	attrTS        = "ts"                     // S
-	attrParent    = "parent"                 // B
+	attrKey     = "burst_key"  // S
+	attrStarted = "started_ns" // N, unix nanoseconds
+	attrEnds    = "ends_ns"    // N, unix nanoseconds: the burst is closed from then on
+	attrCount   = "alerts"     // N, ADDed to per alert
+	attrPhase   = "phase"      // S: "claimed" or "posted"
+	attrToken   = "token"      // S
+	attrChannel = "channel"    // S
+	attrTS      = "ts"         // S
+	attrParent  = "parent"     // B
 )
 
 const (
@@ -110,10 +106,10 @@ func (d *DynamoDB) Join(ctx context.Context, session, _ string, now time.Time, w
 	for range 4 {
 		out, err := d.tab.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 aws.String(d.tab.Name),
-			Key:                       map[string]types.AttributeValue{attrPK: pk},
+			Key:                       map[string]types.AttributeValue{statetable.AttrPK: pk},
 			UpdateExpression:          aws.String("ADD #n :one"),
 			ConditionExpression:       aws.String("attribute_exists(#pk) AND #ends > :now"),
-			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ends": attrEnds, "#n": attrCount},
+			ExpressionAttributeNames:  map[string]string{"#pk": statetable.AttrPK, "#ends": attrEnds, "#n": attrCount},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":now": statetable.N(now.UnixNano()), ":one": statetable.N(1)},
 			ReturnValues:              types.ReturnValueAllNew,
 		})
@@ -127,12 +123,12 @@ func (d *DynamoDB) Join(ctx context.Context, session, _ string, now time.Time, w
 		_, err = d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(d.tab.Name),
 			Item: map[string]types.AttributeValue{
-				attrPK: pk, attrKey: statetable.S(key), attrStarted: statetable.N(now.UnixNano()),
+				statetable.AttrPK: pk, attrKey: statetable.S(key), attrStarted: statetable.N(now.UnixNano()),
 				attrEnds: statetable.N(now.Add(window).UnixNano()), attrCount: statetable.N(1),
-				attrExpiresAt: statetable.EpochUp(now.Add(window + groupLinger)),
+				statetable.AttrExpiresAt: statetable.EpochUp(now.Add(window + groupLinger)),
 			},
 			ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #ends <= :now"),
-			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ends": attrEnds},
+			ExpressionAttributeNames:  map[string]string{"#pk": statetable.AttrPK, "#ends": attrEnds},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":now": statetable.N(now.UnixNano())},
 		})
 		if err == nil {
@@ -175,8 +171,8 @@ func (d *DynamoDB) ClaimThread(ctx context.Context, key string, lease time.Durat
 	claimed, item, err := statetable.ClaimLease(ctx, d.tab.API, d.tab.Name, d.tab.Now, func(now time.Time) map[string]types.AttributeValue {
 		tok = newToken()
 		return map[string]types.AttributeValue{
-			attrPK: threadPK(key), attrPhase: statetable.S(phaseClaimed), attrToken: statetable.S(tok),
-			attrExpiresAt: statetable.EpochUp(now.Add(lease)),
+			statetable.AttrPK: threadPK(key), attrPhase: statetable.S(phaseClaimed), attrToken: statetable.S(tok),
+			statetable.AttrExpiresAt: statetable.EpochUp(now.Add(lease)),
 		}
 	})
 	switch {
@@ -206,8 +202,8 @@ func (d *DynamoDB) SetThread(ctx context.Context, key, _ string, a Anchor, ttl t
 		return err
 	}
 	item := map[string]types.AttributeValue{
-		attrPK: threadPK(key), attrPhase: statetable.S(phasePosted), attrChannel: statetable.S(a.Channel), attrTS: statetable.S(a.TS),
-		attrExpiresAt: statetable.EpochUp(d.tab.Now().Add(ttl)),
+		statetable.AttrPK: threadPK(key), attrPhase: statetable.S(phasePosted), attrChannel: statetable.S(a.Channel), attrTS: statetable.S(a.TS),
+		statetable.AttrExpiresAt: statetable.EpochUp(d.tab.Now().Add(ttl)),
 	}
 	if len(a.Parent) > 0 {
 		item[attrParent] = &types.AttributeValueMemberB{Value: a.Parent}
@@ -239,7 +235,7 @@ func (d *DynamoDB) ForgetThread(ctx context.Context, key, ts string) error {
 func (d *DynamoDB) deleteIf(ctx context.Context, key, field, value, phase, what string) error {
 	_, err := d.tab.API.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                 aws.String(d.tab.Name),
-		Key:                       map[string]types.AttributeValue{attrPK: threadPK(key)},
+		Key:                       map[string]types.AttributeValue{statetable.AttrPK: threadPK(key)},
 		ConditionExpression:       aws.String("#f = :v AND #ph = :ph"),
 		ExpressionAttributeNames:  map[string]string{"#f": field, "#ph": attrPhase},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":v": statetable.S(value), ":ph": statetable.S(phase)},

@@ -21,8 +21,6 @@ type DynamoDBAPI interface {
 	statetable.Scanner
 }
 
-var _ DynamoDBAPI = (*dynamodb.Client)(nil)
-
 // KeyPrefix starts the partition key of every declaration in the shared
 // table: "expect#ID" (registered in package statetable).
 const KeyPrefix = statetable.PrefixExpect
@@ -30,16 +28,14 @@ const KeyPrefix = statetable.PrefixExpect
 // Attribute names of a declaration item; the key and TTL attributes are
 // the table's (package statetable holds its schema).
 const (
-	attrPK        = statetable.AttrPK
-	attrExpiresAt = statetable.AttrExpiresAt
-	attrAccount   = "account"
-	attrReason    = "reason"
-	attrBy        = "declared_by"
-	attrStart     = "start_ms"
-	attrEnds      = "ends_ms"
-	attrRules     = "rules"
-	attrCIDRs     = "source_cidrs"
-	attrEndedBy   = "ended_by"
+	attrAccount = "account"
+	attrReason  = "reason"
+	attrBy      = "declared_by"
+	attrStart   = "start_ms"
+	attrEnds    = "ends_ms"
+	attrRules   = "rules"
+	attrCIDRs   = "source_cidrs"
+	attrEndedBy = "ended_by"
 )
 
 // DynamoDB is a Store in the dedupe table (partition key "pk" of type S,
@@ -69,15 +65,15 @@ func encodeItem(e Expectation) map[string]types.AttributeValue {
 		cidrs[i] = p.String()
 	}
 	item := map[string]types.AttributeValue{
-		attrPK:        statetable.S(KeyPrefix + e.ID),
-		attrExpiresAt: statetable.Epoch(e.Ends.Add(Retention)),
-		attrAccount:   statetable.S(e.Account),
-		attrReason:    statetable.S(e.Reason),
-		attrBy:        statetable.S(e.By),
-		attrStart:     statetable.Millis(e.Start),
-		attrEnds:      statetable.Millis(e.Ends),
-		attrRules:     statetable.StringListOf(e.Rules),
-		attrCIDRs:     statetable.StringListOf(cidrs),
+		statetable.AttrPK:        statetable.S(KeyPrefix + e.ID),
+		statetable.AttrExpiresAt: statetable.Epoch(e.Ends.Add(Retention)),
+		attrAccount:              statetable.S(e.Account),
+		attrReason:               statetable.S(e.Reason),
+		attrBy:                   statetable.S(e.By),
+		attrStart:                statetable.Millis(e.Start),
+		attrEnds:                 statetable.Millis(e.Ends),
+		attrRules:                statetable.StringListOf(e.Rules),
+		attrCIDRs:                statetable.StringListOf(cidrs),
 	}
 	if e.EndedBy != "" {
 		item[attrEndedBy] = statetable.S(e.EndedBy)
@@ -91,7 +87,7 @@ func decodeItem(item map[string]types.AttributeValue) (Expectation, error) {
 	str := func(name string) string { return statetable.String(item, name) }
 	tm := func(name string) time.Time { return statetable.TimeMillis(item, name) }
 	list := func(name string) []string { return statetable.StringList(item, name) }
-	id, _ := strings.CutPrefix(str(attrPK), KeyPrefix)
+	id, _ := strings.CutPrefix(str(statetable.AttrPK), KeyPrefix)
 	e := Expectation{
 		ID: id, Account: str(attrAccount), Reason: str(attrReason), By: str(attrBy), EndedBy: str(attrEndedBy),
 		Start: tm(attrStart), Ends: tm(attrEnds), Rules: list(attrRules),
@@ -99,12 +95,12 @@ func decodeItem(item map[string]types.AttributeValue) (Expectation, error) {
 	for _, c := range list(attrCIDRs) {
 		p, err := ParseCIDR(c)
 		if err != nil {
-			return Expectation{}, fmt.Errorf("item %s: %w", str(attrPK), err)
+			return Expectation{}, fmt.Errorf("item %s: %w", str(statetable.AttrPK), err)
 		}
 		e.SourceCIDRs = append(e.SourceCIDRs, p)
 	}
 	if err := e.Validate(); err != nil {
-		return Expectation{}, fmt.Errorf("item %s: %w", str(attrPK), err)
+		return Expectation{}, fmt.Errorf("item %s: %w", str(statetable.AttrPK), err)
 	}
 	return e, nil
 }
@@ -118,7 +114,7 @@ func (d *DynamoDB) Add(ctx context.Context, e Expectation) error {
 		TableName:                aws.String(d.tab.Name),
 		Item:                     encodeItem(e),
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		ExpressionAttributeNames: map[string]string{"#pk": statetable.AttrPK},
 	})
 	if statetable.ConditionFailed(err) {
 		return fmt.Errorf("%w: %s", ErrExists, e.ID)
@@ -159,14 +155,14 @@ func (d *DynamoDB) List(ctx context.Context) ([]Expectation, error) {
 // (another writer's change in between makes it fail; run it again).
 func (d *DynamoDB) End(ctx context.Context, id string, at time.Time, by string) (Expectation, error) {
 	key := statetable.Key(KeyPrefix + id)
-	out, err := d.tab.API.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(d.tab.Name), Key: key, ConsistentRead: aws.Bool(true)})
+	item, err := statetable.Get(ctx, d.tab.API, d.tab.Name, key)
 	if err != nil {
 		return Expectation{}, fmt.Errorf("read expectation %s from %s: %w", id, d.tab.Name, err)
 	}
-	if out.Item == nil {
+	if item == nil {
 		return Expectation{}, fmt.Errorf("%w: %s in %s", ErrNotFound, id, d.tab.Name)
 	}
-	old, err := decodeItem(out.Item)
+	old, err := decodeItem(item)
 	if err != nil {
 		return Expectation{}, err
 	}
