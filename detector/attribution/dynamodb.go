@@ -43,7 +43,7 @@ var _ Store = (*DynamoDB)(nil)
 
 // NewDynamoDB returns a Store on table. now may be nil (time.Now).
 func NewDynamoDB(api DynamoDBAPI, table string, now func() time.Time) (*DynamoDB, error) {
-	tab, err := statetable.Open(api, table, now)
+	tab, err := statetable.Open(api, table, statetable.WithClock(now))
 	if err != nil {
 		return nil, fmt.Errorf("attribution store: %w", err)
 	}

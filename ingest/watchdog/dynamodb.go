@@ -50,7 +50,7 @@ var _ Store = (*DynamoDB)(nil)
 // NewDynamoDB returns a Store on table; items live ttl after their last
 // save (use the expect window plus a margin).
 func NewDynamoDB(api DynamoDBAPI, table string, ttl time.Duration) (*DynamoDB, error) {
-	tab, err := statetable.Open(api, table, nil)
+	tab, err := statetable.Open(api, table)
 	if err != nil {
 		return nil, fmt.Errorf("watchdog store: %w", err)
 	}

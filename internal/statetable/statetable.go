@@ -102,16 +102,33 @@ type Table[A any] struct {
 	Now  func() time.Time
 }
 
-// Open returns the Table of api and name with the clock now (time.Now when
-// nil); ErrNoTable for a nil api or an empty name.
-func Open[A any](api A, name string, now func() time.Time) (Table[A], error) {
+// Option configures Open.
+type Option func(*options)
+
+type options struct{ now func() time.Time }
+
+// WithClock sets the clock that judges expiry and leases (default
+// time.Now; nil keeps the default). Replicas' clocks must agree to within
+// a small fraction of a lease.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// Open returns the Table of api and name; ErrNoTable for a nil api or an
+// empty name.
+func Open[A any](api A, name string, opts ...Option) (Table[A], error) {
 	if any(api) == nil || name == "" {
 		return Table[A]{}, ErrNoTable
 	}
-	if now == nil {
-		now = time.Now
+	o := options{now: time.Now}
+	for _, f := range opts {
+		f(&o)
 	}
-	return Table[A]{API: api, Name: name, Now: now}, nil
+	return Table[A]{API: api, Name: name, Now: o.now}, nil
 }
 
 // S is a string attribute.

@@ -123,14 +123,18 @@ func TestConditionFailedAndOpen(t *testing.T) {
 		t.Error("nil or another error counts as a failed condition")
 	}
 	var nilAPI ItemGetter
-	if _, err := Open(nilAPI, "t", nil); !errors.Is(err, ErrNoTable) {
+	if _, err := Open(nilAPI, "t"); !errors.Is(err, ErrNoTable) {
 		t.Errorf("Open(nil client) = %v", err)
 	}
-	if _, err := Open[API](&dynamodb.Client{}, "", nil); !errors.Is(err, ErrNoTable) {
+	if _, err := Open[API](&dynamodb.Client{}, ""); !errors.Is(err, ErrNoTable) {
 		t.Errorf("Open(empty table) = %v", err)
 	}
-	tb, err := Open[API](&dynamodb.Client{}, "t", nil)
+	tb, err := Open[API](&dynamodb.Client{}, "t", WithClock(nil))
 	if err != nil || tb.Name != "t" || tb.Now == nil || tb.API == nil {
 		t.Errorf("Open(client, table) = %+v, %v", tb, err)
+	}
+	at := time.Unix(1_800_000_000, 0)
+	if tb, _ := Open[API](&dynamodb.Client{}, "t", WithClock(func() time.Time { return at })); !tb.Now().Equal(at) {
+		t.Errorf("Open with a clock: Now() = %v, want %v", tb.Now(), at)
 	}
 }

@@ -60,30 +60,20 @@ type DynamoDB struct {
 var _ Store = (*DynamoDB)(nil)
 
 // DynamoDBOption configures a DynamoDB store.
-type DynamoDBOption func(*DynamoDB)
+type DynamoDBOption = statetable.Option
 
 // WithClock sets the clock of thread claims and anchors (default
 // time.Now). Replicas' clocks must agree to within a small fraction of a
 // claim's lease.
-func WithClock(now func() time.Time) DynamoDBOption {
-	return func(d *DynamoDB) {
-		if now != nil {
-			d.tab.Now = now
-		}
-	}
-}
+func WithClock(now func() time.Time) DynamoDBOption { return statetable.WithClock(now) }
 
 // NewDynamoDB returns a store on the given table, which must exist.
 func NewDynamoDB(api DynamoDBAPI, table string, opts ...DynamoDBOption) (*DynamoDB, error) {
-	tab, err := statetable.Open(api, table, nil)
+	tab, err := statetable.Open(api, table, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	d := &DynamoDB{tab: tab}
-	for _, o := range opts {
-		o(d)
-	}
-	return d, nil
+	return &DynamoDB{tab: tab}, nil
 }
 
 // groupPK is the item key of a session's burst: hashed, since a session

@@ -45,29 +45,19 @@ type DynamoDB struct {
 var _ Ledger = (*DynamoDB)(nil)
 
 // DynamoDBOption configures a DynamoDB ledger.
-type DynamoDBOption func(*DynamoDB)
+type DynamoDBOption = statetable.Option
 
 // WithDynamoDBClock sets the clock (default time.Now). Replicas' clocks
 // must agree to within a small fraction of the lease.
-func WithDynamoDBClock(now func() time.Time) DynamoDBOption {
-	return func(d *DynamoDB) {
-		if now != nil {
-			d.tab.Now = now
-		}
-	}
-}
+func WithDynamoDBClock(now func() time.Time) DynamoDBOption { return statetable.WithClock(now) }
 
 // NewDynamoDB returns a ledger on the given table. The table must exist.
 func NewDynamoDB(api DynamoDBAPI, table string, opts ...DynamoDBOption) (*DynamoDB, error) {
-	tab, err := statetable.Open(api, table, nil)
+	tab, err := statetable.Open(api, table, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	d := &DynamoDB{tab: tab}
-	for _, o := range opts {
-		o(d)
-	}
-	return d, nil
+	return &DynamoDB{tab: tab}, nil
 }
 
 func pk(sink, key string) types.AttributeValue { return statetable.S(sink + "#" + key) }

@@ -52,7 +52,7 @@ var _ Store = (*DynamoDB)(nil)
 
 // NewDynamoDB returns a Store on table.
 func NewDynamoDB(api DynamoDBAPI, table string) (*DynamoDB, error) {
-	tab, err := statetable.Open(api, table, nil)
+	tab, err := statetable.Open(api, table)
 	if err != nil {
 		return nil, fmt.Errorf("expectation store: %w", err)
 	}
