@@ -16,7 +16,8 @@
 //     "assumeroot#pending#KEY").
 //
 // A new owner adds its prefix here; TestTablePrefixesDistinct keeps any two
-// apart.
+// apart, and notify/sinks' TestSinkNamesClearOfStatePrefixes keeps the
+// ledger's sink names clear of them.
 package statetable
 
 import (
