@@ -3,9 +3,7 @@ package attribution
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,68 +11,53 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/internal/statetable"
 )
 
 // DynamoDBAPI is the part of *dynamodb.Client the DynamoDB store uses.
 type DynamoDBAPI interface {
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	statetable.ItemPutter
+	statetable.ItemGetter
+	statetable.ItemUpdater
 }
 
-var _ DynamoDBAPI = (*dynamodb.Client)(nil)
-
 // KeyPrefix starts the partition key of every attribution item in the
-// shared dedupe table: "assumeroot#iss#KEY" holds an issuance,
-// "assumeroot#pending#KEY" the detections waiting for one. Dedupe ledger
-// keys start with a sink name, which never contains "#".
-const KeyPrefix = "assumeroot#"
+// shared state table (registered in package statetable):
+// "assumeroot#iss#KEY" holds an issuance, "assumeroot#pending#KEY" the
+// detections waiting for one.
+const KeyPrefix = statetable.PrefixAttribution
 
 const (
-	attrPK        = "pk"
-	attrExpiresAt = "expires_at"
-	attrIssuance  = "issuance"
-	attrPending   = "dets"
+	attrIssuance = "issuance"
+	attrPending  = "dets"
 )
 
 // DynamoDB is a Store in the dedupe table (partition key "pk" of type S,
 // TTL on "expires_at"), shared by replicas. Reads are consistent; an item
 // past its expires_at is ignored before DynamoDB's TTL removes it.
 type DynamoDB struct {
-	api   DynamoDBAPI
-	table string
-	now   func() time.Time
+	tab statetable.Table[DynamoDBAPI]
 }
 
 var _ Store = (*DynamoDB)(nil)
 
 // NewDynamoDB returns a Store on table. now may be nil (time.Now).
 func NewDynamoDB(api DynamoDBAPI, table string, now func() time.Time) (*DynamoDB, error) {
-	if api == nil || table == "" {
-		return nil, errors.New("attribution store: a DynamoDB client and table are required")
+	tab, err := statetable.Open(api, table, statetable.WithClock(now))
+	if err != nil {
+		return nil, fmt.Errorf("attribution store: %w", err)
 	}
-	if now == nil {
-		now = time.Now
-	}
-	return &DynamoDB{api: api, table: table, now: now}, nil
+	return &DynamoDB{tab: tab}, nil
 }
 
 func key(kind, accessKeyID string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: KeyPrefix + kind + "#" + accessKeyID}}
-}
-
-func unix(t time.Time) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
+	return statetable.Key(KeyPrefix + kind + "#" + accessKeyID)
 }
 
 // live reports whether an item's expires_at is still ahead.
 func (d *DynamoDB) live(item map[string]types.AttributeValue) bool {
-	n, ok := item[attrExpiresAt].(*types.AttributeValueMemberN)
-	if !ok {
-		return false
-	}
-	exp, err := strconv.ParseInt(n.Value, 10, 64)
-	return err == nil && d.now().Unix() < exp
+	exp, ok := statetable.ExpiresAt(item)
+	return ok && d.tab.Now().Unix() < exp
 }
 
 // PutIssuance implements Store.
@@ -84,29 +67,27 @@ func (d *DynamoDB) PutIssuance(ctx context.Context, is Issuance, expires time.Ti
 		return fmt.Errorf("encode AssumeRoot issuance: %w", err)
 	}
 	item := key("iss", is.AccessKeyID)
-	item[attrExpiresAt] = unix(expires)
-	item[attrIssuance] = &types.AttributeValueMemberS{Value: string(b)}
-	if _, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: item}); err != nil {
-		return fmt.Errorf("remember AssumeRoot issuance %s in %s: %w", is.EventID, d.table, err)
+	item[statetable.AttrExpiresAt] = statetable.Epoch(expires)
+	item[attrIssuance] = statetable.S(string(b))
+	if _, err := d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.tab.Name), Item: item}); err != nil {
+		return fmt.Errorf("remember AssumeRoot issuance %s in %s: %w", is.EventID, d.tab.Name, err)
 	}
 	return nil
 }
 
 // GetIssuance implements Store.
 func (d *DynamoDB) GetIssuance(ctx context.Context, accessKeyID string) (Issuance, bool, error) {
-	out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(d.table), Key: key("iss", accessKeyID), ConsistentRead: aws.Bool(true),
-	})
+	item, err := statetable.Get(ctx, d.tab.API, d.tab.Name, key("iss", accessKeyID))
 	if err != nil {
-		return Issuance{}, false, fmt.Errorf("read AssumeRoot issuance from %s: %w", d.table, err)
+		return Issuance{}, false, fmt.Errorf("read AssumeRoot issuance from %s: %w", d.tab.Name, err)
 	}
-	if out.Item == nil || !d.live(out.Item) {
+	if item == nil || !d.live(item) {
 		return Issuance{}, false, nil
 	}
-	s, ok := out.Item[attrIssuance].(*types.AttributeValueMemberS)
+	s, ok := item[attrIssuance].(*types.AttributeValueMemberS)
 	var is Issuance
 	if !ok || json.Unmarshal([]byte(s.Value), &is) != nil || is.AccessKeyID != accessKeyID {
-		return Issuance{}, false, fmt.Errorf("read AssumeRoot issuance from %s: item %s is malformed", d.table, KeyPrefix+"iss#"+accessKeyID)
+		return Issuance{}, false, fmt.Errorf("read AssumeRoot issuance from %s: item %s is malformed", d.tab.Name, KeyPrefix+"iss#"+accessKeyID)
 	}
 	return is, true, nil
 }
@@ -125,43 +106,40 @@ func (d *DynamoDB) AddPending(ctx context.Context, accessKeyID string, det detec
 	if err != nil {
 		return fmt.Errorf("encode unlinked detection: %w", err)
 	}
-	_, err = d.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           aws.String(d.table),
+	_, err = d.tab.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(d.tab.Name),
 		Key:                 key("pending", accessKeyID),
 		UpdateExpression:    aws.String("SET #d = list_append(if_not_exists(#d, :empty), :one), #e = :exp"),
 		ConditionExpression: aws.String("attribute_not_exists(#d) OR size(#d) < :cap"),
 		ExpressionAttributeNames: map[string]string{
-			"#d": attrPending, "#e": attrExpiresAt,
+			"#d": attrPending, "#e": statetable.AttrExpiresAt,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
-			":one":   &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: string(b)}}},
-			":exp":   unix(expires),
-			":cap":   &types.AttributeValueMemberN{Value: strconv.Itoa(MaxPendingPerKey)},
+			":one":   &types.AttributeValueMemberL{Value: []types.AttributeValue{statetable.S(string(b))}},
+			":exp":   statetable.Epoch(expires),
+			":cap":   statetable.N(MaxPendingPerKey),
 		},
 	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
+	if statetable.ConditionFailed(err) {
 		return ErrPendingFull
 	}
 	if err != nil {
-		return fmt.Errorf("remember unlinked detection %s in %s: %w", det.Key(), d.table, err)
+		return fmt.Errorf("remember unlinked detection %s in %s: %w", det.Key(), d.tab.Name, err)
 	}
 	return nil
 }
 
 // Pending implements Store (a consistent read).
 func (d *DynamoDB) Pending(ctx context.Context, accessKeyID string) ([]detector.Detection, error) {
-	out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(d.table), Key: key("pending", accessKeyID), ConsistentRead: aws.Bool(true),
-	})
+	item, err := statetable.Get(ctx, d.tab.API, d.tab.Name, key("pending", accessKeyID))
 	if err != nil {
-		return nil, fmt.Errorf("read unlinked detections from %s: %w", d.table, err)
+		return nil, fmt.Errorf("read unlinked detections from %s: %w", d.tab.Name, err)
 	}
-	if out.Item == nil || !d.live(out.Item) {
+	if item == nil || !d.live(item) {
 		return nil, nil
 	}
-	l, _ := out.Item[attrPending].(*types.AttributeValueMemberL)
+	l, _ := item[attrPending].(*types.AttributeValueMemberL)
 	if l == nil {
 		return nil, nil
 	}
@@ -178,7 +156,7 @@ func (d *DynamoDB) Pending(ctx context.Context, accessKeyID string) ([]detector.
 		ds = append(ds, p.D)
 	}
 	if bad > 0 {
-		return ds, fmt.Errorf("read unlinked detections from %s: %d of %d items are malformed", d.table, bad, len(l.Value))
+		return ds, fmt.Errorf("read unlinked detections from %s: %d of %d items are malformed", d.tab.Name, bad, len(l.Value))
 	}
 	return ds, nil
 }

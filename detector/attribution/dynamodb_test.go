@@ -22,16 +22,8 @@ func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
 func dedupeTable(t *testing.T) (*dynamodb.Client, string) {
 	t.Helper()
 	srv := mototest.Require(t)
-	api := dynamodb.NewFromConfig(srv.Config(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(srv.Endpoint) })
-	table := mototest.Name("dedupe")
-	if _, err := api.CreateTable(t.Context(), &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	api := srv.DynamoDB(t, srv.Endpoint)
+	table := mototest.LedgerTable(t, api)
 	return api, table
 }
 

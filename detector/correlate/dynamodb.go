@@ -6,29 +6,26 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rootwatch/rootwatch/internal/statetable"
 )
 
 // DynamoDBAPI is the part of *dynamodb.Client the DynamoDB store uses.
 type DynamoDBAPI interface {
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	statetable.ItemGetter
+	statetable.ItemPutter
 }
 
-var _ DynamoDBAPI = (*dynamodb.Client)(nil)
-
-// Attribute names of a correlation item (besides the table's "pk" and
-// "expires_at").
+// Attribute names of a correlation item (besides the table's key and TTL;
+// package statetable holds its schema and registers KeyPrefix).
 const (
-	attrPK        = "pk"
-	attrExpiresAt = "expires_at"
-	attrState     = "corr_state"
-	attrVersion   = "corr_version"
+	attrState   = "corr_state"
+	attrVersion = "corr_version"
 )
 
 // maxAttempts bounds the optimistic retries of one Update.
@@ -44,25 +41,24 @@ const maxAttempts = 10
 // expire by the table's TTL a timespan plus Lateness after their group's
 // newest event.
 type DynamoDB struct {
-	api   DynamoDBAPI
-	table string
-	now   func() time.Time
+	tab statetable.Table[DynamoDBAPI]
 }
 
 var _ Store = (*DynamoDB)(nil)
 
 // NewDynamoDB returns a Store on table.
 func NewDynamoDB(api DynamoDBAPI, table string) (*DynamoDB, error) {
-	if api == nil || table == "" {
-		return nil, errors.New("correlation store: a DynamoDB client and table are required")
+	tab, err := statetable.Open(api, table)
+	if err != nil {
+		return nil, fmt.Errorf("correlation store: %w", err)
 	}
-	return &DynamoDB{api: api, table: table, now: time.Now}, nil
+	return &DynamoDB{tab: tab}, nil
 }
 
 // Update implements Store with a read and a conditional write, retried
 // when another writer changed the item in between.
 func (d *DynamoDB) Update(ctx context.Context, key string, fn func(*State) (bool, time.Time)) error {
-	pk := &types.AttributeValueMemberS{Value: key}
+	pk := statetable.S(key)
 	for attempt := range maxAttempts {
 		if attempt > 0 {
 			// Another writer won: back off a random while, so that two
@@ -75,19 +71,15 @@ func (d *DynamoDB) Update(ctx context.Context, key string, fn func(*State) (bool
 			case <-time.After(wait):
 			}
 		}
-		out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName:      aws.String(d.table),
-			Key:            map[string]types.AttributeValue{attrPK: pk},
-			ConsistentRead: aws.Bool(true),
-		})
+		item, err := statetable.Get(ctx, d.tab.API, d.tab.Name, map[string]types.AttributeValue{statetable.AttrPK: pk})
 		if err != nil {
-			return fmt.Errorf("read correlation state %s from %s: %w", key, d.table, err)
+			return fmt.Errorf("read correlation state %s from %s: %w", key, d.tab.Name, err)
 		}
 		var st State
-		version, exists := int64(0), out.Item != nil
+		version, exists := int64(0), item != nil
 		if exists {
-			if version, err = d.decode(out.Item, &st); err != nil {
-				return fmt.Errorf("correlation state %s in %s: %w", key, d.table, err)
+			if version, err = d.decode(item, &st); err != nil {
+				return fmt.Errorf("correlation state %s in %s: %w", key, d.tab.Name, err)
 			}
 		}
 		changed, keep := fn(&st)
@@ -99,50 +91,46 @@ func (d *DynamoDB) Update(ctx context.Context, key string, fn func(*State) (bool
 			return fmt.Errorf("encode correlation state %s: %w", key, err)
 		}
 		in := &dynamodb.PutItemInput{
-			TableName: aws.String(d.table),
+			TableName: aws.String(d.tab.Name),
 			Item: map[string]types.AttributeValue{
-				attrPK:        pk,
-				attrState:     &types.AttributeValueMemberS{Value: string(body)},
-				attrVersion:   &types.AttributeValueMemberN{Value: strconv.FormatInt(version+1, 10)},
-				attrExpiresAt: &types.AttributeValueMemberN{Value: strconv.FormatInt(keep.Unix(), 10)},
+				statetable.AttrPK:        pk,
+				attrState:                statetable.S(string(body)),
+				attrVersion:              statetable.N(version + 1),
+				statetable.AttrExpiresAt: statetable.Epoch(keep),
 			},
-			ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+			ExpressionAttributeNames: map[string]string{"#pk": statetable.AttrPK},
 		}
 		if exists {
 			in.ConditionExpression = aws.String("#v = :v")
 			in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
-			in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)}}
+			in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": statetable.N(version)}
 		} else {
 			in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
 		}
-		_, err = d.api.PutItem(ctx, in)
-		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
+		_, err = d.tab.API.PutItem(ctx, in)
+		if statetable.ConditionFailed(err) {
 			continue // another replica wrote first: read again
 		}
 		if err != nil {
-			return fmt.Errorf("write correlation state %s to %s: %w", key, d.table, err)
+			return fmt.Errorf("write correlation state %s to %s: %w", key, d.tab.Name, err)
 		}
 		return nil
 	}
-	return fmt.Errorf("correlation state %s in %s: %w", key, d.table, ErrConflict)
+	return fmt.Errorf("correlation state %s in %s: %w", key, d.tab.Name, ErrConflict)
 }
 
 // decode reads an item into st and returns its version. An item past its
 // expires_at (the table's TTL deletes items late) reads as empty state.
 func (d *DynamoDB) decode(item map[string]types.AttributeValue, st *State) (int64, error) {
-	v, ok := item[attrVersion].(*types.AttributeValueMemberN)
-	if !ok {
+	if _, ok := item[attrVersion].(*types.AttributeValueMemberN); !ok {
 		return 0, errors.New("item without a version (not a correlation item)")
 	}
-	version, err := strconv.ParseInt(v.Value, 10, 64)
+	version, err := statetable.Int(item, attrVersion)
 	if err != nil {
-		return 0, fmt.Errorf("version %q: %w", v.Value, err)
+		return 0, err
 	}
-	if exp, ok := item[attrExpiresAt].(*types.AttributeValueMemberN); ok {
-		if sec, err := strconv.ParseInt(exp.Value, 10, 64); err == nil && d.now().Unix() > sec {
-			return version, nil
-		}
+	if sec, ok := statetable.ExpiresAt(item); ok && d.tab.Now().Unix() > sec {
+		return version, nil
 	}
 	s, ok := item[attrState].(*types.AttributeValueMemberS)
 	if !ok {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rootwatch/rootwatch/detector"
 	"github.com/rootwatch/rootwatch/internal/mototest"
+	"github.com/rootwatch/rootwatch/internal/statetable"
 )
 
 // dedupeTable creates a table shaped like the dedupe ledger's (partition
@@ -23,16 +24,8 @@ func dedupeTable(t *testing.T) (*dynamodb.Client, string) {
 	t.Helper()
 	srv := mototest.Require(t)
 	proxy := srv.DynamoDBProxy(t)
-	api := dynamodb.NewFromConfig(srv.Config(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
-	table := mototest.Name("dedupe")
-	if _, err := api.CreateTable(t.Context(), &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	api := srv.DynamoDB(t, proxy.URL)
+	table := mototest.LedgerTable(t, api)
 	return api, table
 }
 
@@ -211,5 +204,14 @@ func TestDynamoDBTakeoverOrderIndependent(t *testing.T) {
 				t.Errorf("round %d: alert %s names steps %v, want a, b and c", round, d.Key(), steps)
 			}
 		}
+	}
+}
+
+// TestKeyPrefixRegistered: the correlation keys use the prefix package
+// statetable registers for this package, so no other owner of the table
+// can write over them.
+func TestKeyPrefixRegistered(t *testing.T) {
+	if KeyPrefix != statetable.PrefixCorrelate || statetable.Prefixes[KeyPrefix] != "detector/correlate" {
+		t.Fatalf("KeyPrefix %q, registered %q for %q", KeyPrefix, statetable.PrefixCorrelate, statetable.Prefixes[KeyPrefix])
 	}
 }

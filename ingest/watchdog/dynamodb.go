@@ -2,36 +2,31 @@ package watchdog
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rootwatch/rootwatch/internal/statetable"
 )
 
 // DynamoDBAPI is the part of *dynamodb.Client the DynamoDB store uses.
 type DynamoDBAPI interface {
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	statetable.ItemPutter
+	statetable.ItemGetter
+	statetable.Scanner
 }
 
-var _ DynamoDBAPI = (*dynamodb.Client)(nil)
-
 // KeyPrefix starts the partition key of every watchdog item in the shared
-// table: "watchdog#ACCOUNT#REGION". Dedupe ledger keys start with a sink
-// name, which never contains "#".
-const KeyPrefix = "watchdog#"
+// table: "watchdog#ACCOUNT#REGION" (registered in package statetable).
+const KeyPrefix = statetable.PrefixWatchdog
 
-// Attribute names of a watchdog item (besides the table's "pk" and
-// "expires_at").
+// Attribute names of a watchdog item (besides the table's key and TTL,
+// statetable.AttrPK and statetable.AttrExpiresAt).
 const (
-	attrPK           = "pk"
-	attrExpiresAt    = "expires_at"
 	attrLastSeen     = "last_seen_ms"
 	attrLastKey      = "last_key"
 	attrLastBucket   = "last_bucket"
@@ -46,10 +41,8 @@ const (
 // TTL on "expires_at"), one item per pair. Items expire TTL after their
 // last save.
 type DynamoDB struct {
-	api   DynamoDBAPI
-	table string
-	ttl   time.Duration
-	now   func() time.Time
+	tab statetable.Table[DynamoDBAPI]
+	ttl time.Duration
 }
 
 var _ Store = (*DynamoDB)(nil)
@@ -57,73 +50,61 @@ var _ Store = (*DynamoDB)(nil)
 // NewDynamoDB returns a Store on table; items live ttl after their last
 // save (use the expect window plus a margin).
 func NewDynamoDB(api DynamoDBAPI, table string, ttl time.Duration) (*DynamoDB, error) {
-	if api == nil || table == "" {
-		return nil, errors.New("watchdog store: a DynamoDB client and table are required")
+	tab, err := statetable.Open(api, table)
+	if err != nil {
+		return nil, fmt.Errorf("watchdog store: %w", err)
 	}
 	if ttl <= 0 {
 		ttl = DefaultExpectWindow + 24*time.Hour
 	}
-	return &DynamoDB{api: api, table: table, ttl: ttl, now: time.Now}, nil
+	return &DynamoDB{tab: tab, ttl: ttl}, nil
 }
 
 func itemKey(p Pair) types.AttributeValue {
-	return &types.AttributeValueMemberS{Value: KeyPrefix + p.Account + "#" + p.Region}
-}
-
-func ms(t time.Time) types.AttributeValue {
-	v := int64(0)
-	if !t.IsZero() {
-		v = t.UnixMilli()
-	}
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+	return statetable.S(KeyPrefix + p.Account + "#" + p.Region)
 }
 
 // Save implements Store with a conditional put: it is written only when no
 // item exists or the stored last_seen_ms is not newer.
 func (d *DynamoDB) Save(ctx context.Context, s State) error {
 	item := map[string]types.AttributeValue{
-		attrPK:           itemKey(s.Pair),
-		attrExpiresAt:    &types.AttributeValueMemberN{Value: strconv.FormatInt(d.now().Add(d.ttl).Unix(), 10)},
-		attrLastSeen:     ms(s.LastSeen),
-		attrLastKey:      &types.AttributeValueMemberS{Value: s.LastKey},
-		attrLastBucket:   &types.AttributeValueMemberS{Value: s.LastBucket},
-		attrLastPrefix:   &types.AttributeValueMemberS{Value: s.LastPrefix},
-		attrNewestEvent:  ms(s.NewestEvent),
-		attrSince:        ms(s.Since),
-		attrAlerted:      &types.AttributeValueMemberS{Value: s.Alerted},
-		attrAlertedSince: ms(s.AlertedSince),
+		statetable.AttrPK:        itemKey(s.Pair),
+		statetable.AttrExpiresAt: statetable.Epoch(d.tab.Now().Add(d.ttl)),
+		attrLastSeen:             statetable.Millis(s.LastSeen),
+		attrLastKey:              statetable.S(s.LastKey),
+		attrLastBucket:           statetable.S(s.LastBucket),
+		attrLastPrefix:           statetable.S(s.LastPrefix),
+		attrNewestEvent:          statetable.Millis(s.NewestEvent),
+		attrSince:                statetable.Millis(s.Since),
+		attrAlerted:              statetable.S(s.Alerted),
+		attrAlertedSince:         statetable.Millis(s.AlertedSince),
 	}
-	_, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 aws.String(d.table),
+	_, err := d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(d.tab.Name),
 		Item:                      item,
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #ls <= :ls"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ls": attrLastSeen},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":ls": ms(s.LastSeen)},
+		ExpressionAttributeNames:  map[string]string{"#pk": statetable.AttrPK, "#ls": attrLastSeen},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":ls": statetable.Millis(s.LastSeen)},
 	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
+	if statetable.ConditionFailed(err) {
 		return fmt.Errorf("save watchdog state %s: %w", s.Pair, ErrStale)
 	}
 	if err != nil {
-		return fmt.Errorf("save watchdog state %s in %s: %w", s.Pair, d.table, err)
+		return fmt.Errorf("save watchdog state %s in %s: %w", s.Pair, d.tab.Name, err)
 	}
 	return nil
 }
 
 // Get implements Store.
 func (d *DynamoDB) Get(ctx context.Context, p Pair) (State, bool, error) {
-	out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(d.table),
-		Key:            map[string]types.AttributeValue{attrPK: itemKey(p)},
-		ConsistentRead: aws.Bool(true),
-	})
+	item, err := statetable.Get(ctx, d.tab.API, d.tab.Name, map[string]types.AttributeValue{statetable.AttrPK: itemKey(p)})
 	if err != nil {
-		return State{}, false, fmt.Errorf("read watchdog state %s from %s: %w", p, d.table, err)
+		return State{}, false, fmt.Errorf("read watchdog state %s from %s: %w", p, d.tab.Name, err)
 	}
-	if out.Item == nil {
+	if item == nil {
 		return State{}, false, nil
 	}
-	s, ok := d.decode(out.Item)
+	s, ok := d.decode(item)
 	return s, ok, nil
 }
 
@@ -131,54 +112,27 @@ func (d *DynamoDB) Get(ctx context.Context, p Pair) (State, bool, error) {
 // (the dedupe ledger's items are few: one per delivered alert and sink).
 func (d *DynamoDB) Load(ctx context.Context) ([]State, error) {
 	var out []State
-	p := dynamodb.NewScanPaginator(d.api, &dynamodb.ScanInput{
-		TableName:                 aws.String(d.table),
-		FilterExpression:          aws.String("begins_with(#pk, :p)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: KeyPrefix}},
-		ConsistentRead:            aws.Bool(true),
+	err := statetable.ScanPrefix(ctx, d.tab.API, d.tab.Name, KeyPrefix, func(item map[string]types.AttributeValue) {
+		if s, ok := d.decode(item); ok {
+			out = append(out, s)
+		}
 	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("load watchdog state from %s: %w", d.table, err)
-		}
-		for _, item := range page.Items {
-			if s, ok := d.decode(item); ok {
-				out = append(out, s)
-			}
-		}
+	if err != nil {
+		return nil, fmt.Errorf("load watchdog state from %s: %w", d.tab.Name, err)
 	}
 	return out, nil
 }
 
 // decode reads an item; ok is false for a malformed or expired one.
 func (d *DynamoDB) decode(item map[string]types.AttributeValue) (State, bool) {
-	str := func(name string) string {
-		if v, ok := item[name].(*types.AttributeValueMemberS); ok {
-			return v.Value
-		}
-		return ""
-	}
-	num := func(name string) int64 {
-		if v, ok := item[name].(*types.AttributeValueMemberN); ok {
-			n, _ := strconv.ParseInt(v.Value, 10, 64)
-			return n
-		}
-		return 0
-	}
-	t := func(name string) time.Time {
-		if n := num(name); n > 0 {
-			return time.UnixMilli(n).UTC()
-		}
-		return time.Time{}
-	}
-	rest, ok := strings.CutPrefix(str(attrPK), KeyPrefix)
+	str := func(name string) string { return statetable.String(item, name) }
+	t := func(name string) time.Time { return statetable.TimeMillis(item, name) }
+	rest, ok := strings.CutPrefix(str(statetable.AttrPK), KeyPrefix)
 	acct, region, ok2 := strings.Cut(rest, "#")
 	if !ok || !ok2 || !accountRE.MatchString(acct) || (region != AnyRegion && !regionRE.MatchString(region)) {
 		return State{}, false
 	}
-	if exp := num(attrExpiresAt); exp > 0 && d.now().Unix() >= exp {
+	if exp, ok := statetable.ExpiresAt(item); ok && exp > 0 && d.tab.Now().Unix() >= exp {
 		return State{}, false // TTL deletion lags
 	}
 	return State{

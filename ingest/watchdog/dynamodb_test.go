@@ -60,7 +60,7 @@ func TestDynamoDBStore(t *testing.T) {
 		t.Fatalf("Load = %+v, %v; want the two pairs", all, err)
 	}
 	// Expired (TTL deletion lags): not loaded.
-	s.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	s.tab.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	if all, err := s.Load(ctx); err != nil || len(all) != 0 {
 		t.Errorf("Load after expiry = %+v, %v; want nothing", all, err)
 	}

@@ -7,14 +7,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rootwatch/rootwatch/internal/statetable"
 )
 
-// The attribute names of the dedupe table as deploy/ creates it (the
-// notify/dedupe ledger's AttrPK and AttrExpiresAt; the watchdog keeps its
-// state in the same table).
+// The attribute names of the state table as deploy/ creates it (package
+// statetable holds its schema).
 const (
-	TablePK  = "pk"
-	TableTTL = "expires_at"
+	TablePK  = statetable.AttrPK
+	TableTTL = statetable.AttrExpiresAt
 )
 
 // DynamoDB returns a DynamoDB client for endpoint (the server's Endpoint,

@@ -4,45 +4,40 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rootwatch/rootwatch/internal/statetable"
 )
 
 // DynamoDBAPI is the part of *dynamodb.Client the DynamoDB store uses.
 type DynamoDBAPI interface {
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
-	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	statetable.ItemPutter
+	statetable.ItemGetter
+	statetable.ItemUpdater
+	statetable.ItemDeleter
 }
 
-var _ DynamoDBAPI = (*dynamodb.Client)(nil)
-
-// Item key prefixes and attribute names. The table is the dedupe ledger's
-// (partition key "pk" of type S, TTL on "expires_at"); these prefixes keep
-// the items apart from the ledger's ("<sink>#<rule>/<event>") and the
-// watchdog's ("watchdog#").
+// Item key prefixes and attribute names. The table is the shared state
+// table (package statetable holds its schema and the registry of prefixes
+// that keep the items apart from the other owners').
 const (
-	GroupPrefix  = "group#"  // + sha256 of the session: one open burst
-	ThreadPrefix = "thread#" // + the sink's thread key: one anchor or claim
+	GroupPrefix  = statetable.PrefixBurstGroup  // + sha256 of the session: one open burst
+	ThreadPrefix = statetable.PrefixBurstThread // + the sink's thread key: one anchor or claim
 
-	attrPK        = "pk"
-	attrExpiresAt = "expires_at" // N, epoch seconds: DynamoDB TTL; absent from then on
-	attrKey       = "burst_key"  // S
-	attrStarted   = "started_ns" // N, unix nanoseconds
-	attrEnds      = "ends_ns"    // N, unix nanoseconds: the burst is closed from then on
-	attrCount     = "alerts"     // N, ADDed to per alert
-	attrPhase     = "phase"      // S: "claimed" or "posted"
-	attrToken     = "token"      // S
-	attrChannel   = "channel"    // S
-	attrTS        = "ts"         // S
-	attrParent    = "parent"     // B
+	attrKey     = "burst_key"  // S
+	attrStarted = "started_ns" // N, unix nanoseconds
+	attrEnds    = "ends_ns"    // N, unix nanoseconds: the burst is closed from then on
+	attrCount   = "alerts"     // N, ADDed to per alert
+	attrPhase   = "phase"      // S: "claimed" or "posted"
+	attrToken   = "token"      // S
+	attrChannel = "channel"    // S
+	attrTS      = "ts"         // S
+	attrParent  = "parent"     // B
 )
 
 const (
@@ -59,81 +54,33 @@ const (
 // the dedupe ledger. A member's Seq is not remembered across calls: an
 // alert delivered again (a redelivered message) is counted again.
 type DynamoDB struct {
-	api   DynamoDBAPI
-	table string
-	now   func() time.Time
+	tab statetable.Table[DynamoDBAPI]
 }
 
 var _ Store = (*DynamoDB)(nil)
 
 // DynamoDBOption configures a DynamoDB store.
-type DynamoDBOption func(*DynamoDB)
+type DynamoDBOption = statetable.Option
 
 // WithClock sets the clock of thread claims and anchors (default
 // time.Now). Replicas' clocks must agree to within a small fraction of a
 // claim's lease.
-func WithClock(now func() time.Time) DynamoDBOption {
-	return func(d *DynamoDB) {
-		if now != nil {
-			d.now = now
-		}
-	}
-}
+func WithClock(now func() time.Time) DynamoDBOption { return statetable.WithClock(now) }
 
 // NewDynamoDB returns a store on the given table, which must exist.
 func NewDynamoDB(api DynamoDBAPI, table string, opts ...DynamoDBOption) (*DynamoDB, error) {
-	if api == nil {
-		return nil, fmt.Errorf("%w: nil DynamoDB client", ErrInvalidArgument)
-	}
-	if table == "" {
-		return nil, fmt.Errorf("%w: empty DynamoDB table name", ErrInvalidArgument)
-	}
-	d := &DynamoDB{api: api, table: table, now: time.Now}
-	for _, o := range opts {
-		o(d)
-	}
-	return d, nil
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-
-// epochUp is t in epoch seconds, rounded up so that nothing expires early.
-func epochUp(t time.Time) types.AttributeValue {
-	s := t.Unix()
-	if t.Truncate(time.Second).Before(t) {
-		s++
-	}
-	return num(s)
-}
-
-func getNum(item map[string]types.AttributeValue, name string) (int64, error) {
-	n, ok := item[name].(*types.AttributeValueMemberN)
-	if !ok {
-		return 0, fmt.Errorf("item has no numeric %s", name)
-	}
-	v, err := strconv.ParseInt(n.Value, 10, 64)
+	tab, err := statetable.Open(api, table, opts...)
 	if err != nil {
-		return 0, fmt.Errorf("item %s %q: %w", name, n.Value, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	return v, nil
-}
-
-func getStr(item map[string]types.AttributeValue, name string) string {
-	if s, ok := item[name].(*types.AttributeValueMemberS); ok {
-		return s.Value
-	}
-	return ""
+	return &DynamoDB{tab: tab}, nil
 }
 
 // groupPK is the item key of a session's burst: hashed, since a session
 // holds attacker-controlled text and may be long.
 func groupPK(session string) types.AttributeValue {
 	h := sha256.Sum256([]byte(session))
-	return str(GroupPrefix + hex.EncodeToString(h[:16]))
+	return statetable.S(GroupPrefix + hex.EncodeToString(h[:16]))
 }
 
 // Join implements Groups: an ADD conditioned on the burst being open
@@ -146,64 +93,63 @@ func (d *DynamoDB) Join(ctx context.Context, session, _ string, now time.Time, w
 		return Membership{}, err
 	}
 	pk := groupPK(session)
-	var ccf *types.ConditionalCheckFailedException
 	for range 4 {
-		out, err := d.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 aws.String(d.table),
-			Key:                       map[string]types.AttributeValue{attrPK: pk},
+		out, err := d.tab.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(d.tab.Name),
+			Key:                       map[string]types.AttributeValue{statetable.AttrPK: pk},
 			UpdateExpression:          aws.String("ADD #n :one"),
 			ConditionExpression:       aws.String("attribute_exists(#pk) AND #ends > :now"),
-			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ends": attrEnds, "#n": attrCount},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixNano()), ":one": num(1)},
+			ExpressionAttributeNames:  map[string]string{"#pk": statetable.AttrPK, "#ends": attrEnds, "#n": attrCount},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": statetable.N(now.UnixNano()), ":one": statetable.N(1)},
 			ReturnValues:              types.ReturnValueAllNew,
 		})
 		if err == nil {
 			return d.membership(out.Attributes)
 		}
-		if !errors.As(err, &ccf) {
-			return Membership{}, fmt.Errorf("burst: join a burst in table %s: %w", d.table, err)
+		if !statetable.ConditionFailed(err) {
+			return Membership{}, fmt.Errorf("burst: join a burst in table %s: %w", d.tab.Name, err)
 		}
 		key := Key(session, now)
-		_, err = d.api.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(d.table),
+		_, err = d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(d.tab.Name),
 			Item: map[string]types.AttributeValue{
-				attrPK: pk, attrKey: str(key), attrStarted: num(now.UnixNano()),
-				attrEnds: num(now.Add(window).UnixNano()), attrCount: num(1),
-				attrExpiresAt: epochUp(now.Add(window + groupLinger)),
+				statetable.AttrPK: pk, attrKey: statetable.S(key), attrStarted: statetable.N(now.UnixNano()),
+				attrEnds: statetable.N(now.Add(window).UnixNano()), attrCount: statetable.N(1),
+				statetable.AttrExpiresAt: statetable.EpochUp(now.Add(window + groupLinger)),
 			},
 			ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #ends <= :now"),
-			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ends": attrEnds},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixNano())},
+			ExpressionAttributeNames:  map[string]string{"#pk": statetable.AttrPK, "#ends": attrEnds},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": statetable.N(now.UnixNano())},
 		})
 		if err == nil {
 			return Membership{Key: key, Started: now, Seq: 0, Count: 1}, nil
 		}
-		if !errors.As(err, &ccf) {
-			return Membership{}, fmt.Errorf("burst: open a burst in table %s: %w", d.table, err)
+		if !statetable.ConditionFailed(err) {
+			return Membership{}, fmt.Errorf("burst: open a burst in table %s: %w", d.tab.Name, err)
 		}
 		// Another replica opened it in between: join it.
 	}
-	return Membership{}, fmt.Errorf("burst: join a burst in table %s: the burst kept closing and reopening", d.table)
+	return Membership{}, fmt.Errorf("burst: join a burst in table %s: the burst kept closing and reopening", d.tab.Name)
 }
 
 // membership reads an alert's place from its burst's item after the ADD.
 func (d *DynamoDB) membership(item map[string]types.AttributeValue) (Membership, error) {
-	n, err := getNum(item, attrCount)
+	n, err := statetable.Int(item, attrCount)
 	if err != nil {
-		return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.table, err)
+		return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.tab.Name, err)
 	}
-	started, err := getNum(item, attrStarted)
+	started, err := statetable.Int(item, attrStarted)
 	if err != nil {
-		return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.table, err)
+		return Membership{}, fmt.Errorf("burst: burst item in table %s: %w", d.tab.Name, err)
 	}
-	key := getStr(item, attrKey)
+	key := statetable.String(item, attrKey)
 	if key == "" {
-		return Membership{}, fmt.Errorf("burst: burst item in table %s has no %s", d.table, attrKey)
+		return Membership{}, fmt.Errorf("burst: burst item in table %s has no %s", d.tab.Name, attrKey)
 	}
 	return Membership{Key: key, Started: time.Unix(0, started), Seq: int(n - 1), Count: int(n)}, nil
 }
 
-func threadPK(key string) types.AttributeValue { return str(ThreadPrefix + key) }
+func threadPK(key string) types.AttributeValue { return statetable.S(ThreadPrefix + key) }
 
 // ClaimThread implements Threads: a put conditioned on no live item; when
 // it fails, the item says posted (with the anchor) or busy.
@@ -211,61 +157,30 @@ func (d *DynamoDB) ClaimThread(ctx context.Context, key string, lease time.Durat
 	if err := checkKey(key, lease); err != nil {
 		return ThreadClaim{}, err
 	}
-	for range 3 {
-		now := d.now()
-		tok := newToken()
-		_, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(d.table),
-			Item: map[string]types.AttributeValue{
-				attrPK: threadPK(key), attrPhase: str(phaseClaimed), attrToken: str(tok),
-				attrExpiresAt: epochUp(now.Add(lease)),
-			},
-			ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #exp < :now"),
-			ExpressionAttributeNames:            map[string]string{"#pk": attrPK, "#exp": attrExpiresAt},
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": num(now.Unix())},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
-		if err == nil {
-			return ThreadClaim{State: Claimed, Token: tok}, nil
+	tok := ""
+	claimed, item, err := statetable.ClaimLease(ctx, d.tab.API, d.tab.Name, d.tab.Now, func(now time.Time) map[string]types.AttributeValue {
+		tok = newToken()
+		return map[string]types.AttributeValue{
+			statetable.AttrPK: threadPK(key), attrPhase: statetable.S(phaseClaimed), attrToken: statetable.S(tok),
+			statetable.AttrExpiresAt: statetable.EpochUp(now.Add(lease)),
 		}
-		var ccf *types.ConditionalCheckFailedException
-		if !errors.As(err, &ccf) {
-			return ThreadClaim{}, fmt.Errorf("burst: claim a thread in table %s: %w", d.table, err)
-		}
-		item := ccf.Item
-		if item == nil {
-			out, err := d.api.GetItem(ctx, &dynamodb.GetItemInput{
-				TableName: aws.String(d.table), Key: map[string]types.AttributeValue{attrPK: threadPK(key)},
-				ConsistentRead: aws.Bool(true),
-			})
-			if err != nil {
-				return ThreadClaim{}, fmt.Errorf("burst: read a thread in table %s: %w", d.table, err)
-			}
-			item = out.Item
-		}
-		if item == nil {
-			continue
-		}
-		exp, err := getNum(item, attrExpiresAt)
-		if err != nil {
-			return ThreadClaim{}, fmt.Errorf("burst: thread item in table %s: %w", d.table, err)
-		}
-		if exp < d.now().Unix() { // the condition's test
-			continue
-		}
-		if getStr(item, attrPhase) != phasePosted {
-			return ThreadClaim{State: Busy}, nil
-		}
-		a := Anchor{Channel: getStr(item, attrChannel), TS: getStr(item, attrTS)}
-		if b, ok := item[attrParent].(*types.AttributeValueMemberB); ok {
-			a.Parent = b.Value
-		}
-		if a.Channel == "" || a.TS == "" {
-			return ThreadClaim{}, fmt.Errorf("burst: thread item in table %s has no channel or ts", d.table)
-		}
-		return ThreadClaim{State: Posted, Anchor: a}, nil
+	})
+	switch {
+	case err != nil:
+		return ThreadClaim{}, fmt.Errorf("burst: claim a thread in table %s: %w", d.tab.Name, err)
+	case claimed:
+		return ThreadClaim{State: Claimed, Token: tok}, nil
+	case statetable.String(item, attrPhase) != phasePosted: // held, or kept expiring
+		return ThreadClaim{State: Busy}, nil
 	}
-	return ThreadClaim{State: Busy}, nil
+	a := Anchor{Channel: statetable.String(item, attrChannel), TS: statetable.String(item, attrTS)}
+	if b, ok := item[attrParent].(*types.AttributeValueMemberB); ok {
+		a.Parent = b.Value
+	}
+	if a.Channel == "" || a.TS == "" {
+		return ThreadClaim{}, fmt.Errorf("burst: thread item in table %s has no channel or ts", d.tab.Name)
+	}
+	return ThreadClaim{State: Posted, Anchor: a}, nil
 }
 
 // SetThread implements Threads with an unconditional put.
@@ -277,14 +192,14 @@ func (d *DynamoDB) SetThread(ctx context.Context, key, _ string, a Anchor, ttl t
 		return err
 	}
 	item := map[string]types.AttributeValue{
-		attrPK: threadPK(key), attrPhase: str(phasePosted), attrChannel: str(a.Channel), attrTS: str(a.TS),
-		attrExpiresAt: epochUp(d.now().Add(ttl)),
+		statetable.AttrPK: threadPK(key), attrPhase: statetable.S(phasePosted), attrChannel: statetable.S(a.Channel), attrTS: statetable.S(a.TS),
+		statetable.AttrExpiresAt: statetable.EpochUp(d.tab.Now().Add(ttl)),
 	}
 	if len(a.Parent) > 0 {
 		item[attrParent] = &types.AttributeValueMemberB{Value: a.Parent}
 	}
-	if _, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: item}); err != nil {
-		return fmt.Errorf("burst: record a thread in table %s: %w", d.table, err)
+	if _, err := d.tab.API.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.tab.Name), Item: item}); err != nil {
+		return fmt.Errorf("burst: record a thread in table %s: %w", d.tab.Name, err)
 	}
 	return nil
 }
@@ -308,16 +223,15 @@ func (d *DynamoDB) ForgetThread(ctx context.Context, key, ts string) error {
 
 // deleteIf deletes a thread item whose field is value and phase is phase.
 func (d *DynamoDB) deleteIf(ctx context.Context, key, field, value, phase, what string) error {
-	_, err := d.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(d.table),
-		Key:                       map[string]types.AttributeValue{attrPK: threadPK(key)},
+	_, err := d.tab.API.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(d.tab.Name),
+		Key:                       map[string]types.AttributeValue{statetable.AttrPK: threadPK(key)},
 		ConditionExpression:       aws.String("#f = :v AND #ph = :ph"),
 		ExpressionAttributeNames:  map[string]string{"#f": field, "#ph": attrPhase},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":v": str(value), ":ph": str(phase)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": statetable.S(value), ":ph": statetable.S(phase)},
 	})
-	var ccf *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &ccf) {
-		return fmt.Errorf("burst: %s in table %s: %w", what, d.table, err)
+	if err != nil && !statetable.ConditionFailed(err) {
+		return fmt.Errorf("burst: %s in table %s: %w", what, d.tab.Name, err)
 	}
 	return nil
 }

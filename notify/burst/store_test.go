@@ -23,7 +23,8 @@ func stores(t *testing.T, c *notifytest.Clock) map[string]func() burst.Store {
 	mem := burst.NewMemory(c.Now)
 	out := map[string]func() burst.Store{"memory": func() burst.Store { return mem }}
 	srv := mototest.Require(t)
-	db, table := notifytest.DynamoDBTable(t, srv.DynamoDBProxy(t).URL)
+	db := srv.DynamoDB(t, srv.DynamoDBProxy(t).URL)
+	table := mototest.LedgerTable(t, db)
 	out["dynamodb"] = func() burst.Store {
 		d, err := burst.NewDynamoDB(db, table, burst.WithClock(c.Now))
 		if err != nil {

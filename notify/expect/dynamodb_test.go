@@ -99,7 +99,7 @@ func TestDynamoDBReplicas(t *testing.T) {
 		t.Errorf("List with a malformed item = %d items, %v", len(list), err)
 	}
 	// Past retention (TTL deletion lags): not listed.
-	a.now = func() time.Time { return ended.Ends.Add(Retention + time.Minute) }
+	a.tab.Now = func() time.Time { return ended.Ends.Add(Retention + time.Minute) }
 	if list, _ := a.List(ctx); len(list) != 0 {
 		t.Errorf("List after retention = %+v", list)
 	}

@@ -39,7 +39,8 @@ func newReplicaSet(t *testing.T) *replicaSet {
 	srv := mototest.Require(t)
 	_, f := startSlack(t, Config{})
 	proxy := srv.DynamoDBProxy(t)
-	db, table := notifytest.DynamoDBTable(t, proxy.URL)
+	db := srv.DynamoDB(t, proxy.URL)
+	table := mototest.LedgerTable(t, db)
 	return &replicaSet{t: t, slack: f, api: f.apiURL, db: db, table: table,
 		clock: notifytest.NewClock(time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC)), proxy: proxy}
 }
