@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/rootwatch/rootwatch/ingest/trailhealth"
 	"github.com/rootwatch/rootwatch/ingest/watchdog"
 	"github.com/rootwatch/rootwatch/notify"
+	"github.com/rootwatch/rootwatch/notify/expect"
+	"github.com/rootwatch/rootwatch/notify/sns"
 )
 
 const grafanaPath = "grafana/rootwatch.json"
@@ -68,7 +71,21 @@ func serviceMetrics(t *testing.T) map[string]bool {
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ingest.NewMetrics(r)
 	queue.NewMetrics(r)
-	notify.NewMetrics(r) // what notify.NewDispatcher registers with Config.Registerer
+	// notify.NewDispatcher registers the delivery metrics (notify.NewMetrics)
+	// and the routes file exclusions' counter with Config.Registerer.
+	if _, err := notify.NewDispatcher(notify.Config{Registerer: r}); err != nil {
+		t.Fatal(err)
+	}
+	// cmd/rootwatch builds the planned-root-use matcher and the SNS sink
+	// with the same registerer (expect.Options.Registerer, sns.WithRegisterer).
+	expect.NewMatcher(expect.NewFile(filepath.Join(t.TempDir(), "expectations.json")), expect.Options{Registerer: r})
+	topic, err := sns.ParseTopicARN("arn:aws:sns:us-east-1:123456789012:rootwatch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sns.New(sns.Config{TopicARN: topic.ARN}, sns.NewClient(aws.Config{Region: "us-east-1"}, topic), sns.WithRegisterer(r)); err != nil {
+		t.Fatal(err)
+	}
 	watchdog.NewMetrics(r)
 	trailhealth.NewMetrics(r)
 	posture.NewMetrics(r)
