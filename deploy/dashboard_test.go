@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -59,13 +60,25 @@ func (r *recorder) MustRegister(cs ...prometheus.Collector) {
 // Unregister removes c from the underlying registry.
 func (r *recorder) Unregister(c prometheus.Collector) bool { return r.reg.Unregister(c) }
 
-var fqNameRE = regexp.MustCompile(`fqName: "([^"]+)"`)
+var (
+	fqNameRE         = regexp.MustCompile(`fqName: "([^"]+)"`)
+	variableLabelsRE = regexp.MustCompile(`variableLabels: \{([^}]*)\}`)
+	constLabelsRE    = regexp.MustCompile(`constLabels: \{([^}]*)\}`)
+)
+
+// targetLabels are the labels Prometheus adds to every series it scrapes.
+var targetLabels = []string{"job", "instance"}
+
+// metricSet maps each series name the service exposes to its label names
+// (the scrape's job and instance included).
+type metricSet map[string]map[string]bool
 
 // serviceMetrics returns every metric name (series name, so a histogram
-// gives its _bucket, _sum and _count) the service exposes on /metrics: the
-// metrics cmd/rootwatch registers in `run` (cmd/rootwatch/run.go), built
-// here from their packages' constructors, since nothing imports cmd.
-func serviceMetrics(t *testing.T) map[string]bool {
+// gives its _bucket, _sum and _count) the service exposes on /metrics,
+// with its labels: the metrics cmd/rootwatch registers in `run`
+// (cmd/rootwatch/run.go), built here from their packages' constructors,
+// since nothing imports cmd.
+func serviceMetrics(t *testing.T) metricSet {
 	t.Helper()
 	r := &recorder{reg: prometheus.NewRegistry()}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -92,18 +105,44 @@ func serviceMetrics(t *testing.T) map[string]bool {
 	attribution.NewMetrics(r)
 	correlate.NewMetrics(r)
 
-	names := map[string]bool{}
+	names := metricSet{}
 	// A histogram's series are only its _bucket, _sum and _count: its bare
-	// name selects nothing. A summary's bare name holds the quantiles.
-	add := func(name string, histogram, summary bool) {
+	// name selects nothing; _bucket adds le. A summary's bare name holds
+	// the quantiles.
+	add := func(name string, histogram, summary bool, labels []string) {
+		series := func(n string, extra ...string) {
+			if names[n] == nil {
+				names[n] = map[string]bool{}
+			}
+			for _, l := range slices.Concat(labels, targetLabels, extra) {
+				names[n][l] = true
+			}
+		}
 		switch {
 		case histogram:
-			names[name+"_bucket"], names[name+"_sum"], names[name+"_count"] = true, true, true
+			series(name+"_bucket", "le")
+			series(name + "_sum")
+			series(name + "_count")
 		case summary:
-			names[name], names[name+"_sum"], names[name+"_count"] = true, true, true
+			series(name, "quantile")
+			series(name + "_sum")
+			series(name + "_count")
 		default:
-			names[name] = true
+			series(name)
 		}
+	}
+	// labelList reads a descriptor's {a,b} or {a="x",b="y"} label list.
+	labelList := func(re *regexp.Regexp, desc string) []string {
+		m := re.FindStringSubmatch(desc)
+		if m == nil || strings.TrimSpace(m[1]) == "" {
+			return nil
+		}
+		var out []string
+		for _, l := range strings.Split(m[1], ",") {
+			l, _, _ = strings.Cut(l, "=")
+			out = append(out, strings.TrimSpace(l))
+		}
+		return out
 	}
 	for _, c := range r.collectors {
 		var histogram, summary bool
@@ -117,10 +156,10 @@ func serviceMetrics(t *testing.T) map[string]bool {
 		go func() { c.Describe(ch); close(ch) }()
 		for d := range ch {
 			m := fqNameRE.FindStringSubmatch(d.String())
-			if m == nil {
-				t.Fatalf("cannot read the name of descriptor %s", d)
+			if m == nil || !variableLabelsRE.MatchString(d.String()) {
+				t.Fatalf("cannot read the name and labels of descriptor %s", d)
 			}
-			add(m[1], histogram, summary)
+			add(m[1], histogram, summary, slices.Concat(labelList(variableLabelsRE, d.String()), labelList(constLabelsRE, d.String())))
 		}
 	}
 	// The Go and process collectors describe their metrics but are not
@@ -130,10 +169,17 @@ func serviceMetrics(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		add(mf.GetName(), mf.GetType().String() == "HISTOGRAM", mf.GetType().String() == "SUMMARY")
+		var labels []string
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName())
+			}
+		}
+		add(mf.GetName(), mf.GetType().String() == "HISTOGRAM", mf.GetType().String() == "SUMMARY", labels)
 	}
-	if len(names) < 40 || !names["rootwatch_alert_latency_seconds_bucket"] || !names["go_goroutines"] {
-		t.Fatalf("the metric set looks wrong (%d names): %v", len(names), sortedKeys(names))
+	if len(names) < 40 || !names["rootwatch_alert_latency_seconds_bucket"]["le"] || names["go_goroutines"] == nil ||
+		!names["rootwatch_root_posture_status"]["check"] || !names["rootwatch_detections_excluded_total"]["reason"] {
+		t.Fatalf("the metric set looks wrong (%d names): %v", len(names), slices.Sorted(maps.Keys(names)))
 	}
 	return names
 }
@@ -221,10 +267,41 @@ var labelValuesRE = regexp.MustCompile(`^\s*label_values\((.*),\s*[a-zA-Z_][a-zA
 // errs on the side of reporting an identifier, so a mistake shows up as an
 // unknown metric rather than passing silently.
 func metricNames(expr string) ([]string, error) {
+	q, err := parseQuery(expr)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, sel := range q.selectors {
+		out = append(out, sel.metric)
+	}
+	return out, nil
+}
+
+// selector is a metric a query selects and the labels its {...} matchers
+// name.
+type selector struct {
+	metric string
+	labels []string
+}
+
+// query is what the dashboard checks read from a PromQL expression: its
+// selectors, and the labels of its by and without clauses.
+type query struct {
+	selectors []selector
+	grouping  []string
+}
+
+var matcherRE = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)`)
+
+// parseQuery reads the selectors and grouping labels of expr, as
+// metricNames describes. Matcher values are skipped by matching label
+// names only outside string literals.
+func parseQuery(expr string) (query, error) {
 	if m := labelValuesRE.FindStringSubmatch(expr); m != nil {
 		expr = m[1]
 	}
-	var out []string
+	var out query
 	s := expr
 	parens := 0 // open parentheses of calls and grouping
 	isIdentStart := func(c byte) bool { return c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
@@ -266,13 +343,13 @@ func metricNames(expr string) ([]string, error) {
 		case c == '"' || c == '\'' || c == '`':
 			k := strings.IndexByte(s[i+1:], c)
 			if k < 0 {
-				return nil, fmt.Errorf("unterminated string at %d in %q", i, expr)
+				return query{}, fmt.Errorf("unterminated string at %d in %q", i, expr)
 			}
 			i += k + 2
 		case c == '{' || c == '[':
 			j, err := closing(i)
 			if err != nil {
-				return nil, err
+				return query{}, err
 			}
 			i = j
 		case c == '$':
@@ -280,7 +357,7 @@ func metricNames(expr string) ([]string, error) {
 			if i < len(s) && s[i] == '{' {
 				j, err := closing(i)
 				if err != nil {
-					return nil, err
+					return query{}, err
 				}
 				i = j
 				continue
@@ -304,7 +381,14 @@ func metricNames(expr string) ([]string, error) {
 				if next < len(s) && s[next] == '(' {
 					k, err := closing(next)
 					if err != nil {
-						return nil, err
+						return query{}, err
+					}
+					if w := strings.ToLower(word); w == "by" || w == "without" {
+						for _, l := range strings.Split(s[next+1:k-1], ",") {
+							if l = strings.TrimSpace(l); l != "" {
+								out.grouping = append(out.grouping, l)
+							}
+						}
 					}
 					j = k
 				}
@@ -312,7 +396,18 @@ func metricNames(expr string) ([]string, error) {
 			case next < len(s) && s[next] == '(':
 				// a function or an aggregation
 			default:
-				out = append(out, word)
+				sel := selector{metric: word}
+				if next < len(s) && s[next] == '{' {
+					k, err := closing(next)
+					if err != nil {
+						return query{}, err
+					}
+					for _, m := range matcherRE.FindAllStringSubmatch(stringsOut(s[next+1:k-1]), -1) {
+						sel.labels = append(sel.labels, m[1])
+					}
+					j = k
+				}
+				out.selectors = append(out.selectors, sel)
 			}
 			i = j
 		case c == '(':
@@ -320,7 +415,7 @@ func metricNames(expr string) ([]string, error) {
 			i++
 		case c == ')':
 			if parens--; parens < 0 {
-				return nil, fmt.Errorf("unbalanced ')' at %d in %q", i, expr)
+				return query{}, fmt.Errorf("unbalanced ')' at %d in %q", i, expr)
 			}
 			i++
 		default:
@@ -328,9 +423,32 @@ func metricNames(expr string) ([]string, error) {
 		}
 	}
 	if parens != 0 {
-		return nil, fmt.Errorf("unbalanced '(' in %q", expr)
+		return query{}, fmt.Errorf("unbalanced '(' in %q", expr)
 	}
 	return out, nil
+}
+
+// stringsOut blanks the string literals of a matcher list, so that a
+// value such as "a=b" is not read as a label name.
+func stringsOut(s string) string {
+	b := []byte(s)
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\'' || c == '`' {
+			j := i + 1
+			for j < len(b) && b[j] != c {
+				if b[j] == '\\' && c != '`' {
+					b[j] = ' '
+					j++
+				}
+				if j < len(b) {
+					b[j] = ' '
+				}
+				j++
+			}
+			i = j
+		}
+	}
+	return string(b)
 }
 
 func TestMetricNames(t *testing.T) {
@@ -363,6 +481,25 @@ func TestMetricNames(t *testing.T) {
 				t.Errorf("metricNames(%q) = %q, want %q", tt.expr, got, tt.want)
 			}
 		})
+	}
+	labelTests := []struct {
+		expr      string
+		selectors []selector
+		grouping  []string
+	}{
+		{`sum by (rule, reason) (increase(x{job=~"$job", reason!="a=b,c=~d"}[1h])) / on (job) group_left y{}`,
+			[]selector{{"x", []string{"job", "reason"}}, {"y", nil}}, []string{"rule", "reason"}},
+		{`count(max without(instance) (z{a="b=c"}) == 3) or vector(0)`, []selector{{"z", []string{"a"}}}, []string{"instance"}},
+	}
+	for _, tt := range labelTests {
+		q, err := parseQuery(tt.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.EqualFunc(q.selectors, tt.selectors, func(a, b selector) bool { return a.metric == b.metric && slices.Equal(a.labels, b.labels) }) ||
+			!slices.Equal(q.grouping, tt.grouping) {
+			t.Errorf("parseQuery(%q) = %+v, want selectors %+v, grouping %q", tt.expr, q, tt.selectors, tt.grouping)
+		}
 	}
 	for _, bad := range []string{`sum(rate(x[5m])`, `x{a="b}`, `sum(x))`, `x[5m`} {
 		if _, err := metricNames(bad); err == nil {
@@ -414,8 +551,10 @@ const templateDatasource = "${datasource}"
 // does not load, a missing template variable, a duplicate or missing panel
 // id, a panel or target not on the ${datasource} variable, a panel without
 // a query, a query the extractor cannot read, and every metric a query
-// (panel or template variable) names that is not in known.
-func checkDashboard(b []byte, known map[string]bool) []string {
+// (panel or template variable) names that is not in known, every label a
+// selector's matchers name that its metric does not have, and every label
+// of a by or without clause that none of the query's metrics has.
+func checkDashboard(b []byte, known metricSet) []string {
 	var d dashboard
 	if err := json.Unmarshal(b, &d); err != nil {
 		return []string{"JSON does not load: " + err.Error()}
@@ -429,17 +568,33 @@ func checkDashboard(b []byte, known map[string]bool) []string {
 		errf("schemaVersion %d: want 36 or later", d.SchemaVersion)
 	}
 	checkExpr := func(where, expr string) {
-		names, err := metricNames(expr)
+		q, err := parseQuery(expr)
 		if err != nil {
 			errf("%s: %v", where, err)
 			return
 		}
-		if len(names) == 0 {
+		if len(q.selectors) == 0 {
 			errf("%s: query %q names no metric", where, expr)
 		}
-		for _, n := range names {
-			if !known[n] {
-				errf("%s: metric %q does not exist (query %q)", where, n, expr)
+		anyHas := map[string]bool{}
+		for _, sel := range q.selectors {
+			labels, ok := known[sel.metric]
+			if !ok {
+				errf("%s: metric %q does not exist (query %q)", where, sel.metric, expr)
+				continue
+			}
+			for l := range labels {
+				anyHas[l] = true
+			}
+			for _, l := range sel.labels {
+				if !labels[l] && l != "__name__" {
+					errf("%s: metric %q has no label %q (query %q)", where, sel.metric, l, expr)
+				}
+			}
+		}
+		for _, l := range q.grouping {
+			if !anyHas[l] {
+				errf("%s: no metric of the query has label %q (query %q)", where, l, expr)
 			}
 		}
 	}
@@ -552,6 +707,20 @@ func TestGrafanaDashboard(t *testing.T) {
 			want: []string{"datasource is not"}},
 		{name: "no query", json: snippet(`{"id": 1, "type": "stat", "title": "a", ` + ds + `}`),
 			want: []string{"no query"}},
+		{name: "labels of the metric", json: snippet(`{"id": 1, "type": "table", "title": "ok", ` + ds + `,
+			"targets": [{"refId": "A", "expr": "max by (account, check) (rootwatch_root_posture_status{job=~\"$job\", check=\"a=b, x=~y\", account!=\"\"}) > on (instance) group_left rootwatch_root_posture_last_audit_timestamp_seconds"}]}`)},
+		{name: "unknown matcher label", json: snippet(`{"id": 1, "type": "stat", "title": "bad", ` + ds + `,
+			"targets": [{"refId": "A", "expr": "rootwatch_root_posture_status{checks=\"mfa\"}"}]}`),
+			want: []string{`metric "rootwatch_root_posture_status" has no label "checks"`}},
+		{name: "label of another metric", json: snippet(`{"id": 1, "type": "stat", "title": "bad", ` + ds + `,
+			"targets": [{"refId": "A", "expr": "sum(rootwatch_correlation_alerts_total{reason=\"group_full\"})"}]}`),
+			want: []string{`metric "rootwatch_correlation_alerts_total" has no label "reason"`}},
+		{name: "unknown grouping label", json: snippet(`{"id": 1, "type": "timeseries", "title": "bad", ` + ds + `,
+			"targets": [{"refId": "A", "expr": "sum by (rule, reason) (increase(rootwatch_correlation_alerts_total[1h]))"}]}`),
+			want: []string{`no metric of the query has label "reason"`}},
+		{name: "le of a histogram's sum", json: snippet(`{"id": 1, "type": "timeseries", "title": "bad", ` + ds + `,
+			"targets": [{"refId": "A", "expr": "sum by (le) (rate(rootwatch_event_lag_seconds_sum[5m]))"}]}`),
+			want: []string{`no metric of the query has label "le"`}},
 		{name: "not JSON", json: []byte(`{"panels": [}`), want: []string{"JSON does not load"}},
 		{name: "no variables", json: []byte(`{"title": "t", "uid": "t", "schemaVersion": 39, "panels": []}`),
 			want: []string{"no `datasource` variable", `no "account" query variable`, `no "region" query variable`}},
