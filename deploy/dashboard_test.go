@@ -13,12 +13,14 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/rootwatch/rootwatch/detector/attribution"
 	"github.com/rootwatch/rootwatch/detector/correlate"
 	"github.com/rootwatch/rootwatch/ingest"
+	"github.com/rootwatch/rootwatch/ingest/backfill"
 	"github.com/rootwatch/rootwatch/ingest/posture"
 	"github.com/rootwatch/rootwatch/ingest/queue"
 	"github.com/rootwatch/rootwatch/ingest/trailhealth"
@@ -89,6 +91,14 @@ func serviceMetrics(t *testing.T) metricSet {
 	if _, err := notify.NewDispatcher(notify.Config{Registerer: r}); err != nil {
 		t.Fatal(err)
 	}
+	// The watchdog's gap filler registers rootwatch_gap_fills_total with the
+	// service's registerer (backfill.GapFillConfig.Registerer); nothing is
+	// filled here.
+	fills, err := backfill.NewGapFiller(backfill.GapFillConfig{API: s3.NewFromConfig(aws.Config{Region: "us-east-1"}), Processor: &ingest.Pipeline{}, Registerer: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fills.Stop()
 	// cmd/rootwatch builds the planned-root-use matcher and the SNS sink
 	// with the same registerer (expect.Options.Registerer, sns.WithRegisterer).
 	expect.NewMatcher(expect.NewFile(filepath.Join(t.TempDir(), "expectations.json")), expect.Options{Registerer: r})
@@ -740,5 +750,81 @@ func TestGrafanaDashboard(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// dashboardQueries returns every query of a Grafana dashboard: its panels'
+// (collapsed rows included) and its query variables'.
+func dashboardQueries(t *testing.T, b []byte) []string {
+	t.Helper()
+	var d dashboard
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	var walk func([]panel)
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			for _, tg := range p.Targets {
+				out = append(out, tg.Expr)
+			}
+			walk(p.Panels)
+		}
+	}
+	walk(d.Panels)
+	for _, v := range d.Templating.List {
+		var q struct {
+			Query string `json:"query"`
+		}
+		if json.Unmarshal(v.Query, &q) != nil {
+			_ = json.Unmarshal(v.Query, &q.Query)
+		}
+		out = append(out, q.Query)
+	}
+	return out
+}
+
+// TestEveryServiceMetricOnTheDashboard: every rootwatch_ metric the service
+// exposes is shown by some panel of the Grafana dashboard (a histogram by
+// any of its series), so a metric added to the service gets a panel.
+func TestEveryServiceMetricOnTheDashboard(t *testing.T) {
+	b, err := os.ReadFile(grafanaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := map[string]bool{}
+	for _, expr := range dashboardQueries(t, b) {
+		names, err := metricNames(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			shown[n] = true
+		}
+	}
+	// base maps a series name to its metric: a histogram's _bucket, _sum
+	// and _count are one metric.
+	known := serviceMetrics(t)
+	base := func(n string) string {
+		for _, suf := range []string{"_bucket", "_sum", "_count"} {
+			if b, ok := strings.CutSuffix(n, suf); ok && known[b+"_bucket"] != nil {
+				return b
+			}
+		}
+		return n
+	}
+	shownBase := map[string]bool{}
+	for n := range shown {
+		shownBase[base(n)] = true
+	}
+	var missing []string
+	for n := range known {
+		if strings.HasPrefix(n, "rootwatch_") && !shownBase[base(n)] {
+			missing = append(missing, base(n))
+		}
+	}
+	slices.Sort(missing)
+	if missing = slices.Compact(missing); len(missing) > 0 {
+		t.Errorf("service metrics on no panel of %s: %q", grafanaPath, missing)
 	}
 }
