@@ -2,9 +2,14 @@ package deploy_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -104,8 +109,10 @@ var placeholderRE = regexp.MustCompile(`^@(ref|getatt):([A-Za-z0-9]+)(?:\.([A-Za
 // in the stack's region and use a known namespace and metric, with every
 // dimension naming a resource of the template of the right type; alarm
 // widgets name alarms of the template, and every alarm of the template is
-// shown; log widgets query the task's log group.
-func checkCloudWatchDashboard(body string, resources map[string]string, params map[string]bool, logGroup string) []string {
+// shown; log widgets query the task's log group, and every message they
+// filter on (msg = "..." or msg in [...]) is one the service logs: a quoted
+// string of its Go sources, src.
+func checkCloudWatchDashboard(body string, resources map[string]string, params map[string]bool, logGroup, src string) []string {
 	sub, errs := resolveSub(body, resources, params)
 	errf := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
 	var d struct {
@@ -198,9 +205,14 @@ func checkCloudWatchDashboard(body string, resources map[string]string, params m
 			if w.Properties.Region != "@pseudo:AWS::Region@" {
 				errf("%s: region is %q, want ${AWS::Region}", where, w.Properties.Region)
 			}
-			src, _, _ := strings.Cut(w.Properties.Query, "|")
-			if want := "SOURCE '@ref:" + logGroup + "@'"; strings.TrimSpace(src) != want {
+			source, _, _ := strings.Cut(w.Properties.Query, "|")
+			if want := "SOURCE '@ref:" + logGroup + "@'"; strings.TrimSpace(source) != want {
 				errf("%s: query does not start with SOURCE '${%s}' (the task's log group): %q", where, logGroup, w.Properties.Query)
+			}
+			for _, m := range filteredMessages(w.Properties.Query) {
+				if !strings.Contains(src, strconv.Quote(m)) {
+					errf("%s: the service logs no message %q", where, m)
+				}
 			}
 		default:
 			errf("%s: unknown widget type %q", where, w.Type)
@@ -213,6 +225,57 @@ func checkCloudWatchDashboard(body string, resources map[string]string, params m
 	}
 	slices.Sort(errs)
 	return errs
+}
+
+var (
+	msgEqualsRE = regexp.MustCompile(`\bmsg\s*=\s*"([^"]*)"`)
+	msgInRE     = regexp.MustCompile(`\bmsg\s+in\s*\[([^\]]*)\]`)
+	quotedRE    = regexp.MustCompile(`"([^"]*)"`)
+)
+
+// filteredMessages returns the log messages a Logs Insights query filters
+// on: msg = "..." and the strings of msg in [...].
+func filteredMessages(q string) []string {
+	var out []string
+	for _, m := range msgEqualsRE.FindAllStringSubmatch(q, -1) {
+		out = append(out, m[1])
+	}
+	for _, m := range msgInRE.FindAllStringSubmatch(q, -1) {
+		for _, s := range quotedRE.FindAllStringSubmatch(m[1], -1) {
+			out = append(out, s[1])
+		}
+	}
+	return out
+}
+
+// serviceSource returns the service's Go sources (tests excluded), joined:
+// where the messages it logs are written.
+func serviceSource(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for _, dir := range []string{"../cmd", "../detector", "../ingest", "../notify", "../internal"} {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) && path == dir {
+					return fs.SkipDir
+				}
+				return err
+			}
+			if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return nil
+			}
+			c, err := os.ReadFile(path)
+			b.Write(c)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(b.String(), `"message moved to the dead-letter queue"`) {
+		t.Fatal("the service sources read look wrong")
+	}
+	return b.String()
 }
 
 // templateDashboard returns the Dashboard resource's DashboardBody (a !Sub
@@ -256,6 +319,7 @@ func templateDashboard(t *testing.T) (body string, resources map[string]string, 
 
 func TestCloudWatchDashboard(t *testing.T) {
 	body, resources, params, logGroup := templateDashboard(t)
+	src := serviceSource(t)
 	// bad makes a broken body from the template's by replacing the first
 	// occurrence of old.
 	bad := func(old, repl string) string {
@@ -288,13 +352,17 @@ func TestCloudWatchDashboard(t *testing.T) {
 			want: []string{"query does not start with SOURCE '${LogGroup}'"}},
 		{name: "unknown pseudo parameter", body: bad("${AWS::Region}", "${AWS::Regions}"),
 			want: []string{"${AWS::Regions}: not a pseudo parameter"}},
+		{name: "message not logged", body: bad(`msg = \"message moved to the dead-letter queue\"`, `msg = \"message moved to the dead letter queue\"`),
+			want: []string{`the service logs no message "message moved to the dead letter queue"`}},
+		{name: "message in a list not logged", body: bad(`\"root posture check could not be made\"`, `\"root posture check could not be done\"`),
+			want: []string{`the service logs no message "root posture check could not be done"`}},
 		{name: "not JSON", body: bad(`"widgets": [`, `"widgets": [,`), want: []string{"not JSON once substituted"}},
 		{name: "off the grid", body: bad(`"x": 16, "y": 5, "width": 8`, `"x": 16, "y": 5, "width": 12`),
 			want: []string{"does not fit the 24-column grid"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs := checkCloudWatchDashboard(tt.body, resources, params, logGroup)
+			errs := checkCloudWatchDashboard(tt.body, resources, params, logGroup, src)
 			if len(tt.want) == 0 {
 				for _, e := range errs {
 					t.Error(e)
