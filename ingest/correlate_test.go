@@ -29,16 +29,24 @@ func builtinCorrelator(t *testing.T, store correlate.Store) *correlate.Correlato
 	return c
 }
 
-// TestPipelineCorrelates: five failed root sign-ins arriving one by one
-// (EventBridge records) are each delivered, and the fifth brings the
-// root-login-brute-force alert that lists all five.
-func TestPipelineCorrelates(t *testing.T) {
-	del := newRecordingDeliverer()
+// correlatingPipeline is a pipeline with the built-in rules and
+// correlations (in memory) delivering to del.
+func correlatingPipeline(t *testing.T, del ingest.Deliverer) *ingest.Pipeline {
+	t.Helper()
 	p, err := ingest.NewPipeline(ingest.Config{Matcher: newEngine(t), Deliverer: del, Correlator: builtinCorrelator(t, nil),
 		Opener: s3object.NewOpener(mototest.FakeS3(t), 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// TestPipelineCorrelates: five failed root sign-ins arriving one by one
+// (EventBridge records) are each delivered, and the fifth brings the
+// root-login-brute-force alert that lists all five.
+func TestPipelineCorrelates(t *testing.T) {
+	del := newRecordingDeliverer()
+	p := correlatingPipeline(t, del)
 	for i := range 5 {
 		if _, err := p.ProcessRecord(context.Background(), []byte(record(t, "root_login_failure", fmt.Sprintf("fail-%d", i))), "eb"); err != nil {
 			t.Fatal(err)
@@ -91,11 +99,7 @@ func TestPipelineCorrelationStoreDown(t *testing.T) {
 // event listed, the new one marked), rather than joining it silently.
 func TestPipelineCorrelationFollowUp(t *testing.T) {
 	del := newRecordingDeliverer()
-	p, err := ingest.NewPipeline(ingest.Config{Matcher: newEngine(t), Deliverer: del, Correlator: builtinCorrelator(t, nil),
-		Opener: s3object.NewOpener(mototest.FakeS3(t), 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := correlatingPipeline(t, del)
 	for i := range 6 {
 		if _, err := p.ProcessRecord(context.Background(), []byte(record(t, "root_login_failure", fmt.Sprintf("fail-%d", i))), "eb"); err != nil {
 			t.Fatal(err)
