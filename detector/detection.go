@@ -106,6 +106,16 @@ type Detection struct {
 	// access key), so sinks can show it as a note on the first alert
 	// (a Slack thread reply, an update to the incident).
 	LinkUpdate bool `json:"link_update,omitempty"`
+	// CorrelationUpdate, on a correlation detection, marks a follow-up:
+	// events joined the incident (Rule, EventID) after its alert was
+	// raised. It holds the eventID of the joining event that raised the
+	// follow-up; Correlated lists every event of the incident, those the
+	// follow-up announces marked Joined. Its Key differs from the
+	// incident's (see Key), so dedupe delivers each follow-up once; sinks
+	// show it as a note on the incident's alert (a Slack thread reply, an
+	// update to the incident), not as a new alarm. Empty on every other
+	// detection.
+	CorrelationUpdate string `json:"correlation_update,omitempty"`
 
 	// Source is where the record came from: a file path, "-" for stdin, or
 	// "s3://bucket/key".
@@ -161,6 +171,10 @@ type EventRef struct {
 	// Source is where the record came from (a file, "s3://bucket/key", ...),
 	// for finding it again.
 	Source string `json:"source,omitempty"`
+	// Joined, on a follow-up (Detection.CorrelationUpdate), marks the
+	// events that joined the incident since the previous announcement:
+	// the ones this follow-up announces.
+	Joined bool `json:"joined,omitempty"`
 }
 
 // Key identifies the (rule, event) pair a Detection is about. Two
@@ -168,10 +182,15 @@ type EventRef struct {
 // The all-clear of a pipeline alert (Resolved) has its own key,
 // rule + "/" + event id + "/resolved", so it is delivered (and deduplicated)
 // apart from the alert it resolves; so has a late AssumeRoot link
-// (LinkUpdate), rule + "/" + event id + "/linked".
+// (LinkUpdate), rule + "/" + event id + "/linked"; and so has a
+// correlation follow-up (CorrelationUpdate), rule + "/" + incident id +
+// "/+" + the id of the joining event that raised it.
 func (d *Detection) Key() string {
 	if d.Resolved {
 		return d.Rule + "/" + d.EventID + "/resolved"
+	}
+	if d.CorrelationUpdate != "" {
+		return d.Rule + "/" + d.EventID + "/+" + d.CorrelationUpdate
 	}
 	if d.LinkUpdate {
 		return d.Rule + "/" + d.EventID + "/linked"

@@ -29,16 +29,24 @@ func builtinCorrelator(t *testing.T, store correlate.Store) *correlate.Correlato
 	return c
 }
 
-// TestPipelineCorrelates: five failed root sign-ins arriving one by one
-// (EventBridge records) are each delivered, and the fifth brings the
-// root-login-brute-force alert that lists all five.
-func TestPipelineCorrelates(t *testing.T) {
-	del := newRecordingDeliverer()
+// correlatingPipeline is a pipeline with the built-in rules and
+// correlations (in memory) delivering to del.
+func correlatingPipeline(t *testing.T, del ingest.Deliverer) *ingest.Pipeline {
+	t.Helper()
 	p, err := ingest.NewPipeline(ingest.Config{Matcher: newEngine(t), Deliverer: del, Correlator: builtinCorrelator(t, nil),
 		Opener: s3object.NewOpener(mototest.FakeS3(t), 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// TestPipelineCorrelates: five failed root sign-ins arriving one by one
+// (EventBridge records) are each delivered, and the fifth brings the
+// root-login-brute-force alert that lists all five.
+func TestPipelineCorrelates(t *testing.T) {
+	del := newRecordingDeliverer()
+	p := correlatingPipeline(t, del)
 	for i := range 5 {
 		if _, err := p.ProcessRecord(context.Background(), []byte(record(t, "root_login_failure", fmt.Sprintf("fail-%d", i))), "eb"); err != nil {
 			t.Fatal(err)
@@ -82,5 +90,42 @@ func TestPipelineCorrelationStoreDown(t *testing.T) {
 	}
 	if got := del.keys(); !slices.Equal(got, []string{"root-console-login-failure/f1"}) {
 		t.Errorf("delivered %v", got)
+	}
+}
+
+// TestPipelineCorrelationFollowUp: a failed sign-in that arrives after
+// the brute-force alert was raised reaches the Deliverer as a follow-up
+// of that incident (its own key, the incident's rule, level and id, every
+// event listed, the new one marked), rather than joining it silently.
+func TestPipelineCorrelationFollowUp(t *testing.T) {
+	del := newRecordingDeliverer()
+	p := correlatingPipeline(t, del)
+	for i := range 6 {
+		if _, err := p.ProcessRecord(context.Background(), []byte(record(t, "root_login_failure", fmt.Sprintf("fail-%d", i))), "eb"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var alert, follow []detector.Detection
+	for _, d := range del.snapshot() {
+		switch {
+		case d.Rule != "root-login-brute-force":
+		case d.CorrelationUpdate != "":
+			follow = append(follow, d)
+		default:
+			alert = append(alert, d)
+		}
+	}
+	if len(alert) != 1 || len(follow) != 1 {
+		t.Fatalf("delivered %v, want one brute-force alert and one follow-up", del.keys())
+	}
+	f := follow[0]
+	if f.EventID != alert[0].EventID || f.Level != detector.LevelHigh || f.CorrelationUpdate != "fail-5" ||
+		f.Key() != "root-login-brute-force/"+alert[0].EventID+"/+fail-5" || len(f.Correlated) != 6 {
+		t.Fatalf("follow-up %s: event %s, level %v, update %q, %d events", f.Key(), f.EventID, f.Level, f.CorrelationUpdate, len(f.Correlated))
+	}
+	for _, e := range f.Correlated {
+		if e.Joined != (e.EventID == "fail-5") {
+			t.Errorf("event %s joined = %v", e.EventID, e.Joined)
+		}
 	}
 }

@@ -930,3 +930,51 @@ func TestLinkUpdateFollowsItsAlert(t *testing.T) {
 		t.Errorf("update: %s %+v", sent[1].Level, sent[1].AssumedRoot)
 	}
 }
+
+// corrDet is a correlation alert (n events) of the account of det, raised
+// by the event of det(i).
+func corrDet(i, n int) detector.Detection {
+	d := det(i, detector.LevelHigh)
+	d.Rule, d.Title, d.EventID = "root-login-brute-force", "Root sign-in brute force", "corr-0123"
+	d.EventTime = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute)
+	for j := range n {
+		d.Correlated = append(d.Correlated, detector.EventRef{EventID: fmt.Sprintf("ev-%03d", j), Rule: "root-console-login-failure"})
+	}
+	return d
+}
+
+// TestCorrelationUpdateFollowsItsAlert: a correlation alert opens a burst
+// of its own (not the root session's of its events), and its follow-ups
+// (CorrelationUpdate, same rule and incident id, events an hour later
+// from another address) are each delivered once, whatever the
+// redeliveries, in the alert's burst after it, with the same incident key.
+func TestCorrelationUpdateFollowsItsAlert(t *testing.T) {
+	s := newSink("slack")
+	h := newHarness(t, Config{Sinks: []SinkConfig{{Sink: s}}})
+	ctx := context.Background()
+	base := det(4, detector.LevelMedium)
+	alert := corrDet(4, 5)
+	up := corrDet(60, 6)
+	up.SourceIP, up.AccessKeyID = "198.51.100.1", ""
+	up.CorrelationUpdate = "ev-060"
+	up2 := corrDet(70, 7)
+	up2.CorrelationUpdate = "ev-070"
+	for _, batch := range [][]detector.Detection{{base, alert}, {up}, {up, alert}, {up2, up}} {
+		h.clock.Advance(time.Minute)
+		if err := h.d.Deliver(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent := s.Sent()
+	if len(sent) != 4 || sent[1].CorrelationUpdate != "" || sent[2].CorrelationUpdate != "ev-060" || sent[3].CorrelationUpdate != "ev-070" {
+		t.Fatalf("sent %d alerts, want the base event, the alert, then each follow-up once", len(sent))
+	}
+	if sent[1].Group.Key == sent[0].Group.Key || sent[1].Group.Seq != 0 {
+		t.Errorf("correlation alert in the burst of its session's event: %+v", *sent[1].Group)
+	}
+	for i, f := range sent[2:] {
+		if g, g0 := f.Group, sent[1].Group; g.Key != g0.Key || g.Seq != i+1 || g.IncidentKey != g0.IncidentKey || g.IncidentKey == "" {
+			t.Errorf("follow-up %s group %+v, want the alert's burst %s (incident %s) at seq %d", f.Key(), *g, g0.Key, g0.IncidentKey, i+1)
+		}
+	}
+}

@@ -37,9 +37,14 @@ func newGrouper(window time.Duration, store burst.Groups) *grouper {
 }
 
 // session returns the burst identity of d: account, then access key or
-// source IP.
+// source IP; for a correlation alert, its incident (account, rule and
+// incident id), so that the alert opens a burst of its own and its
+// follow-ups (detector.Detection.CorrelationUpdate, same Rule and
+// EventID) join it.
 func session(d *detector.Detection) string {
 	switch {
+	case d.IsCorrelation():
+		return d.AccountID + "\x00corr\x00" + d.Rule + "\x00" + d.EventID
 	case d.IsPipeline():
 		// Each pipeline alert, and its all-clear, is a burst of its own: a
 		// top-level message, never a reply in a root session's thread.
@@ -54,10 +59,15 @@ func session(d *detector.Detection) string {
 
 // incidentKey derives Group.IncidentKey: the session and the
 // window-aligned slot of the event time, hashed, so every replica computes
-// the same key for the same events.
-func incidentKey(sess string, eventTime time.Time, window time.Duration) string {
+// the same key for the same events. A correlation's session is already
+// one incident (its follow-ups' events may be hours apart): no slot.
+func incidentKey(sess string, eventTime time.Time, window time.Duration, correlation bool) string {
 	if eventTime.IsZero() || window <= 0 {
 		return ""
+	}
+	if correlation {
+		h := sha256.Sum256([]byte(sess))
+		return "rw-i-" + hex.EncodeToString(h[:12])
 	}
 	slot := eventTime.UTC().Truncate(window).Unix()
 	h := sha256.Sum256([]byte(sess + "\x00slot\x00" + strconv.FormatInt(slot, 10)))
@@ -82,5 +92,5 @@ func (g *grouper) assign(ctx context.Context, d *detector.Detection, now time.Ti
 			return nil, errors.Join(err, lerr)
 		}
 	}
-	return &Group{Key: m.Key, IncidentKey: incidentKey(sess, d.EventTime, g.window), Seq: m.Seq, Count: m.Count, Started: m.Started}, err
+	return &Group{Key: m.Key, IncidentKey: incidentKey(sess, d.EventTime, g.window, d.IsCorrelation()), Seq: m.Seq, Count: m.Count, Started: m.Started}, err
 }

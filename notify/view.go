@@ -86,10 +86,28 @@ type View struct {
 	// on the first alert (a thread reply, an incident update), not as a
 	// new alarm.
 	LinkUpdate bool
+	// CorrelationUpdate marks a correlation follow-up: events joined the
+	// incident of the alert with the same Rule and EventID after that
+	// alert was sent (the ones marked Joined in Correlated). Sinks show it
+	// as a note on that alert (a thread reply, an incident update), not
+	// as a new alarm.
+	CorrelationUpdate bool
 	// Correlated lists a correlation alert's events, oldest first; empty
 	// for an alert about one event. Sinks show at most MaxCorrelatedShown
 	// of them and say how many more there are.
 	Correlated []EventRefView
+}
+
+// JoinedEvents returns the events a correlation follow-up announces (those
+// of Correlated marked Joined), oldest first.
+func (v *View) JoinedEvents() []EventRefView {
+	var out []EventRefView
+	for _, e := range v.Correlated {
+		if e.Joined {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // MaxCorrelatedShown is how many of a correlation alert's events the
@@ -135,6 +153,8 @@ type EventRefView struct {
 	EventName untrusted.Text
 	SourceIP  untrusted.Text
 	Source    untrusted.Text
+	// Joined marks, on a correlation follow-up, the events it announces.
+	Joined bool
 	// ConsoleURL opens the event in the CloudTrail console; "" when its
 	// region is not known (only the record that completed the correlation
 	// carries one) or its id has an unexpected form.
@@ -194,6 +214,7 @@ func ViewOf(d *detector.Detection, consoleBase string) *View {
 	v.CredentialKind = untrusted.Text(d.CredentialKind)
 	v.CredentialSession = untrusted.Text(d.CredentialSession)
 	v.LinkUpdate = d.LinkUpdate
+	v.CorrelationUpdate = d.CorrelationUpdate != ""
 	if f := d.AssumedRoot; f != nil {
 		v.AssumedRoot = &AssumedRootView{
 			Linked: f.Linked, CallerARN: untrusted.Text(f.CallerARN), CallerAccountID: untrusted.Text(f.CallerAccountID),
@@ -217,6 +238,7 @@ func ViewOf(d *detector.Detection, consoleBase string) *View {
 			r := EventRefView{
 				EventID: untrusted.Text(e.EventID), EventTime: e.EventTime, Rule: untrusted.Text(e.Rule),
 				EventName: untrusted.Text(e.EventName), SourceIP: untrusted.Text(e.SourceIP), Source: untrusted.Text(e.Source),
+				Joined: e.Joined,
 			}
 			if rec.EventID != "" && e.EventID == rec.EventID {
 				r.ConsoleURL = ConsoleEventURL(consoleBase, rec.Region, e.EventID)

@@ -18,8 +18,9 @@
 //     fired a correlation form an incident, and so do the other events of
 //     its referred rules within its timespan (from the incident's first
 //     event to its last, at most one timespan), whether they arrived
-//     before it fired or after. Such an event joins the incident silently:
-//     it is not counted again and starts no second alert. Ten failed
+//     before it fired or after. Such an event is not counted again and
+//     starts no second alert; when it arrives after the alert it is
+//     announced by a follow-up (see Follow-ups). Ten failed
 //     sign-ins within 15 minutes make one alert of a "5 in 15 minutes"
 //     correlation, in any order; two password changes, credential steps
 //     and API calls within 24 hours make one takeover-chain alert. Events
@@ -32,6 +33,24 @@
 //     EventID), now naming every event that joined it, for the dedupe
 //     ledger to drop, so that an alert lost by a failed delivery is raised
 //     when the message is retried.
+//   - Follow-ups. An event that joins an incident after its alert was
+//     raised (the root API call of a takeover arriving minutes later on
+//     the S3 path, the 6th..50th failed sign-in of a brute force) raises a
+//     follow-up detection (detector.Detection.CorrelationUpdate): the
+//     incident's Rule, EventID and Level, every event of the incident in
+//     Correlated, those it announces marked Joined, and its own key
+//     (rule/incident/+event), so dedupe delivers it once across replicas
+//     and redeliveries. Follow-ups are rate-limited per incident: the
+//     first event that joins raises one at once; after that an event
+//     raises one only when the events waiting to be announced (itself
+//     included) are at least as many as those already announced (the
+//     incident doubled), or when its event time is FollowUpGap or more
+//     after that of the event that raised the previous follow-up. So a
+//     brute force of 500 failures within 15 minutes makes the alert and
+//     about ten follow-ups, each with the count so far; events that join
+//     after the last follow-up are named by the next one, if any, or when
+//     the alert is raised again. A redelivered event that raised a
+//     follow-up raises it again (same key), for the dedupe ledger to drop.
 //   - temporal_ordered needs the rules' events in the order of the rules,
 //     each a different event, the first to the last within the timespan.
 //   - An event is kept for a timespan plus Lateness after it arrived (wall
@@ -73,6 +92,11 @@ const MaxEntries = 256
 // Lateness is how much longer than a timespan an event is kept after it
 // arrived (wall clock), for events of its window that arrive later.
 const Lateness = 2 * time.Hour
+
+// FollowUpGap is the event time after which an event joining an incident
+// raises a follow-up however few events wait to be announced (see the
+// package doc, Follow-ups).
+const FollowUpGap = 5 * time.Minute
 
 // Options configure a Correlator.
 type Options struct {
@@ -275,15 +299,21 @@ func (c *Correlator) feed(ctx context.Context, rf ref, d *detector.Detection, re
 	out := make([]detector.Detection, 0, len(raised))
 	for _, a := range raised {
 		out = append(out, c.detection(k, d, a))
-		c.m.alert(k.rule.Name)
+		if a.update == "" {
+			c.m.alert(k.rule.Name)
+		} else {
+			c.m.followUp(k.rule.Name)
+		}
 	}
 	return out, nil
 }
 
-// alert is a correlation that fired: its id and its events.
+// alert is a correlation that fired: its id and its events; for a
+// follow-up, the id of the event that raised it.
 type alert struct {
 	id     string
 	events []Entry
+	update string
 }
 
 // add adds e to the group's state s and evaluates the correlation.
@@ -292,7 +322,12 @@ func (k *corr) add(s *State, e Entry, group string) (changed bool, raised []aler
 	for _, x := range s.Entries {
 		if x.ID == e.ID && (!temporal || x.Step == e.Step) {
 			if x.Alert != "" { // redelivered: raise its alert again
-				return false, []alert{{id: x.Alert, events: withAlert(s.Entries, x.Alert)}}, 0
+				events := withAlert(s.Entries, x.Alert)
+				raised = []alert{{id: x.Alert, events: events}}
+				if x.Joined && x.Told == x.ID { // and the follow-up it raised
+					raised = append(raised, alert{id: x.Alert, events: events, update: x.ID})
+				}
+				return false, raised, 0
 			}
 			return false, nil, 0
 		}
@@ -309,7 +344,7 @@ func (k *corr) add(s *State, e Entry, group string) (changed bool, raised []aler
 	// of it: it joins silently (named when the alert is raised again),
 	// rather than starting a second alert of the same burst or takeover.
 	if id := joinable(s.Entries, e.TimeMS, span); id != "" {
-		e.Alert = id
+		e.Alert, e.Joined = id, true
 	}
 	s.Entries = append(s.Entries, e)
 	sort.Slice(s.Entries, func(i, j int) bool {
@@ -330,7 +365,10 @@ func (k *corr) add(s *State, e Entry, group string) (changed bool, raised []aler
 		dropped++
 	}
 	if e.Alert != "" {
-		return true, nil, dropped
+		if a, ok := followUp(s.Entries, e); ok {
+			raised = []alert{a}
+		}
+		return true, raised, dropped
 	}
 	if idx := k.match(s.Entries); idx != nil {
 		ids := make([]string, len(idx))
@@ -348,6 +386,44 @@ func (k *corr) add(s *State, e Entry, group string) (changed bool, raised []aler
 		raised = []alert{{id: id, events: withAlert(s.Entries, id)}}
 	}
 	return true, raised, dropped
+}
+
+// followUp decides whether e, which just joined its incident (es holds
+// it), raises a follow-up (see the package doc, Follow-ups); if so it
+// marks the events it announces and returns it.
+func followUp(es []Entry, e Entry) (alert, bool) {
+	var pending []int
+	announced, told, last, found := 0, false, int64(0), false
+	for i, x := range es {
+		if x.Alert != e.Alert {
+			continue
+		}
+		if x.ID == e.ID && x.Step == e.Step {
+			found = true
+		}
+		switch {
+		case x.Joined && x.Told == "":
+			pending = append(pending, i)
+		default:
+			announced++
+		}
+		if x.Joined && x.Told == x.ID {
+			if !told || x.TimeMS > last {
+				last = x.TimeMS
+			}
+			told = true
+		}
+	}
+	if !found || len(pending) == 0 { // e itself was forgotten (group full)
+		return alert{}, false
+	}
+	if told && len(pending) < announced && e.TimeMS-last < FollowUpGap.Milliseconds() {
+		return alert{}, false
+	}
+	for _, i := range pending {
+		es[i].Told = e.ID
+	}
+	return alert{id: e.Alert, events: withAlert(es, e.Alert), update: e.ID}, true
 }
 
 // joinable returns the id of the incident (the events of one alert) that
@@ -519,11 +595,14 @@ func (c *Correlator) detection(k *corr, d *detector.Detection, a alert) detector
 	out.Rule, out.RuleID, out.Level, out.Title = k.rule.Name, k.rule.ID, k.rule.Level, k.rule.Title
 	out.Helper = false // raised by a helper rule's event, it is an alert
 	out.EventID = a.id
+	out.CorrelationUpdate = a.update
+	out.LinkUpdate = false // a link note is about the base event, not the incident
 	out.Correlated = make([]detector.EventRef, 0, len(a.events))
 	for _, x := range a.events {
 		out.Correlated = append(out.Correlated, detector.EventRef{
 			EventID: x.ID, EventTime: time.UnixMilli(x.TimeMS).UTC(), Rule: k.steps[x.Step],
 			EventName: x.Name, SourceIP: x.IP, Source: x.Source,
+			Joined: a.update != "" && x.Told == a.update,
 		})
 	}
 	return out

@@ -68,14 +68,25 @@ func TestDynamoDBTwoReplicas(t *testing.T) {
 		}
 	}
 	slices.SortFunc(raised, func(a, b detector.Detection) int { return a.EventTime.Compare(b.EventTime) })
-	// Four more failures on a restarted replica: not five new ones, no alert.
+	// Four more failures on a restarted replica: not five new ones, no new
+	// alert; they join the first burst's incident and are announced by its
+	// follow-ups.
 	r3 := newReplica()
 	var after []detector.Detection
 	for i := 10; i < 14; i++ {
 		after = append(after, run(t, r3, det("fail", fmt.Sprint(i), "111", "1.1.1.1", 2*time.Minute+time.Duration(i)*time.Second))...)
 	}
-	if rs := rulesOf(after); len(rs) != 0 {
-		t.Errorf("after restart: %v", rs)
+	if ks := incidentKeys(after); len(ks) != 0 {
+		t.Errorf("after restart: new alerts %v", ks)
+	}
+	fus := followUps(after)
+	if len(fus) == 0 {
+		t.Errorf("after restart: no follow-up of %s", raised[0].Key())
+	}
+	for _, f := range fus {
+		if f.Rule != "failures" || f.EventID != raised[0].EventID {
+			t.Errorf("after restart: follow-up %s, want one of %s", f.Key(), raised[0].Key())
+		}
 	}
 	// A redelivered event of the alert raises it again, with the same key.
 	again := run(t, r3, det("fail", "2", "111", "1.1.1.1", at(2)))
@@ -192,8 +203,8 @@ func TestDynamoDBTakeoverOrderIndependent(t *testing.T) {
 		// more redeliveries).
 		n := max(len(feeds[0]), len(feeds[1]))
 		raised := feedConcurrently(t, cs, "chain", n, func(w, i int) detector.Detection { return feeds[w][i%len(feeds[w])] })
-		if ks := keys(raised); len(ks) != 1 {
-			t.Errorf("round %d: chain alert keys %v, want exactly 1", round, ks)
+		if ks := incidentKeys(raised); len(ks) != 1 {
+			t.Errorf("round %d: chain incident alert keys %v, want exactly 1", round, ks)
 		}
 		for _, d := range raised {
 			steps := map[string]bool{}

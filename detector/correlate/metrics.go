@@ -11,6 +11,7 @@ type Metrics struct {
 	groupsEvicted prometheus.Counter
 	eventsDropped *prometheus.CounterVec
 	alerts        *prometheus.CounterVec
+	followUps     *prometheus.CounterVec
 	storeErrors   prometheus.Counter
 }
 
@@ -26,6 +27,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"reason"}),
 		alerts: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "correlation_alerts_total",
 			Help: "Correlation detections raised, by rule (a detection raised again for a redelivered event counts again)."}, []string{"rule"}),
+		followUps: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "correlation_follow_ups_total",
+			Help: "Correlation follow-ups raised (events that joined an incident after its alert), by rule (one raised again for a redelivered event counts again)."}, []string{"rule"}),
 		storeErrors: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "correlation_store_errors_total",
 			Help: "Failed reads or writes of the correlation state (the message is retried)."}),
 	}
@@ -40,6 +43,12 @@ func (m *Metrics) dropped(reason string) {
 func (m *Metrics) alert(rule string) {
 	if m != nil {
 		m.alerts.WithLabelValues(rule).Inc()
+	}
+}
+
+func (m *Metrics) followUp(rule string) {
+	if m != nil {
+		m.followUps.WithLabelValues(rule).Inc()
 	}
 }
 

@@ -49,6 +49,13 @@ type Entry struct {
 	// Alert is the EventID of the correlation detection the event is part
 	// of ("" while it is not part of one).
 	Alert string `json:"a,omitempty"`
+	// Joined marks an event that joined its incident after the incident's
+	// alert was raised (announced by a follow-up, not by the alert).
+	Joined bool `json:"j,omitempty"`
+	// Told is, for a Joined event, the ID of the event whose follow-up
+	// announced it ("" while none did); an event whose Told is its own ID
+	// raised a follow-up.
+	Told string `json:"k,omitempty"`
 }
 
 // Memory is a Store in this process's memory, bounded to a number of

@@ -49,7 +49,9 @@
 // distinct alerts (detector.Detection.Key, what the dedupe ledger
 // delivers) the rule must raise over the case's records: a redelivered
 // record raises its correlation again under the same key, which counts
-// once.
+// once; a correlation's follow-ups (events that joined its incident after
+// the alert, detector.Detection.CorrelationUpdate) are notes on that
+// alert and are not counted.
 //
 //	alerts: {root-login-brute-force: 1}
 //

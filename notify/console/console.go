@@ -75,6 +75,10 @@ func Render(v *notify.View, color bool) string {
 	if v.LinkUpdate {
 		row("update", "late AssumeRoot link: this alert was reported before without it")
 	}
+	if v.CorrelationUpdate {
+		n := len(v.JoinedEvents())
+		row("update", fmt.Sprintf("%d more event(s) joined this incident (marked +)", n))
+	}
 	if v.Expected != "" {
 		row("expected", v.Expected.Escape(256))
 	}
@@ -123,7 +127,11 @@ func correlated(b *strings.Builder, refs []notify.EventRefView) {
 		if !e.EventTime.IsZero() {
 			when = e.EventTime.UTC().Format(time.RFC3339)
 		}
-		line := "      - " + when + "  " + e.Rule.Escape(128) + "  " + e.EventName.Escape(128)
+		mark := "-"
+		if e.Joined {
+			mark = "+"
+		}
+		line := "      " + mark + " " + when + "  " + e.Rule.Escape(128) + "  " + e.EventName.Escape(128)
 		if e.SourceIP != "" {
 			line += "  from " + e.SourceIP.Escape(64)
 		}

@@ -138,3 +138,18 @@ func TestRenderDetectionFields(t *testing.T) {
 		t.Errorf("expected:\n%s", got)
 	}
 }
+
+// TestRenderCorrelationUpdate: a correlation follow-up says how many
+// events joined its incident and marks them "+" in the event list.
+func TestRenderCorrelationUpdate(t *testing.T) {
+	d := hostile()
+	d.Rule, d.EventID = "root-login-brute-force", "corr-0123"
+	d.Correlated = []detector.EventRef{{EventID: "ev-1", Rule: "r", EventName: "ConsoleLogin"}, {EventID: "ev-2", Rule: "r", EventName: "ConsoleLogin", Joined: true}}
+	d.CorrelationUpdate = "ev-2"
+	got := Render(notify.ViewOf(d, ""), false)
+	for _, w := range []string{"    update   1 more event(s) joined this incident (marked +)\n", "      - unknown  r  ConsoleLogin  ev-1\n", "      + unknown  r  ConsoleLogin  ev-2\n"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("Render =\n%s\nwant it to contain %q", got, w)
+		}
+	}
+}

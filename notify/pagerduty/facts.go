@@ -39,7 +39,9 @@ func summaryFacts(v *notify.View) string {
 // beyond the event: level_reason, credential_kind, credential_session,
 // expected, link_update, assumed_root and, for a correlation, correlated
 // (at most notify.MaxCorrelatedShown events, each with its console link
-// when known), correlated_count and correlated_more.
+// when known), correlated_count and correlated_more; for a correlation
+// follow-up, correlation_update, joined (the new events, as many) and
+// joined_count.
 func addDetectionFacts(m map[string]any, v *notify.View) {
 	putNonEmpty(m, map[string]string{
 		"level_reason":       v.LevelReason.Raw(),
@@ -69,29 +71,40 @@ func addDetectionFacts(m map[string]any, v *notify.View) {
 	}
 	if n := len(v.Correlated); n > 0 {
 		shown := v.Correlated[:min(n, notify.MaxCorrelatedShown)]
-		list := make([]map[string]any, 0, len(shown))
-		for _, e := range shown {
-			ev := map[string]any{"event_id": e.EventID.Raw(), "rule": e.Rule.Raw(), "event_name": e.EventName.Raw()}
-			if !e.EventTime.IsZero() {
-				ev["event_time"] = e.EventTime.UTC().Format(time.RFC3339)
-			}
-			if e.SourceIP != "" {
-				ev["source_ip"] = e.SourceIP.Raw()
-			}
-			if e.Source != "" {
-				ev["source"] = e.Source.Raw()
-			}
-			if e.ConsoleURL != "" {
-				ev["console_url"] = e.ConsoleURL
-			}
-			list = append(list, ev)
-		}
-		m["correlated"] = list
+		m["correlated"] = eventList(shown)
 		m["correlated_count"] = n
 		if n > len(shown) {
 			m["correlated_more"] = n - len(shown)
 		}
 	}
+	if v.CorrelationUpdate {
+		joined := v.JoinedEvents()
+		m["correlation_update"] = true
+		m["joined"] = eventList(joined[:min(len(joined), notify.MaxCorrelatedShown)])
+		m["joined_count"] = len(joined)
+	}
+}
+
+// eventList is the custom-details form of events of a correlation.
+func eventList(es []notify.EventRefView) []map[string]any {
+	list := make([]map[string]any, 0, len(es))
+	for _, e := range es {
+		ev := map[string]any{"event_id": e.EventID.Raw(), "rule": e.Rule.Raw(), "event_name": e.EventName.Raw()}
+		if !e.EventTime.IsZero() {
+			ev["event_time"] = e.EventTime.UTC().Format(time.RFC3339)
+		}
+		if e.SourceIP != "" {
+			ev["source_ip"] = e.SourceIP.Raw()
+		}
+		if e.Source != "" {
+			ev["source"] = e.Source.Raw()
+		}
+		if e.ConsoleURL != "" {
+			ev["console_url"] = e.ConsoleURL
+		}
+		list = append(list, ev)
+	}
+	return list
 }
 
 // putNonEmpty copies the non-empty values of from into m.

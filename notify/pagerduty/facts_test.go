@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,53 @@ func TestLinkUpdateSameIncident(t *testing.T) {
 	}
 	if p["severity"] != "critical" {
 		t.Errorf("link severity = %v, want critical (the link raised the level)", p["severity"])
+	}
+}
+
+// TestCorrelationUpdateSameIncident: a correlation follow-up is sent on
+// the dedup key of its incident's alert, whether it has a burst (through
+// the Dispatcher) or not (the alert's rule and incident id, not its own
+// "/+event" key), its summary says how many events joined, and its
+// details list them.
+func TestCorrelationUpdateSameIncident(t *testing.T) {
+	first := fixture(t, "root-console-login-failure")
+	first.Rule, first.Title, first.EventID = "root-login-brute-force", "Root sign-in brute force", "corr-0123"
+	first.Level = detector.LevelCritical // pages
+	for i := range 5 {
+		first.Correlated = append(first.Correlated, detector.EventRef{EventID: fmt.Sprintf("ev-%d", i), Rule: "root-console-login-failure"})
+	}
+	up := *first
+	up.Detection.Correlated = append(slices.Clone(first.Correlated), detector.EventRef{EventID: "ev-late", Rule: "root-console-login-failure", Joined: true})
+	up.CorrelationUpdate, up.SourceIP = "ev-late", "198.51.100.1"
+	first.Group, up.Group = nil, nil
+	if got, want := DedupKey(&up), DedupKey(first); got != want {
+		t.Errorf("without a burst: follow-up DedupKey = %q, want the alert's %q", got, want)
+	}
+
+	f := startPD(t)
+	s := newSink(t, Config{EventsURL: f.srv.URL})
+	d, err := notify.NewDispatcher(notify.Config{Sinks: []notify.SinkConfig{{Sink: s, Kind: notify.KindPaging}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, det := range []detector.Detection{first.Detection, up.Detection} {
+		if err := d.Deliver(context.Background(), []detector.Detection{det}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := f.Events()
+	if len(evs) != 2 {
+		t.Fatalf("got %d events, want 2 (the alert, then its follow-up)", len(evs))
+	}
+	if evs[0]["dedup_key"] != evs[1]["dedup_key"] {
+		t.Errorf("the follow-up opened another incident: %v, then %v", evs[0]["dedup_key"], evs[1]["dedup_key"])
+	}
+	p := evs[1]["payload"].(map[string]any)
+	if sum := p["summary"].(string); !strings.HasPrefix(sum, "[rootwatch] 1 more joined: Root sign-in brute force") || !strings.Contains(sum, "6 correlated events") {
+		t.Errorf("follow-up summary = %q", sum)
+	}
+	cd := p["custom_details"].(map[string]any)
+	if j, _ := cd["joined"].([]any); cd["correlation_update"] != true || cd["joined_count"] != float64(1) || len(j) != 1 || j[0].(map[string]any)["event_id"] != "ev-late" {
+		t.Errorf("follow-up details: %v", cd)
 	}
 }

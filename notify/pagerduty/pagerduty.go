@@ -15,6 +15,12 @@
 // with "linked:" and names who obtained the session, and it raises the
 // severity only when the link raised the level.
 //
+// Correlation follow-ups (notify.View.CorrelationUpdate) are sent on the
+// dedup key of the incident's alert (the incident key of its group, which
+// they share), so they are appended to the same PagerDuty alert; the
+// summary starts with "N more joined:" and the custom details list the
+// new events under "joined".
+//
 // Escalation. Every alert of a burst is sent as its own trigger, none is
 // folded away. PagerDuty appends a trigger on an open dedup key to that
 // alert's log; the incident's urgency comes from the alert's severity. So
@@ -195,6 +201,12 @@ func severity(l detector.Level) string {
 // control characters (an event id is event data), are hashed.
 func DedupKey(a *notify.Alert) string {
 	k := a.Key()
+	if a.CorrelationUpdate != "" {
+		// A correlation follow-up updates the incident of the alert it
+		// follows: the same key as that alert's (its own Key has
+		// "/+event" for dedupe; both share their group's incident key).
+		k = a.Rule + "/" + a.EventID
+	}
 	if a.LinkUpdate {
 		// A late AssumeRoot link updates the incident of the alert it
 		// completes: the same key as that alert's (its own Key has
@@ -348,6 +360,9 @@ func summary(v *notify.View, escalatedTo string) string {
 	}
 	if v.LinkUpdate {
 		b.WriteString("linked: ")
+	}
+	if v.CorrelationUpdate {
+		fmt.Fprintf(&b, "%d more joined: ", len(v.JoinedEvents()))
 	}
 	b.WriteString(v.Title.Clean(maxValueRunes))
 	// A real alert always says where and from where, "unknown" included;

@@ -86,8 +86,16 @@ func (r *renderer) correlatedBlock(v *notify.View) slack.Block {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "🧩 *Events of this correlation* (%d):", len(v.Correlated))
+	eventLines(&b, v.Correlated)
+	return slack.NewSectionBlock(mrkdwn(b.String()), nil, nil)
+}
+
+// eventLines appends to b one line per event of es, at most
+// notify.MaxCorrelatedShown and within a section's text limit, then how
+// many more there are.
+func eventLines(b *strings.Builder, es []notify.EventRefView) {
 	shown := 0
-	for _, e := range v.Correlated {
+	for _, e := range es {
 		if shown == notify.MaxCorrelatedShown {
 			break
 		}
@@ -106,10 +114,41 @@ func (r *renderer) correlatedBlock(v *notify.View) slack.Block {
 		b.WriteString(line)
 		shown++
 	}
-	if more := len(v.Correlated) - shown; more > 0 {
-		fmt.Fprintf(&b, "\n… and %d more", more)
+	if more := len(es) - shown; more > 0 {
+		fmt.Fprintf(b, "\n… and %d more", more)
 	}
-	return slack.NewSectionBlock(mrkdwn(b.String()), nil, nil)
+}
+
+// renderJoined builds the message of a correlation follow-up
+// (notify.View.CorrelationUpdate): a note on the incident's alert, shown
+// in its thread, not a new alarm: "➕ N more events joined this
+// incident", the new events listed, how many the incident has, and which
+// alert it updates.
+func (r *renderer) renderJoined(v *notify.View) Message {
+	st := styleFor(v.Level)
+	joined := v.JoinedEvents()
+	var b strings.Builder
+	fmt.Fprintf(&b, "➕ *%d more %s joined this incident* (%d in all):", len(joined), plural(len(joined), "event", "events"), len(v.Correlated))
+	eventLines(&b, joined)
+	blocks := []slack.Block{
+		slack.NewSectionBlock(mrkdwn(b.String()), nil, nil),
+		slack.NewContextBlock("", mrkdwn("Update of *"+escapeText(sanitize(string(v.Title)))+
+			"* in "+code(v.AccountID)+" · Rule "+code(v.Rule)+" · Incident "+code(v.EventID))),
+	}
+	text := r.fallback(v)
+	return Message{
+		Text:        text,
+		Blocks:      blocks,
+		Attachments: []slack.Attachment{{Color: st.Color, Fallback: text}},
+	}
+}
+
+// plural is one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // renderLink builds the message of a late AssumeRoot link

@@ -193,6 +193,7 @@ func TestRenderDetectionFieldsHostile(t *testing.T) {
 		"assumed root": assumedRootAlert(t, true),
 		"link update":  link,
 		"correlated":   correlationAlert(t, 12, true),
+		"follow-up":    followUpAlert(t, 12, 3, true),
 	} {
 		t.Run(name, func(t *testing.T) {
 			m := r.Render(a)
@@ -215,7 +216,7 @@ func TestRenderDetectionFieldsHostile(t *testing.T) {
 						t.Errorf("%s carry %q:\n%s", what, b, s)
 					}
 				}
-				if !strings.Contains(s, "&lt;!channel&gt;") && !(what == "text" && name == "correlated") {
+				if !strings.Contains(s, "&lt;!channel&gt;") && !(what == "text" && (name == "correlated" || name == "follow-up")) {
 					t.Errorf("%s lack the escaped mention:\n%s", what, s)
 				}
 				if strings.Contains(s, "\nnext") {
@@ -342,5 +343,80 @@ func TestLinkUpdateThroughDispatcher(t *testing.T) {
 				t.Errorf("first message not raised: %+v", update)
 			}
 		})
+	}
+}
+
+// followUpAlert is a follow-up of correlationAlert's incident: n events,
+// the last joined of them new, raised by the last.
+func followUpAlert(t *testing.T, n, joined int, hostile bool) *notify.Alert {
+	t.Helper()
+	a := correlationAlert(t, n, hostile)
+	for i := n - joined; i < n; i++ {
+		a.Correlated[i].Joined = true
+	}
+	a.CorrelationUpdate = a.Correlated[n-1].EventID
+	return a
+}
+
+// TestRenderCorrelationUpdate: a correlation follow-up is a note, not an
+// alarm: no header, "➕ N more events joined this incident" listing only
+// the new events, the count in all, and the incident it updates; the
+// webhook's compact form is the same note.
+func TestRenderCorrelationUpdate(t *testing.T) {
+	r := renderer{now: fixedClock}
+	a := followUpAlert(t, 8, 2, false)
+	a.Group.Seq, a.Group.Count = 1, 2
+	for name, m := range map[string]Message{"full": r.Render(a), "follow-up": r.RenderFollowUp(a)} {
+		got := string(marshalMessage(t, m))
+		for _, w := range []string{
+			"➕ *2 more events joined this incident* (8 in all):",
+			"`00000000-0000-4000-8000-000000000006`", "`00000000-0000-4000-8000-000000000007`",
+			"Update of *Root sign-in brute force* in `444455556666` · Rule `root-login-brute-force` · Incident `corr-0123456789abcdef`",
+		} {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: follow-up note lacks %q:\n%s", name, w, got)
+			}
+		}
+		if strings.Contains(got, "000000000005") || strings.Contains(got, `"type": "header"`) {
+			t.Errorf("%s: a follow-up note lists old events or has an alarm header:\n%s", name, got)
+		}
+		if !strings.HasPrefix(m.Text, "➕ 2 more events joined: ") {
+			t.Errorf("%s: fallback text = %q", name, m.Text)
+		}
+	}
+}
+
+// TestCorrelationUpdateThroughDispatcher: a correlation alert delivered
+// by the Dispatcher is a message of its own; its follow-up is a reply in
+// its thread, rendered as a "more events joined" note, neither broadcast
+// nor counted as one more event on the first message.
+func TestCorrelationUpdateThroughDispatcher(t *testing.T) {
+	s, f := startSlack(t, Config{})
+	d, err := notify.NewDispatcher(notify.Config{Sinks: []notify.SinkConfig{{Sink: s, Kind: notify.KindChat}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := correlationAlert(t, 5, false).Detection
+	up := followUpAlert(t, 6, 1, false).Detection
+	up.SourceIP = "198.51.100.1" // another address: still the incident's thread
+	ctx := context.Background()
+	for _, det := range []detector.Detection{first, up, up} {
+		if err := d.Deliver(ctx, []detector.Detection{det}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parents, replies := threadsOf(f.Calls())
+	if len(parents) != 1 || len(replies) != 1 {
+		t.Fatalf("%d top-level messages and %d replies, want 1 and 1: %+v", len(parents), len(replies), f.Calls())
+	}
+	for _, c := range f.Calls() {
+		switch {
+		case c.Method == "chat.update":
+			t.Errorf("a follow-up edited the first message: %+v", c)
+		case c.Method == "chat.postMessage" && c.ThreadTS != "":
+			if !strings.Contains(c.Blocks, "➕ *1 more event joined this incident* (6 in all)") || strings.Contains(c.Blocks, `"type":"header"`) || c.Broadcast == "true" {
+				t.Errorf("reply is not a follow-up note: broadcast=%q %s", c.Broadcast, c.Blocks)
+			}
+		}
 	}
 }

@@ -57,6 +57,9 @@ func (r *renderer) Render(a *notify.Alert) Message {
 	if v.LinkUpdate {
 		return r.renderLink(v)
 	}
+	if v.CorrelationUpdate {
+		return r.renderJoined(v)
+	}
 	st := styleFor(v.Level)
 
 	header := st.Emoji + " " + st.Label + ": " + string(v.Title)
@@ -149,6 +152,9 @@ func (r *renderer) RenderFollowUp(a *notify.Alert) Message {
 	}
 	if v.LinkUpdate {
 		return r.renderLink(v)
+	}
+	if v.CorrelationUpdate {
+		return r.renderJoined(v)
 	}
 	st := styleFor(v.Level)
 	line := fmt.Sprintf("↳ %s *%s* (event %d of this root session in %s): %s from %s, %s · Event ID %s",
@@ -247,6 +253,10 @@ func (r *renderer) fallback(v *notify.View) string {
 	}
 	if v.LinkUpdate {
 		b.WriteString("🔗 Linked: ")
+	}
+	if v.CorrelationUpdate {
+		n := len(v.JoinedEvents())
+		fmt.Fprintf(&b, "➕ %d more %s joined: ", n, plural(n, "event", "events"))
 	}
 	fmt.Fprintf(&b, "%s %s: %s in account %s", st.Emoji, st.Label, plain(v.Title), plain(v.AccountID))
 	if v.AccountName != "" {

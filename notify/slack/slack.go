@@ -33,6 +33,15 @@
 // event of the session; when the link raises the level (an action outside
 // the task policy's purpose) it escalates like any reply.
 //
+// Correlation follow-ups. A correlation alert opens a burst of its own
+// (its incident, see notify's grouping); its follow-ups
+// (notify.View.CorrelationUpdate) join that burst and are posted as
+// replies in its thread (compact with a webhook), rendered as a "➕ N
+// more events joined this incident" note listing the new events, not as
+// new alarms, and do not count as more events of the session. A
+// follow-up sent after the burst's window closed starts a message of its
+// own, rendered as the same note.
+//
 // Escalation. A later alert more severe than everything posted for its
 // burst so far must not be buried: with the Web API its reply is also
 // broadcast to the channel (reply_broadcast) and says it escalates the
@@ -375,9 +384,9 @@ func (s *Sink) sendBot(ctx context.Context, a *notify.Alert) error {
 	}
 	posted := *a
 	th.raise(&posted)
-	if a.LinkUpdate && !escalates {
-		// A late AssumeRoot link is a note on an alert of the thread,
-		// not one more event of the session.
+	if (a.LinkUpdate || a.CorrelationUpdate != "") && !escalates {
+		// A late AssumeRoot link, or a correlation follow-up, is a note
+		// on an alert of the thread, not one more event of the session.
 		return nil
 	}
 	more := max(a.Group.Count-1, a.Group.Seq)
