@@ -278,8 +278,10 @@ type scanner struct {
 	bytes   int64
 	byLevel map[detector.Level]int
 	total   int
-	// linkUpdates counts late AssumeRoot links (Detection.LinkUpdate).
+	// linkUpdates counts late AssumeRoot links (Detection.LinkUpdate),
+	// corrUpdates correlation follow-ups (Detection.CorrelationUpdate).
 	linkUpdates int
+	corrUpdates int
 	errors      int
 	errorsMu    sync.Mutex
 }
@@ -382,11 +384,15 @@ func (s *scanner) deliver(ctx context.Context, dets []detector.Detection) error 
 		s.byLevel = map[detector.Level]int{}
 	}
 	for i := range dets {
+		// A late AssumeRoot link or a correlation follow-up re-reports an
+		// alert already counted; how many there are depends on the order
+		// the inputs were read in (--jobs), so they are counted apart.
 		if dets[i].LinkUpdate {
-			// A late AssumeRoot link re-reports a detection already
-			// counted; how many there are depends on the order the
-			// inputs were read in (--jobs), so they are counted apart.
 			s.linkUpdates++
+			continue
+		}
+		if dets[i].CorrelationUpdate != "" {
+			s.corrUpdates++
 			continue
 		}
 		s.byLevel[dets[i].Level]++
@@ -428,6 +434,9 @@ func (s *scanner) summary(inputs int, elapsed time.Duration) string {
 	}
 	if s.linkUpdates > 0 {
 		lv += fmt.Sprintf(", %d late AssumeRoot link update(s)", s.linkUpdates)
+	}
+	if s.corrUpdates > 0 {
+		lv += fmt.Sprintf(", %d correlation follow-up(s)", s.corrUpdates)
 	}
 	return fmt.Sprintf("scanned %d input(s), %d records, %.1f MB in %s%s: %d detection(s)%s, %d error(s)",
 		inputs, s.records, float64(s.bytes)/1e6, elapsed.Round(time.Millisecond), rate, s.total, lv, s.errors)

@@ -90,3 +90,26 @@ func TestScanTakeoverChainOrderIndependent(t *testing.T) {
 		}
 	}
 }
+
+// TestScanSummaryOrderIndependent: the summary's detection count and
+// levels do not depend on the order the sample's files are read in. Late
+// AssumeRoot links and correlation follow-ups, whose number does, are
+// counted apart.
+func TestScanSummaryOrderIndependent(t *testing.T) {
+	const want = ": 22 detection(s) (critical 8, high 12, medium 2)"
+	for i := range 40 {
+		code, out, errs := runCmd(t, "", "scan", "--jobs", "4", "../../testdata/sample/AWSLogs")
+		if code != 0 {
+			t.Fatalf("scan exit %d: %s", code, errs)
+		}
+		if all := out + errs; !strings.Contains(all, want) {
+			summary := ""
+			for _, l := range strings.Split(all, "\n") {
+				if strings.Contains(l, "detection(s)") {
+					summary = l
+				}
+			}
+			t.Errorf("run %d: summary %q, want it to contain %q", i, summary, want)
+		}
+	}
+}
