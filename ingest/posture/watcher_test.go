@@ -2,9 +2,7 @@ package posture
 
 import (
 	"context"
-	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,25 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
-// recorder is a Deliverer that keeps what it is handed; it fails while
-// fail is set.
-type recorder struct {
-	mu   sync.Mutex
-	got  []detector.Detection
-	fail bool
-}
-
-func (r *recorder) Deliver(_ context.Context, ds []detector.Detection) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail {
-		return errors.New("sink down")
-	}
-	r.got = append(r.got, ds...)
-	return nil
-}
+// recorder is the Deliverer of these tests.
+type recorder = trailtest.Recorder
 
 // TestWatcherAlertsOnWorseOnMoto: two audits of the service, with the
 // state the checks read changed in between for real (moto's alternate
@@ -67,8 +51,8 @@ func TestWatcherAlertsOnWorseOnMoto(t *testing.T) {
 	}
 	ctx := context.Background()
 	w.Audit(ctx)
-	if len(rec.got) != 0 {
-		t.Fatalf("first audit alerted: %+v", rec.got)
+	if len(rec.Got()) != 0 {
+		t.Fatalf("first audit alerted: %+v", rec.Got())
 	}
 	m := w.cfg.Metrics
 	if v := testutil.ToFloat64(m.status.WithLabelValues(member, CheckContact)); v != 0 {
@@ -90,17 +74,17 @@ func TestWatcherAlertsOnWorseOnMoto(t *testing.T) {
 		f.report = rootReport("no_information", "2026-05-31T00:00:00+00:00", "N/A")
 		f.members[member].mfa = nil
 	})
-	rec.fail = true // the first delivery fails: the alerts are handed again after the next audit
+	rec.SetFail(true) // the first delivery fails: the alerts are handed again after the next audit
 	w.Audit(ctx)
-	rec.fail = false
+	rec.SetFail(false)
 	w.Audit(ctx)
 
 	byKey := map[string]detector.Detection{}
-	for _, d := range rec.got {
+	for _, d := range rec.Got() {
 		byKey[d.AccountID+"/"+d.ErrorCode] = d
 	}
-	if len(byKey) != 3 || len(rec.got) != 3 {
-		t.Fatalf("alerts: %d (%v), want 3", len(rec.got), keys(byKey))
+	if len(byKey) != 3 || len(rec.Got()) != 3 {
+		t.Fatalf("alerts: %d (%v), want 3", len(rec.Got()), keys(byKey))
 	}
 	d := byKey[member+"/"+CheckContact]
 	if d.Rule != Rule || d.Level != detector.LevelHigh || !d.IsPipeline() ||
@@ -120,8 +104,8 @@ func TestWatcherAlertsOnWorseOnMoto(t *testing.T) {
 	}
 	// A third audit with nothing changed alerts nothing more.
 	w.Audit(ctx)
-	if len(rec.got) != 3 {
-		t.Errorf("unchanged audit alerted: %d alerts", len(rec.got))
+	if len(rec.Got()) != 3 {
+		t.Errorf("unchanged audit alerted: %d alerts", len(rec.Got()))
 	}
 }
 

@@ -74,7 +74,7 @@ func instance(t *testing.T, c *clock, st Store, rec *recorder, expect string) *W
 
 func summaries(rec *recorder) []string {
 	var out []string
-	for _, d := range rec.take() {
+	for _, d := range rec.Take() {
 		out = append(out, summary(d)+" "+d.EventID)
 	}
 	return out

@@ -2,7 +2,6 @@ package watchdog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,32 +13,11 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/rootwatch/rootwatch/detector"
+	"github.com/rootwatch/rootwatch/internal/trailtest"
 )
 
-// recorder is a Deliverer that records what it was given and can fail.
-type recorder struct {
-	mu   sync.Mutex
-	got  []detector.Detection
-	fail bool
-}
-
-func (r *recorder) Deliver(_ context.Context, ds []detector.Detection) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail {
-		return errors.New("sink down")
-	}
-	r.got = append(r.got, ds...)
-	return nil
-}
-
-func (r *recorder) take() []detector.Detection {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.got
-	r.got = nil
-	return out
-}
+// recorder is the Deliverer of these tests.
+type recorder = trailtest.Recorder
 
 // clock is a fake clock.
 type clock struct {
@@ -205,12 +183,12 @@ func TestWatchdogStateMachine(t *testing.T) {
 				for _, p := range s.read {
 					w.ObjectRead(testBucket, p.Account, p.Region, keyOf(p, at), at.Add(-3*time.Minute))
 				}
-				rec.fail = s.fail
+				rec.SetFail(s.fail)
 				if s.check {
 					w.Check(t.Context())
 				}
 				var got []string
-				for _, d := range rec.take() {
+				for _, d := range rec.Take() {
 					got = append(got, summary(d))
 					if d.Rule != RuleLogGap || d.Level != detector.LevelHigh || !d.IsPipeline() {
 						t.Errorf("step %d: detection %+v is not a high %s pipeline alert", i, d, RuleLogGap)
@@ -362,7 +340,7 @@ func TestWatchdogOnClosed(t *testing.T) {
 		if read {
 			w.ObjectRead(testBucket, a1.Account, a1.Region, keyOf(a1, at), at)
 		}
-		rec.fail = fail
+		rec.SetFail(fail)
 		w.Check(t.Context())
 	}
 	step(0, true, false)
